@@ -1,0 +1,100 @@
+"""Typed settings from config.toml. Every key is optional; unknown keys are refused so
+that a typo does not silently fall back to a default."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+EMBEDDED_MODEL_DIR = PACKAGE_DIR / "default_model"
+EMBEDDED_NAME = "embedded"
+
+
+class ConfigError(ValueError):
+    """A settings file the user can fix; the message is one sentence for the screen."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    name: str = EMBEDDED_NAME
+    dtype: str = "float32"
+    device: str = "auto"
+    prefill_chunk: int = 256
+    cache_size: int = 8
+    parts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def path_or_id(self) -> str:
+        """What to hand to from_pretrained: the embedded folder or the user's id/folder."""
+        return str(EMBEDDED_MODEL_DIR) if self.name == EMBEDDED_NAME else self.name
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    tokens_to_show: int = 30
+    influence_heads: int = 16
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    default: str = "prompts/default.txt"
+    save_dir: str = "prompts"
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    display: DisplaySettings = field(default_factory=DisplaySettings)
+    prompts: PromptSettings = field(default_factory=PromptSettings)
+    layer_prob: bool = False  # command line only
+
+    def resolve(self, relative: str) -> Path:
+        """Paths in config.toml are relative to the repository (where config.toml is)."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else REPO_DIR / p
+
+
+def _section(cls, table: dict, where: str):
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"config.toml: unknown key {where}.{unknown[0]}.")
+    for key, value in table.items():
+        default = getattr(cls(), key)
+        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
+            value, type(default)
+        ):
+            raise ConfigError(
+                f"config.toml: {where}.{key} should be a {type(default).__name__}, "
+                f"not {value!r}."
+            )
+    return cls(**table)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read config.toml (default: the one beside main.py); a missing file means defaults."""
+    path = path or REPO_DIR / "config.toml"
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
+    unknown = sorted(set(data) - {"model", "display", "prompts"})
+    if unknown:
+        raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
+    model = dict(data.get("model", {}))
+    parts = model.pop("parts", {})
+    settings = Settings(
+        model=replace(_section(ModelSettings, model, "model"), parts=dict(parts)),
+        display=_section(DisplaySettings, data.get("display", {}), "display"),
+        prompts=_section(PromptSettings, data.get("prompts", {}), "prompts"),
+    )
+    if settings.model.dtype not in ("float32", "bfloat16"):
+        raise ConfigError('config.toml: model.dtype must be "float32" or "bfloat16".')
+    if settings.model.device not in ("auto", "cpu", "cuda", "mps"):
+        raise ConfigError('config.toml: model.device must be "auto", "cpu", "cuda" or "mps".')
+    return settings
