@@ -57,6 +57,9 @@ class Settings:
         return p if p.is_absolute() else REPO_DIR / p
 
 
+_KIND = {int: "an integer", str: "a string", bool: "true or false", float: "a number"}
+
+
 def _section(cls, table: dict, where: str):
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(table) - set(known))
@@ -68,8 +71,7 @@ def _section(cls, table: dict, where: str):
             value, type(default)
         ):
             raise ConfigError(
-                f"config.toml: {where}.{key} should be a {type(default).__name__}, "
-                f"not {value!r}."
+                f"config.toml: {where}.{key} should be {_KIND[type(default)]}, not {value!r}."
             )
     return cls(**table)
 

@@ -1,0 +1,57 @@
+"""config.toml: defaults, the shipped file, and one clear sentence for a typo."""
+
+from pathlib import Path
+
+import pytest
+
+from explorer.config import (
+    EMBEDDED_MODEL_DIR,
+    REPO_DIR,
+    ConfigError,
+    Settings,
+    load_settings,
+)
+
+
+def test_shipped_config_matches_defaults():
+    # config.toml documents every key with its default value; the two must not drift.
+    assert load_settings(REPO_DIR / "config.toml") == Settings()
+
+
+def test_missing_file_means_defaults(tmp_path: Path):
+    assert load_settings(tmp_path / "nope.toml") == Settings()
+
+
+def test_embedded_name_resolves_to_package_folder():
+    assert Settings().model.path_or_id == str(EMBEDDED_MODEL_DIR)
+
+
+def test_values_and_parts_override(tmp_path: Path):
+    f = tmp_path / "c.toml"
+    f.write_text(
+        '[model]\nname = "Qwen/Qwen2.5-0.5B"\ndtype = "bfloat16"\ncache_size = 3\n'
+        '[model.parts]\nfinal_norm = "model.norm"\n[display]\ntokens_to_show = 10\n'
+    )
+    s = load_settings(f)
+    assert s.model.path_or_id == "Qwen/Qwen2.5-0.5B"
+    assert (s.model.dtype, s.model.cache_size) == ("bfloat16", 3)
+    assert s.model.parts == {"final_norm": "model.norm"}
+    assert s.display.tokens_to_show == 10
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("[model]\nnmae = 'x'\n", "unknown key model.nmae"),
+        ("[modle]\n", "unknown section [modle]"),
+        ("[display]\ntokens_to_show = 'ten'\n", "display.tokens_to_show should be an integer"),
+        ("[model]\ncache_size = true\n", "model.cache_size should be an integer"),
+        ("[model]\ndtype = 'float16'\n", "model.dtype must be"),
+        ("[model\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_sentence(tmp_path: Path, text: str, words: str):
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(f)
