@@ -1,0 +1,20 @@
+"""The prompt book and prompt files: plain Python, no Textual, no tensors.
+
+A headless user (script, test, server) drives these with an engine and no UI.
+"""
+
+from explorer.session.book import LastPromptError, Prompt, PromptBook
+from explorer.session.files import LoadedPrompt, PromptFileError, load_prompt_file, save_prompt
+from explorer.session.start import StartPrompt, read_start_prompt
+
+__all__ = [
+    "LastPromptError",
+    "LoadedPrompt",
+    "Prompt",
+    "PromptBook",
+    "PromptFileError",
+    "load_prompt_file",
+    "save_prompt",
+    "StartPrompt",
+    "read_start_prompt",
+]

@@ -1,0 +1,114 @@
+"""PromptBook: the list of prompts the user cycles through, as token ids.
+
+Prompts are token-id tuples, never re-tokenised text: a text round trip can change token
+boundaries and duplicate BOS. Each prompt carries a unique key that the engine uses to find
+its KV cache, so two prompts with equal ids still have separate caches and histories.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+
+class LastPromptError(ValueError):
+    """Removing the only prompt, or popping its only token, would leave nothing to show."""
+
+
+_keys = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    key: int  # unique for the life of the process; the engine's cache key
+    ids: tuple[int, ...]
+    original: tuple[int, ...]  # what ctrl+r goes back to
+
+    @classmethod
+    def new(cls, ids: Iterable[int]) -> Prompt:
+        ids = tuple(int(i) for i in ids)
+        if not ids:
+            raise ValueError("A prompt needs at least one token.")
+        return cls(next(_keys), ids, ids)
+
+    def with_ids(self, ids: Sequence[int]) -> Prompt:
+        return replace(self, ids=tuple(int(i) for i in ids))
+
+
+class PromptBook:
+    """An ordered list of prompts with a current index. Mutators return what changed so a
+    caller can tell the engine (e.g. `remove()` returns the key whose cache can go)."""
+
+    def __init__(self, prompts: Iterable[Sequence[int]]):
+        self._prompts = [Prompt.new(ids) for ids in prompts]
+        if not self._prompts:
+            raise ValueError("A prompt book needs at least one prompt.")
+        self._index = 0
+
+    # -- reading -----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._prompts)
+
+    def __iter__(self):
+        return iter(self._prompts)
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def current(self) -> Prompt:
+        return self._prompts[self._index]
+
+    # -- moving between prompts ----------------------------------------------------------
+    def next(self) -> Prompt:
+        self._index = (self._index + 1) % len(self._prompts)
+        return self.current
+
+    def previous(self) -> Prompt:
+        self._index = (self._index - 1) % len(self._prompts)
+        return self.current
+
+    def add(self, ids: Sequence[int]) -> Prompt:
+        """Append a new prompt at the end and make it current."""
+        self._prompts.append(Prompt.new(ids))
+        self._index = len(self._prompts) - 1
+        return self.current
+
+    def fork(self) -> Prompt:
+        """Copy the current prompt (ids and original) right after it and move to the copy."""
+        src = self.current
+        copy = Prompt(next(_keys), src.ids, src.original)
+        self._prompts.insert(self._index + 1, copy)
+        self._index += 1
+        return copy
+
+    def remove(self) -> Prompt:
+        """Remove the current prompt and return it; the next one (or the new last) is current."""
+        if len(self._prompts) == 1:
+            raise LastPromptError("The last prompt cannot be removed.")
+        removed = self._prompts.pop(self._index)
+        self._index = min(self._index, len(self._prompts) - 1)
+        return removed
+
+    # -- editing the current prompt ------------------------------------------------------
+    def set_ids(self, ids: Sequence[int]) -> Prompt:
+        if not ids:
+            raise LastPromptError("A prompt needs at least one token.")
+        self._prompts[self._index] = self.current.with_ids(ids)
+        return self.current
+
+    def append(self, token_id: int) -> Prompt:
+        return self.set_ids(self.current.ids + (int(token_id),))
+
+    def pop(self) -> int:
+        """Drop the last token of the current prompt and return it."""
+        ids = self.current.ids
+        if len(ids) == 1:
+            raise LastPromptError("The prompt's only token cannot be removed.")
+        self.set_ids(ids[:-1])
+        return ids[-1]
+
+    def reset(self) -> Prompt:
+        return self.set_ids(self.current.original)

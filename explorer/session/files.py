@@ -1,0 +1,123 @@
+"""Saving prompts to prompts/ and reading them back token-for-token.
+
+A saved prompt is two files with one stem: `<stem>.txt` holds the exact decoded text (for
+people and other tools) and `<stem>.json` holds {"model", "token_ids", "text"} (for us),
+because re-tokenising text does not always give back the same ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+class PromptFileError(Exception):
+    """A prompt file the user pointed at cannot be used; str() is one sentence."""
+
+
+@dataclass(frozen=True)
+class LoadedPrompt:
+    ids: tuple[int, ...]
+    text: str
+    warning: str | None = None  # e.g. saved with another model: re-tokenised
+
+
+def slug(text: str, max_len: int = 40) -> str:
+    """File-name-safe start of the text; empty when nothing usable is left."""
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return words[:max_len].rstrip("-")
+
+
+def _free_stem(folder: Path, stem: str) -> str:
+    candidate, n = stem, 2
+    while (folder / f"{candidate}.txt").exists() or (folder / f"{candidate}.json").exists():
+        candidate, n = f"{stem}-{n}", n + 1
+    return candidate
+
+
+def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str) -> Path:
+    """Write <folder>/<stem>.txt and .json; return the .txt path. Raises PromptFileError."""
+    folder = Path(folder)
+    stem = slug(text) or time.strftime("prompt-%Y%m%d-%H%M%S")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = _free_stem(folder, stem)
+        txt, meta = folder / f"{stem}.txt", folder / f"{stem}.json"
+        txt.write_text(text, encoding="utf-8", newline="")
+        record = {"model": model, "token_ids": [int(i) for i in ids], "text": text}
+        meta.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise PromptFileError(f"Could not save the prompt to {folder}: {reason}.") from exc
+    return txt
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PromptFileError(f"Input file {path} does not exist.") from None
+    except IsADirectoryError:
+        raise PromptFileError(f"Input file {path} is a folder, not a file.") from None
+    except OSError as exc:
+        raise PromptFileError(f"Input file {path} cannot be read: {exc.strerror}.") from None
+    if b"\0" in data:
+        raise PromptFileError(f"Input file {path} looks binary (it contains NUL bytes).")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PromptFileError(f"Input file {path} is not UTF-8 text.") from None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        record = json.loads(_read_text(path))
+    except json.JSONDecodeError:
+        raise PromptFileError(f"Input file {path} is not valid JSON.") from None
+    ids = record.get("token_ids") if isinstance(record, dict) else None
+    text = record.get("text") if isinstance(record, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or not isinstance(text, str):
+        raise PromptFileError(f"Input file {path} is not a saved prompt (needs token_ids and text).")
+    return record
+
+
+def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str) -> LoadedPrompt:
+    """Read a .txt (using the ids of a matching sibling .json) or a saved .json prompt.
+
+    Ids are used as saved only when the JSON names the same model; otherwise the text is
+    re-tokenised with `encode` and a warning says so. Raises PromptFileError.
+    """
+    path = Path(path)
+    record, text = None, None
+    if path.suffix.lower() == ".json":
+        record = _read_json(path)
+        text = record["text"]
+    else:
+        text = _read_text(path)
+        sibling = path.with_suffix(".json")
+        if sibling.is_file():
+            try:
+                candidate = _read_json(sibling)
+            except PromptFileError:
+                candidate = None
+            # The .txt may have been edited by hand since; then the text wins.
+            if candidate is not None and candidate["text"] == text:
+                record = candidate
+    if not text.strip() and not (record and record["token_ids"]):
+        raise PromptFileError(f"Input file {path} is empty.")
+    warning = None
+    if record is not None and record["token_ids"]:
+        if record.get("model") == model:
+            return LoadedPrompt(tuple(record["token_ids"]), text)
+        warning = (
+            f"{path.name} was saved with model {record.get('model')!r}; "
+            f"its text was re-tokenised for {model!r}."
+        )
+    ids = tuple(encode(text))
+    if not ids:
+        raise PromptFileError(f"Input file {path} gives no tokens.")
+    return LoadedPrompt(ids, text, warning)

@@ -1,0 +1,54 @@
+"""Which prompt the app opens on: --input FILE if usable, else the default prompt.
+
+A bad --input does not stop the app: the error becomes a note for the screen and the default
+prompt opens instead, so the user sees the model working and the reason in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from explorer.session.files import PromptFileError, load_prompt_file
+
+FALLBACK_TEXT = "Once upon a time"
+
+
+@dataclass
+class StartPrompt:
+    ids: tuple[int, ...]
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_length(loaded_ids, path: Path, max_context: int | None) -> None:
+    if max_context is not None and len(loaded_ids) > max_context:
+        raise PromptFileError(
+            f"{path.name} has {len(loaded_ids)} tokens, more than the model's context of {max_context}."
+        )
+
+
+def read_start_prompt(
+    encode: Callable[[str], list[int]],
+    model: str,
+    max_context: int | None,
+    input_path: Path | None,
+    default_path: Path,
+) -> StartPrompt:
+    errors: list[str] = []
+    warnings: list[str] = []
+    for path in ([input_path] if input_path else []) + [default_path]:
+        try:
+            loaded = load_prompt_file(path, encode, model)
+            _check_length(loaded.ids, path, max_context)
+        except PromptFileError as exc:
+            errors.append(str(exc))
+            continue
+        if loaded.warning:
+            warnings.append(loaded.warning)
+        if errors:
+            errors[-1] += f" Opened {path.name} instead."
+        return StartPrompt(loaded.ids, errors, warnings)
+    errors[-1] += f" Opened {FALLBACK_TEXT!r} instead."
+    return StartPrompt(tuple(encode(FALLBACK_TEXT)), errors, warnings)
