@@ -1,0 +1,125 @@
+"""The table of the most probable next tokens."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from explorer.ui.colors import LAYER
+
+if TYPE_CHECKING:  # importing explorer.engine loads torch; keep start-up fast
+    from explorer.engine.types import Candidate
+
+BAR_WIDTH = 12
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def prob_bar(prob: float, width: int = BAR_WIDTH) -> str:
+    """A bar of `width` cells with eighth-cell resolution."""
+    eighths = round(max(0.0, min(1.0, prob)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (_EIGHTHS[part] if part else "")).ljust(width)
+
+
+def layer_strip(values: Sequence[float], cell: int) -> Text:
+    strip = Text(no_wrap=True)
+    for v in values:
+        v = float(v)
+        strip.append("█" * cell, style=LAYER.swatch(None if math.isnan(v) else v))
+    return strip
+
+
+class NextTokenTable(DataTable):
+    """Rows are candidates, best first. Owns only cursor movement: left/right belong to the
+    prompt (pop/append), so DataTable's cell-navigation bindings are not inherited."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor_up", "Move", id="table.up", key_display="↑↓/jk"),
+        Binding("down,j", "cursor_down", "Down", id="table.down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_top", "First", show=False),
+        Binding("end", "scroll_bottom", "Last", show=False),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._candidates: tuple[Candidate, ...] = ()
+        self._with_strip = False
+        self._layers = 0
+
+    def on_mount(self) -> None:
+        self._set_columns(with_strip=False)
+
+    def _set_columns(self, with_strip: bool) -> None:
+        self.clear(columns=True)
+        self.add_column("#", key="rank")
+        self.add_column("token", key="token")
+        self.add_column("id", key="id")
+        self.add_column("probability", key="prob")
+        self.add_column("log p", key="logprob")
+        if with_strip:
+            self.add_column(f"layers 0..{self._layers - 1}" if self._layers else "layers", key="layers")
+        self._with_strip = with_strip
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        # Nothing to move through until the first table arrives (keeps the footer honest).
+        return bool(self._candidates) or not action.startswith("cursor_")
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        return self._candidates
+
+    def selected(self) -> Candidate | None:
+        if not self._candidates:
+            return None
+        return self._candidates[min(self.cursor_row, len(self._candidates) - 1)]
+
+    def show(
+        self,
+        candidates: Sequence[Candidate],
+        strips: np.ndarray | None = None,
+        with_strip: bool = False,
+    ) -> None:
+        """Replace the rows, keeping the cursor on the same row number (holding right on
+        row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending)."""
+        row = self.cursor_row
+        if strips is not None and strips.shape[0] != self._layers:
+            self._layers = strips.shape[0]
+            self._with_strip = not with_strip  # force new column titles
+        if with_strip != self._with_strip:
+            self._set_columns(with_strip)
+        else:
+            self.clear()
+        was_empty = not self._candidates
+        self._candidates = tuple(candidates)
+        if was_empty:
+            self.refresh_bindings()
+        bar_style = Style(color=self.app.current_theme.primary)
+        cell = 1
+        if strips is not None and strips.shape[0] <= 13:
+            cell = 2
+        rows = []
+        for i, c in enumerate(self._candidates):
+            row_cells = [
+                Text(str(i + 1), justify="right", style="dim"),
+                Text(c.text, no_wrap=True),
+                Text(str(c.token_id), justify="right", style="dim"),
+                Text.assemble((prob_bar(c.prob), bar_style), f" {c.prob:7.2%}"),
+                Text(f"{c.logprob:8.3f}", justify="right"),
+            ]
+            if with_strip:
+                if strips is None:
+                    row_cells.append(Text("…", style="dim"))
+                else:
+                    row_cells.append(layer_strip(strips[:, i], cell))
+            rows.append(row_cells)
+        self.add_rows(rows)
+        if self._candidates:
+            self.move_cursor(row=min(row, len(self._candidates) - 1), animate=False)

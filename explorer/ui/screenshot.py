@@ -1,0 +1,36 @@
+"""Write docs/screenshot.svg: the default prompt, a few steps, the probability layer on.
+
+    uv run python -m explorer.ui.screenshot [OUT.svg]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from explorer.config import REPO_DIR, Settings
+from explorer.ui.app import TokenExplorerApp
+
+
+async def take(out: Path, size: tuple[int, int] = (120, 40)) -> None:
+    app = TokenExplorerApp(Settings())
+    async with app.run_test(size=size) as pilot:
+        async def settle() -> None:
+            while not (app.is_idle or app.start_failed):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+
+        await settle()
+        for key in ("right", "right", "right", "e"):
+            await pilot.press(key)
+            await settle()
+        app.save_screenshot(filename=out.name, path=str(out.parent))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DIR / "docs" / "screenshot.svg"
+    asyncio.run(take(target))
+    print(target)

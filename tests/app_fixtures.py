@@ -1,0 +1,90 @@
+"""Helpers for the app tests: the real engine on the embedded model, loaded once, and a way
+to wait until the app has nothing left to do (workers done, queue empty) without sleeping."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub
+
+import pytest
+
+from explorer.config import EMBEDDED_MODEL_DIR, ModelSettings, Settings
+from explorer.ui.app import TokenExplorerApp
+
+SIZE = (120, 40)
+_engine = None
+
+
+def embedded_engine():
+    """One Engine for the whole test run (with the lens on, so layer views work); every app
+    gets it injected, which keeps the suite fast while exercising the real model."""
+    global _engine
+    if _engine is None:
+        from explorer.engine import Engine
+
+        _engine = Engine.load(ModelSettings(), layer_prob=True)
+    return _engine
+
+
+def test_settings(tmp_path: Path | None = None, **overrides) -> Settings:
+    settings = Settings()
+    if tmp_path is not None:
+        settings = replace(settings, prompts=replace(settings.prompts, save_dir=str(tmp_path / "saved")))
+    return replace(settings, **overrides)
+
+
+class RecordingApp(TokenExplorerApp):
+    """The real app, also keeping every notification so tests can assert on them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.notes: list[tuple[str, str]] = []
+
+    def notify(self, message, *, title="", severity="information", **kwargs) -> None:
+        self.notes.append((str(message), severity))
+        super().notify(message, title=title, severity=severity, **kwargs)
+
+
+def make_app(tmp_path=None, *, engine=True, input_path=None, **overrides) -> RecordingApp:
+    return RecordingApp(
+        test_settings(tmp_path, **overrides),
+        input_path=input_path,
+        engine=embedded_engine() if engine else None,
+    )
+
+
+async def settle(app: TokenExplorerApp, pilot) -> None:
+    """Wait until start-up, queued presses and view fetches are all done."""
+    from textual.worker import WorkerFailed
+
+    for _ in range(10_000):
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerFailed:
+            pass  # the app's Worker.StateChanged handler reports it; tests check the notes
+        await pilot.pause()
+        if app.is_idle or app.start_failed:
+            await pilot.pause()
+            return
+    raise AssertionError("the app never settled")
+
+
+def screen_text(app: TokenExplorerApp) -> str:
+    """Plain text of the whole screen as the user sees it (same render as a screenshot)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)
+
+
+requires_model = pytest.mark.skipif(
+    not (EMBEDDED_MODEL_DIR / "config.json").exists(), reason="embedded model not built yet"
+)

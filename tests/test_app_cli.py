@@ -1,0 +1,27 @@
+"""The command line: flags over config.toml, and a broken config is one sentence + exit 2."""
+
+from __future__ import annotations
+
+from explorer import cli
+
+
+def test_flags_override_settings(tmp_path):
+    args = cli.parse_args(["-i", "p.txt", "--model", "some/model", "--bf16", "--layer_prob"])
+    settings = cli.settings_from_args(args)
+    assert str(args.input) == "p.txt"
+    assert settings.model.name == "some/model" and settings.model.dtype == "bfloat16"
+    assert settings.layer_prob is True
+
+
+def test_defaults_are_embedded_float32():
+    settings = cli.settings_from_args(cli.parse_args([]))
+    assert settings.model.name == "embedded" and settings.model.dtype == "float32"
+    assert settings.layer_prob is False
+
+
+def test_bad_config_is_one_sentence_and_exit_2(tmp_path, capsys):
+    bad = tmp_path / "config.toml"
+    bad.write_text("[model]\nnmae = 'x'\n")
+    assert cli.main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown key model.nmae" in err
