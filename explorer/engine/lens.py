@@ -1,0 +1,63 @@
+"""Logit lens: what each layer's residual stream would predict if it were the last.
+
+Layer numbering (fixed here, used everywhere): row l for l = 0..L-1 is the residual stream
+*entering* decoder layer l, i.e. HF `hidden_states[l]` (row 0 = the embeddings), read
+through the model's final norm and lm_head (and soft-cap). Row L is the model's own output
+distribution. HF's `hidden_states[L]` is already normed, so it is never normed again; the
+output of the last layer before the final norm is exactly what row L reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .metrics import log_probs, soft_cap
+from .parts import ModelParts
+
+# Rows of lm_head output computed at once: bounds the [rows, V] temporaries.
+ROWS_PER_PASS = 64
+
+
+@dataclass(frozen=True)
+class LensPoint:
+    """Enough to answer p^l[t] for any token t after one position, without keeping [L, V]."""
+
+    normed: torch.Tensor  # [L, H] final_norm(h_l), model dtype
+    lse: torch.Tensor  # [L] fp32 logsumexp of each layer's capped logits
+    final_logprobs: torch.Tensor  # [V] fp32, the model's own distribution (row L)
+
+
+def lens_logits(parts: ModelParts, hidden: torch.Tensor) -> torch.Tensor:
+    """softcap(lm_head(final_norm(h))) in fp32 for hidden states [..., H]."""
+    return soft_cap(parts.lm_head(parts.final_norm(hidden)).float(), parts.softcap)
+
+
+def make_point(parts: ModelParts, layer_hidden: torch.Tensor, final_logprobs: torch.Tensor) -> LensPoint:
+    """layer_hidden: [L, H], the residual stream entering each layer at one position."""
+    normed = parts.final_norm(layer_hidden)
+    logits = soft_cap(parts.lm_head(normed).float(), parts.softcap)
+    return LensPoint(normed=normed, lse=torch.logsumexp(logits, dim=-1), final_logprobs=final_logprobs)
+
+
+def point_probs(parts: ModelParts, point: LensPoint, token_ids: list[int]) -> torch.Tensor:
+    """[L+1, k] fp32: p^l[t] for each given token; only k columns of lm_head are evaluated."""
+    ids = torch.tensor(token_ids, dtype=torch.long, device=point.normed.device)
+    weight = parts.lm_head.weight[ids]
+    logits = point.normed @ weight.T
+    bias = getattr(parts.lm_head, "bias", None)
+    if bias is not None:
+        logits = logits + bias[ids]
+    layers = (soft_cap(logits.float(), parts.softcap) - point.lse[:, None]).exp()
+    final = point.final_logprobs[ids].exp()[None, :]
+    return torch.cat([layers, final], dim=0)
+
+
+def target_probs(parts: ModelParts, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """p^l[target] for rows of one layer's hidden states [r, H] -> [r] fp32, in slices."""
+    out = []
+    for a in range(0, hidden.shape[0], ROWS_PER_PASS):
+        lp = log_probs(lens_logits(parts, hidden[a : a + ROWS_PER_PASS]))
+        out.append(lp.gather(-1, targets[a : a + ROWS_PER_PASS, None])[:, 0].exp())
+    return torch.cat(out) if out else hidden.new_zeros(0, dtype=torch.float32)
