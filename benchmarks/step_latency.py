@@ -1,0 +1,181 @@
+"""Step latency and memory of the engine on a model shaped like Qwen2.5-0.5B (random weights).
+
+    uv run python benchmarks/step_latency.py
+
+Every figure is a ratio (or a time) measured in this one run on this machine, so the
+numbers compare like with like. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+PROMPT = 256
+LONG_PROMPT = 2048
+STEP_REPS = 7
+PREFILL_REPS = 2
+
+
+class StubTokenizer:
+    """Token Explorer only needs id -> text here; no tokenizer files are downloaded."""
+
+    all_special_ids: list[int] = []
+
+    def convert_ids_to_tokens(self, token_id: int) -> str:
+        return f"t{token_id}"
+
+    def decode(self, ids, **kwargs) -> str:
+        return " ".join(f"t{i}" for i in ids)
+
+
+def build_model():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(
+        vocab_size=151936, hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
+        num_key_value_heads=2, intermediate_size=4864, tie_word_embeddings=True,
+        max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
+    )
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return Qwen2ForCausalLM(config).eval()
+
+
+def make_engine(model, **kwargs):
+    from explorer.engine import Engine
+
+    return Engine.from_pretrained_objects(model, StubTokenizer(), name="qwen2.5-0.5b-shape",
+                                          **kwargs)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def random_ids(rng: random.Random, n: int) -> list[int]:
+    return [rng.randrange(1000, 150000) for _ in range(n)]
+
+
+def bare_prefill(model, ids):
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    with torch.inference_mode():
+        model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True)
+    return cache
+
+
+def measure_steps(model) -> dict:
+    rng = random.Random(0)
+    engine = make_engine(model, influence_heads=16)
+    fast_impl = model.config._attn_implementation
+    ids = random_ids(rng, PROMPT)
+
+    # Bare transformers decode step at the same cache length (256 cached, 1 new).
+    model.set_attn_implementation(fast_impl)
+    cache = bare_prefill(model, ids)
+    engine.sync("p", ids)
+
+    bare, ours, pops = [], [], []
+    with torch.inference_mode():
+        for rep in range(STEP_REPS + 1):
+            token = rng.randrange(1000, 150000)
+            model.set_attn_implementation(fast_impl)  # the bare step runs as transformers would
+            t_bare = timed(lambda: model(input_ids=torch.tensor([[token]]), past_key_values=cache,
+                                         use_cache=True))
+            cache.crop(-1)
+            t_ours = timed(lambda: engine.sync("p", ids + [token]))
+            t_pop = timed(lambda: engine.sync("p", ids))
+            if rep:  # the first round warms caches and allocators
+                bare.append(t_bare)
+                ours.append(t_ours)
+                pops.append(t_pop)
+
+    # Load (chunked prefill + eager last step) vs one bare prefill of the same 256 tokens.
+    loads, prefills = [], []
+    for rep in range(PREFILL_REPS):
+        fresh = random_ids(rng, PROMPT)  # a new first token: nothing to borrow
+        prefills.append(timed(lambda: bare_prefill(model, fresh)))
+        fresh = random_ids(rng, PROMPT)
+        loads.append(timed(lambda: engine.sync(f"load{rep}", fresh)))
+        engine.forget(f"load{rep}")
+
+    decode = statistics.median(bare)
+    append = statistics.median(ours)
+    prefill = statistics.median(prefills)
+    return {
+        "decode_ms": decode * 1e3,
+        "append_ms": append * 1e3,
+        "pop_ms": statistics.median(pops) * 1e3,
+        "prefill_ms": prefill * 1e3,
+        "load_ms": statistics.median(loads) * 1e3,
+        # The original Token Explorer ran two full forward passes of the prompt per key.
+        "per_key_original_ms": 2 * prefill * 1e3,
+    }
+
+
+def _status_kb(field: str) -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+)", status).group(1))
+
+
+def peak_child() -> None:
+    """Run in a fresh process: extra resident memory while loading a long prompt."""
+    model = build_model()
+    engine = make_engine(model)
+    ids = random_ids(random.Random(1), LONG_PROMPT)
+    before = _status_kb("VmRSS")
+    # Reset the high-water mark so model construction does not count (Linux clear_refs).
+    Path("/proc/self/clear_refs").write_text("5")
+    engine.sync("long", ids)
+    peak = _status_kb("VmHWM")
+    print(json.dumps({"peak_extra_mb": (peak - before) / 1024}))
+
+
+def measure_peak() -> float:
+    out = subprocess.run([sys.executable, __file__, "--peak-child"], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_mb"]
+
+
+def main() -> None:
+    if "--peak-child" in sys.argv:
+        peak_child()
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
+    model = build_model()
+    steps = measure_steps(model)
+    del model
+    peak_mb = measure_peak()
+    for name, value in steps.items():
+        print(f"{name:>22}: {value:9.1f}")
+    print(f"{'load_2048_peak_mb':>22}: {peak_mb:9.1f}")
+    result = {
+        "append_over_decode": round(steps["append_ms"] / steps["decode_ms"], 3),
+        "pop_ms": round(steps["pop_ms"], 3),
+        "load_over_prefill": round(steps["load_ms"] / steps["prefill_ms"], 3),
+        "per_key_speedup": round(steps["per_key_original_ms"] / steps["append_ms"], 1),
+        "load_2048_peak_mb": round(peak_mb, 1),
+        "device": "cpu",
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
