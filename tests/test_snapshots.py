@@ -1,0 +1,45 @@
+"""SVG snapshots of each colour layer and a layer view (pytest-textual-snapshot).
+
+Regenerate after a deliberate change or a new embedded model:
+    uv run pytest tests/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import pytest
+from app_fixtures import SIZE, make_app, requires_model, settle
+
+pytestmark = requires_model
+
+
+def _after(*keys: str):
+    async def run_before(pilot) -> None:
+        await settle(pilot.app, pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot.app, pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        pytest.param((), id="default"),
+        pytest.param(("e",), id="probability"),
+        pytest.param(("e", "e"), id="entropy"),
+        pytest.param(("e", "e", "e"), id="influence"),
+    ],
+)
+def test_colour_layers(snap_compare, keys):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_after(*keys))
+
+
+def test_layer_probabilities_view(snap_compare):
+    app = make_app(layer_prob=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after("e", "p"))
+
+
+def test_layer_correlations_after_steps(snap_compare):
+    app = make_app(layer_prob=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after("right", "down", "right", "p", "p"))
