@@ -6,6 +6,7 @@ Every wait is on workers and the message queue (`settle`), never a fixed sleep.
 from __future__ import annotations
 
 import json
+import math
 
 from app_fixtures import SIZE, embedded_engine, make_app, requires_model, screen_text, settle
 
@@ -31,6 +32,10 @@ async def test_opens_on_default_prompt():
         assert "quick␣brown" in text  # whitespace visible in the prompt panel
         top = app.records[-1].top[0]
         assert top.text in text and f"{top.prob:.2%}".strip() in text
+        # the entropy of the distribution the table shows, normalised and in bits
+        last = app.records[-1]
+        assert f"entropy {last.next_entropy_norm:.2f}" in text
+        assert f"({last.next_entropy / math.log(2):.2f} bits)" in text
         assert "Append" in text and "Pop" in text and "Quit" in text  # the footer
         assert not app.notes
 

@@ -9,6 +9,7 @@ brings the screen up to it (and is cancelled when the book moves somewhere else)
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, deque
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -480,7 +481,12 @@ class TokenExplorerApp(App):
         scroll = self.query_one("#prompt-scroll", VerticalScroll)
         scroll.border_title = f"prompt · {len(ids)} tokens"
         scroll.scroll_end(animate=False)
-        self.table.border_title = "next token"
+        last = self.records[-1]
+        # The entropy of the distribution the table shows (H / ln V, and in bits).
+        self.table.border_title = (
+            f"next token · entropy {last.next_entropy_norm:.2f} "
+            f"({last.next_entropy / math.log(2):.2f} bits)"
+        )
         view = self.layer_view if self.layer_prob else None
         self.query_one(Legend).show(self.colour, view, pending_note)
 
