@@ -19,12 +19,15 @@ import torch
 from explorer.config import ModelSettings
 
 from . import attention_rows, metrics
-from .errors import EngineError, ModelLoadError, PromptTooLongError
+from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
 from .kv import LRU, TAIL_ROWS, PromptKV, common_prefix
 from .lens import LensPoint, make_point, point_probs, target_probs
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from .token_text import TokenTexts
+from explorer.backend.errors import Unavailable
+from explorer.backend.protocol import Capabilities
+
 from .types import Candidate, ModelInfo, TokenRecord
 
 # Rows of logits reduced at once during prefill: bounds the fp32 [rows, V] temporaries.
@@ -32,10 +35,6 @@ METRIC_ROWS = 64
 # Results keyed by token-id tuples (influence and lens of the position after them).
 INFLUENCE_ENTRIES = 256
 LENS_ENTRIES = 32
-
-
-class SyncCancelled(EngineError):
-    """sync() stopped between prefill chunks because cancelled() said so; nothing changed."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +140,29 @@ class Engine:
 
     def token_text(self, token_id: int) -> str:
         return self._text(token_id)
+
+    def token_bytes(self, token_id: int) -> bytes | None:
+        return self._text.raw_bytes(token_id)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            exact_entropy=True,
+            influence=True,
+            lens=self.layer_prob and self.parts is not None,
+            prompt_logprobs=True,
+            tracked_tokens=False,
+            sampling=False,
+            max_top_k=None,
+            kind="local",
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._prompts.clear()
+            self._kv.clear()
+            self._influence.clear()
+            self._lens.clear()
 
     # ----------------------------------------------------------------- prompts
     def sync(self, key: Hashable, ids: Sequence[int], *,
@@ -442,7 +464,7 @@ class Engine:
                 self._probe_last(key)
                 entry = self._influence.get(ids)
             if entry is None:
-                raise EngineError(f"{self.info.name} does not report attention weights, so influence is unavailable.")
+                raise Unavailable(f"{self.info.name} does not report attention weights, so influence is unavailable.")
             return entry
 
     def _probe_last(self, key: Hashable) -> None:
@@ -457,7 +479,7 @@ class Engine:
     # ----------------------------------------------------------------- lens
     def _require_lens(self) -> None:
         if not self.layer_prob or self.parts is None:
-            raise EngineError("Layer probabilities need the model loaded with --layer_prob.")
+            raise Unavailable("Layer probabilities need the model loaded with --layer_prob.")
 
     def _store_lens(self, ids: tuple[int, ...], first: int, hidden_states, final_rows) -> None:
         """A lens point for each position of the eager step (the last one or two)."""

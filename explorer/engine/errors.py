@@ -1,13 +1,8 @@
-"""Errors a user can cause. str(exc) is one clear sentence meant for the screen."""
+"""The engine's errors are the backend interface's (explorer.backend.errors); these names
+stay for code written against the engine directly."""
 
+from explorer.backend.errors import BackendError as EngineError
+from explorer.backend.errors import Cancelled as SyncCancelled
+from explorer.backend.errors import ModelLoadError, PromptTooLongError
 
-class EngineError(Exception):
-    """Base class for everything the engine reports to the layers above."""
-
-
-class ModelLoadError(EngineError):
-    """The model could not be loaded: unknown or uncached id, no network, unknown parts."""
-
-
-class PromptTooLongError(EngineError):
-    """The prompt has more positions than the model supports."""
+__all__ = ["EngineError", "ModelLoadError", "PromptTooLongError", "SyncCancelled"]

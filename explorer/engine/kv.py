@@ -82,5 +82,8 @@ class LRU:
     def __len__(self) -> int:
         return len(self._items)
 
+    def clear(self) -> None:
+        self._items.clear()
+
     def items(self) -> Iterator:
         return iter(list(self._items.items()))

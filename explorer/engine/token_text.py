@@ -47,6 +47,7 @@ class TokenTexts:
         decoder = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
         self._byte_level = "ByteLevel" in repr(decoder)
         self._memo: dict[int, str] = {}
+        self._bytes_memo: dict[int, bytes | None] = {}
 
     def __call__(self, token_id: int) -> str:
         token_id = int(token_id)
@@ -54,6 +55,28 @@ class TokenTexts:
         if text is None:
             text = self._memo[token_id] = self._compute(token_id)
         return text
+
+    def raw_bytes(self, token_id: int) -> bytes | None:
+        """The bytes this token contributes to decoded text; None for special tokens."""
+        token_id = int(token_id)
+        if token_id in self._bytes_memo:
+            return self._bytes_memo[token_id]
+        raw = self._bytes_memo[token_id] = self._compute_bytes(token_id)
+        return raw
+
+    def _compute_bytes(self, token_id: int) -> bytes | None:
+        piece = self._tok.convert_ids_to_tokens(token_id)
+        if piece is None or token_id in self._special:
+            return None
+        if _BYTE_TOKEN.fullmatch(piece):
+            return bytes([int(piece[3:5], 16)])
+        if self._byte_level and all(c in _BYTE_DECODER for c in piece):
+            return bytes(_BYTE_DECODER[c] for c in piece)
+        if "▁" in piece:
+            return piece.replace("▁", " ").encode("utf-8")
+        text = self._tok.decode([token_id], skip_special_tokens=False,
+                                clean_up_tokenization_spaces=False)
+        return None if "\ufffd" in text else text.encode("utf-8")
 
     def _compute(self, token_id: int) -> str:
         piece = self._tok.convert_ids_to_tokens(token_id)

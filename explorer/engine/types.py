@@ -1,55 +1,5 @@
-"""Plain values the engine hands upward: Python ints/floats, tuples and numpy arrays.
+"""The plain result types live in explorer.backend.types (importable without torch)."""
 
-Nothing here holds a tensor, so the session and UI can keep, compare and hash them freely.
-"""
+from explorer.backend.types import Candidate, ModelInfo, TokenRecord
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-import numpy as np
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One entry of a next-token top-k table."""
-
-    token_id: int
-    text: str  # display text: leading spaces, newlines, tabs, special tokens visible
-    prob: float
-    logprob: float
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRecord:
-    """Everything shown for one prompt position i (token t_i).
-
-    The first token of a prompt has no prediction: logprob, rank, entropy are None.
-    `next_*` describe the distribution p_i after this position (the prediction of t_{i+1});
-    for the last record that is what the top-k table shows.
-    """
-
-    token_id: int
-    text: str
-    logprob: float | None  # ln p_{i-1}[t_i]
-    rank: int | None  # 1-based rank of t_i among all V under p_{i-1}
-    entropy: float | None  # H_{i-1} in nats (the distribution that predicted t_i)
-    entropy_norm: float | None  # H_{i-1} / ln V
-    next_entropy: float  # H_i in nats
-    next_entropy_norm: float  # H_i / ln V
-    top: tuple[Candidate, ...]  # top-k of p_i, most probable first
-
-    @property
-    def prob(self) -> float | None:
-        return None if self.logprob is None else float(np.exp(self.logprob))
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    name: str  # what the user asked for (hub id or folder)
-    device: str  # "cuda", "mps" or "cpu"
-    dtype: str  # "float32" or "bfloat16"
-    n_layers: int
-    vocab_size: int  # V, the width of the logits
-    max_context: int | None  # positions the model supports, None when unknown
-    architecture: str  # e.g. "LlamaForCausalLM"
+__all__ = ["Candidate", "ModelInfo", "TokenRecord"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -21,6 +20,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual.widgets import Footer
 
+from explorer.backend import BackendError, Cancelled, TokenRecord, open_backend
 from explorer.config import Settings
 from explorer.session import LastPromptError, PromptBook, PromptFileError, read_start_prompt, save_prompt
 from explorer.ui.chrome import BusyBar, HeaderLine, Legend, LoadingPanel
@@ -30,8 +30,6 @@ from explorer.ui.next_table import NextTokenTable
 from explorer.ui.prompt_view import PromptView
 from explorer.ui.views import ColourLayer, LayerView, layer_values
 
-if TYPE_CHECKING:  # importing explorer.engine loads torch: done in the load worker instead
-    from explorer.engine.types import TokenRecord
 
 # Actions that edit the prompt book; they run in key-press order through the FIFO.
 BOOK_ACTIONS = {"append", "pop", "previous_prompt", "next_prompt", "fork", "remove", "reset", "save"}
@@ -82,7 +80,7 @@ class TokenExplorerApp(App):
         self.book: PromptBook | None = None
         self.colour = ColourLayer.NONE
         self.layer_view = LayerView.NONE
-        self.records: tuple["TokenRecord", ...] = ()
+        self.records: tuple[TokenRecord, ...] = ()
         self.shown: tuple[int, tuple[int, ...]] | None = None  # (key, ids) of `records`
         self._pending: deque[str] = deque()
         self._job = 0
@@ -155,8 +153,6 @@ class TokenExplorerApp(App):
     # -- start-up ----------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, name="load", group="load")
     def _load(self) -> None:
-        from explorer.engine import Engine  # imports torch: keep it off the app's start path
-
         def say(text: str) -> None:
             self.post_message(LoadProgress(text))
 
@@ -164,13 +160,7 @@ class TokenExplorerApp(App):
         if engine is None:
             s = self.settings
             say(f"Loading model {s.model.name}…")
-            engine = Engine.load(
-                s.model,
-                tokens_to_show=s.display.tokens_to_show,
-                influence_heads=s.display.influence_heads,
-                layer_prob=s.layer_prob,
-                progress=say,
-            )
+            engine = open_backend(s, progress=say)
         say("Reading the prompt…")
         start = read_start_prompt(
             engine.encode,
@@ -507,12 +497,8 @@ class TokenExplorerApp(App):
 
 
 def _is_cancellation(error: BaseException | None) -> bool:
-    from explorer.engine import SyncCancelled
-
-    return isinstance(error, SyncCancelled)
+    return isinstance(error, Cancelled)
 
 
 def _is_user_error(error: BaseException | None) -> bool:
-    from explorer.engine import EngineError
-
-    return isinstance(error, (EngineError, PromptFileError, ValueError))
+    return isinstance(error, (BackendError, PromptFileError, ValueError))

@@ -4,13 +4,12 @@ every widget update happens in the handlers, on the app's own thread."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from textual.message import Message
 
-if TYPE_CHECKING:  # importing explorer.engine loads torch; keep start-up fast
-    from explorer.engine.types import TokenRecord
+from explorer.backend.types import TokenRecord
 
 
 @dataclass
@@ -20,7 +19,7 @@ class LoadProgress(Message):
 
 @dataclass
 class Loaded(Message):
-    engine: Any  # explorer.engine.Engine
+    engine: Any  # an explorer.backend.Backend
     ids: tuple[int, ...]
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -38,7 +37,7 @@ class Synced(Message):
     job: int
     key: int
     ids: tuple[int, ...]
-    records: tuple["TokenRecord", ...]
+    records: tuple[TokenRecord, ...]
 
 
 @dataclass

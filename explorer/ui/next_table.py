@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 from rich.style import Style
@@ -13,8 +13,7 @@ from textual.widgets import DataTable
 
 from explorer.ui.colors import LAYER
 
-if TYPE_CHECKING:  # importing explorer.engine loads torch; keep start-up fast
-    from explorer.engine.types import Candidate
+from explorer.backend.types import Candidate
 
 BAR_WIDTH = 12
 _EIGHTHS = " ▏▎▍▌▋▊▉█"

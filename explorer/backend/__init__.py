@@ -1,0 +1,16 @@
+"""The backend interface (Protocol, capabilities, plain types, errors) and its factory.
+
+Importing this package does not import torch: the UI and the session depend on it alone,
+never on a concrete engine.
+"""
+
+from explorer.backend.errors import BackendError, Cancelled, ModelLoadError, PromptTooLongError, Unavailable
+from explorer.backend.factory import open_backend
+from explorer.backend.protocol import Backend, Capabilities, IsCancelled, Progress
+from explorer.backend.types import Candidate, ModelInfo, TokenRecord
+
+__all__ = [
+    "Backend", "BackendError", "Cancelled", "Candidate", "Capabilities", "IsCancelled",
+    "ModelInfo", "ModelLoadError", "Progress", "PromptTooLongError", "TokenRecord",
+    "Unavailable", "open_backend",
+]

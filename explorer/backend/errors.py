@@ -1,0 +1,22 @@
+"""Errors a user can cause, from any backend. str(exc) is one clear sentence meant for the
+screen. Importable without torch."""
+
+
+class BackendError(Exception):
+    """Base class for everything a backend reports to the layers above."""
+
+
+class ModelLoadError(BackendError):
+    """The model could not be loaded: unknown or uncached id, no network, unknown parts."""
+
+
+class PromptTooLongError(BackendError):
+    """The prompt has more positions than the model supports."""
+
+
+class Cancelled(BackendError):
+    """Work stopped early because its `cancelled()` callback said so; nothing changed."""
+
+
+class Unavailable(BackendError):
+    """The backend cannot serve this view (e.g. influence on a remote server)."""

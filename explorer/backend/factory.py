@@ -1,0 +1,23 @@
+"""open_backend(settings): the one place that picks a backend implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from explorer.backend.protocol import Backend
+
+
+def open_backend(settings, *, progress: Callable[[str], None] | None = None) -> Backend:
+    """A ready backend for `settings` (explorer.config.Settings). Raises BackendError
+    (ModelLoadError, ...) with one sentence for the screen. May take a while: call it from a
+    worker thread."""
+    # Imported here: the engine loads torch, which the UI must not pay for at start-up.
+    from explorer.engine import Engine
+
+    return Engine.load(
+        settings.model,
+        tokens_to_show=settings.display.tokens_to_show,
+        influence_heads=settings.display.influence_heads,
+        layer_prob=settings.layer_prob,
+        progress=progress,
+    )

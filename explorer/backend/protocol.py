@@ -1,0 +1,88 @@
+"""The backend interface: the only thing the UI, the session and the headless commands
+know about model work. The local transformers engine is one implementation; remote
+OpenAI-compatible servers are another. Importable without torch.
+
+A key names one prompt's state (its KV cache and records) inside the backend; ids are
+always token ids, never re-tokenised text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from explorer.backend.types import ModelInfo, TokenRecord
+
+Progress = Callable[[int, int], None]  # (done, total)
+IsCancelled = Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can serve. A view whose flag is False says so on screen."""
+
+    exact_entropy: bool = True  # entropy over the full vocabulary (else a bound from top-K)
+    influence: bool = True  # attention influence of prompt positions
+    lens: bool = False  # logit-lens layer probabilities (local engine with --layer_prob)
+    prompt_logprobs: bool = True  # per-position log-prob and rank of the prompt's tokens
+    tracked_tokens: bool = False  # p of chosen tokens at every position, at any rank
+    sampling: bool = False  # can sample a next token with sampler settings
+    max_top_k: int | None = None  # largest top-k the backend returns (None: any)
+    kind: str = "local"  # shown in the header: "local", "vLLM", "llama.cpp", ...
+
+    def missing(self, view: str) -> str | None:
+        """One sentence when `view` ("influence", "lens") cannot be served, else None."""
+        labels = {"influence": ("Attention influence", self.influence),
+                  "lens": ("The logit lens", self.lens)}
+        label, ok = labels.get(view, (view, True))
+        return None if ok else f"{label} is not available on this backend ({self.kind})."
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Model work behind one interface. Every result is plain Python / numpy."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    # -- text --------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Prompt text -> ids; BOS exactly when the tokenizer adds it by default."""
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def token_text(self, token_id: int) -> str:
+        """Display text of one token: whitespace and special tokens visible."""
+
+    def token_bytes(self, token_id: int) -> bytes | None:
+        """The raw UTF-8 bytes one token stands for (several byte tokens may form one
+        character); None for special tokens or when unknown."""
+
+    # -- prompts -----------------------------------------------------------------------
+    def sync(self, key: Hashable, ids: Sequence[int], *, progress: Progress | None = None,
+             cancelled: IsCancelled | None = None) -> tuple[TokenRecord, ...]:
+        """Bring prompt `key` to `ids` (one forward pass per new token) and return a record
+        per position. Raises Cancelled when cancelled() turns true; nothing changes then."""
+
+    def records(self, key: Hashable) -> tuple[TokenRecord, ...]: ...
+
+    def forget(self, key: Hashable) -> None: ...
+
+    # -- views (raise Unavailable when the capability is missing) ------------------------
+    def influence(self, key: Hashable) -> np.ndarray:
+        """float32 [n] in [0, 1]: attention influence of each position on the next token."""
+
+    def layer_probs(self, key: Hashable, token_ids: Sequence[int]) -> np.ndarray:
+        """float32 [L+1, k]: logit-lens p^l[t] after the last position, per given token."""
+
+    def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
+        """float32 [L+1, n]: column i = p^l_{i-1}[t_i]; column 0 is NaN."""
+
+    def close(self) -> None:
+        """Release what the backend holds (connections, caches)."""
