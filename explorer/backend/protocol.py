@@ -60,6 +60,10 @@ class Backend(Protocol):
     def token_text(self, token_id: int) -> str:
         """Display text of one token: whitespace and special tokens visible."""
 
+    @property
+    def special_ids(self) -> frozenset[int]:
+        """Ids of the tokenizer's special tokens (BOS, EOS, chat markers...)."""
+
     def token_bytes(self, token_id: int) -> bytes | None:
         """The raw UTF-8 bytes one token stands for (several byte tokens may form one
         character); None for special tokens or when unknown."""

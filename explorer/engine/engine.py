@@ -145,6 +145,10 @@ class Engine:
         return self._text.raw_bytes(token_id)
 
     @property
+    def special_ids(self) -> frozenset[int]:
+        return frozenset(int(i) for i in (getattr(self.tokenizer, "all_special_ids", None) or []))
+
+    @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
             exact_entropy=True,
