@@ -50,6 +50,7 @@ class Settings:
     display: DisplaySettings = field(default_factory=DisplaySettings)
     prompts: PromptSettings = field(default_factory=PromptSettings)
     layer_prob: bool = False  # command line only
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keys] section)
 
     def resolve(self, relative: str) -> Path:
         """Paths in config.toml are relative to the repository (where config.toml is)."""
@@ -76,6 +77,14 @@ def _section(cls, table: dict, where: str):
     return cls(**table)
 
 
+def _keys(table: dict) -> dict[str, str]:
+    """[keys]: binding id = "key,key" (Textual key names); the app checks the ids."""
+    for name, value in table.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f'config.toml: keys.{name} should be a string of keys such as "right,l".')
+    return dict(table)
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read config.toml (default: the one beside main.py); a missing file means defaults."""
     path = path or REPO_DIR / "config.toml"
@@ -85,7 +94,7 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(data) - {"model", "display", "prompts"})
+    unknown = sorted(set(data) - {"model", "display", "prompts", "keys"})
     if unknown:
         raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
     model = dict(data.get("model", {}))
@@ -94,6 +103,7 @@ def load_settings(path: Path | None = None) -> Settings:
         model=replace(_section(ModelSettings, model, "model"), parts=dict(parts)),
         display=_section(DisplaySettings, data.get("display", {}), "display"),
         prompts=_section(PromptSettings, data.get("prompts", {}), "prompts"),
+        keys=_keys(data.get("keys", {})),
     )
     if settings.model.dtype not in ("float32", "bfloat16"):
         raise ConfigError('config.toml: model.dtype must be "float32" or "bfloat16".')

@@ -3,7 +3,9 @@ to wait until the app has nothing left to do (workers done, queue empty) without
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,17 +74,27 @@ async def settle(app: TokenExplorerApp, pilot) -> None:
     raise AssertionError("the app never settled")
 
 
-def screen_text(app: TokenExplorerApp) -> str:
-    """Plain text of the whole screen as the user sees it (same render as a screenshot)."""
-    import io
+_SVG_TEXT = re.compile(r'<text [^>]*?x="([0-9.]+)"[^>]*?clip-path="url\(#[^)]*-line-(\d+)\)"[^>]*>(.*?)</text>')
+_CHAR_WIDTH = 20 * 0.61  # rich's export_svg: 20 px characters, aspect ratio 0.61
 
-    from rich.console import Console
+
+def screen_text(app: TokenExplorerApp) -> str:
+    """Plain text of the whole screen as the user sees it, read back from the app's own
+    screenshot (App.export_screenshot, the public route to what is on screen)."""
+    from rich.cells import cell_len
 
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(styles=False)
+    lines = [[" "] * width for _ in range(height)]
+    for x, line, text in _SVG_TEXT.findall(app.export_screenshot()):
+        col, row = round(float(x) / _CHAR_WIDTH), int(line)
+        for ch in html.unescape(text).replace("\xa0", " "):
+            if row < height and col < width:
+                lines[row][col] = ch
+                for k in range(1, cell_len(ch)):  # a wide character covers the next cell
+                    if col + k < width:
+                        lines[row][col + k] = ""
+            col += cell_len(ch)
+    return "\n".join("".join(line).rstrip() for line in lines)
 
 
 requires_model = pytest.mark.skipif(

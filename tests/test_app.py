@@ -44,11 +44,11 @@ async def test_cursor_keys_move_without_model_work():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        jobs = app._job
+        jobs = app.lane.jobs_started
         for key, row in [("down", 1), ("j", 2), ("j", 3), ("k", 2), ("up", 1), ("up", 0)]:
             await pilot.press(key)
             assert app.table.cursor_row == row
-        assert app._job == jobs and app.is_idle
+        assert app.lane.jobs_started == jobs and app.is_idle
 
 
 async def test_append_takes_cursor_row_and_pop_undoes():
@@ -110,15 +110,12 @@ async def test_holding_right_appends_exactly_100_in_order():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         start = app.book.current.ids
-        peak = []
-        pump = app._pump
-        app._pump = lambda: (peak.append(len(app._pending)), pump())[1]
-        # A key-repeat burst straight into the driver, as a terminal delivers a held key:
-        # pilot.press() would wait for the process to go idle after every key.
+        # A key-repeat burst straight into the app's queue, as a terminal delivers a held
+        # key: pilot.press() would wait for the process to go idle after every key.
         for _ in range(100):
-            app._driver.send_message(events.Key("right", None))
+            app.post_message(events.Key("right", None))
         await settle(app, pilot)
-        assert max(peak) > 10  # presses outran the model: they were queued, not dropped
+        assert app.lane.most_pending > 10  # presses outran the model: queued, not dropped
         ids = app.book.current.ids
         assert len(ids) == len(start) + 100 and ids[: len(start)] == start
         # Each step took row 0 of the table shown at that moment: the top candidate after
@@ -223,12 +220,12 @@ async def test_colour_layers_cycle():
             assert f"colour: {app.colour.value}" in text
         assert seen == [ColourLayer.PROBABILITY, ColourLayer.ENTROPY, ColourLayer.INFLUENCE, ColourLayer.NONE]
         ids = app.shown[1]
-        influence = app._influence[ids]
+        influence = app.lane.views["influence"]
         assert influence.shape == (len(ids),) and 0.0 <= influence.min() and influence.max() <= 1.0
-        jobs = app._job
-        await pilot.press("e", "e", "e")  # influence again: cached, no model work
+        jobs = app.lane.jobs_started
+        await pilot.press("e", "e", "e")  # influence again: already held, no model work
         await settle(app, pilot)
-        assert app.colour is ColourLayer.INFLUENCE and app._job == jobs
+        assert app.colour is ColourLayer.INFLUENCE and app.lane.jobs_started == jobs
 
 
 async def test_layer_views_cycle_with_layer_prob():
@@ -242,8 +239,8 @@ async def test_layer_views_cycle_with_layer_prob():
         assert app.layer_view is LayerView.PROBABILITIES and heatmap.display
         ids = app.shown[1]
         layers = embedded_engine().info.n_layers + 1
-        assert app._prompt_lens[ids].shape == (layers, len(ids))
-        assert app._candidate_lens[ids].shape == (layers, 30)
+        assert app.lane.views["prompt_lens"].shape == (layers, len(ids))
+        assert app.lane.views["candidate_lens"].shape == (layers, 30)
         text = screen_text(app)
         assert "layers: layer probabilities" in text and f"L{layers - 1}" in text
         await pilot.press("p")
@@ -251,7 +248,8 @@ async def test_layer_views_cycle_with_layer_prob():
         assert app.layer_view is LayerView.CORRELATIONS and "layer correlations" in screen_text(app)
         await pilot.press("right")  # strips follow the new prompt
         await settle(app, pilot)
-        assert app.shown[1] in app._candidate_lens
+        assert app.lane.views["candidate_lens"].shape[1] == 30 and app.shown == (
+            app.book.current.key, app.book.current.ids)  # views are held for what is shown
         await pilot.press("p")
         await settle(app, pilot)
         assert app.layer_view is LayerView.NONE and not heatmap.display
@@ -299,13 +297,13 @@ class GatedEngine:
         return getattr(self._engine, name)
 
     def sync(self, key, ids, *, progress=None, cancelled=None):
-        from explorer.engine import SyncCancelled
+        from explorer.backend import Cancelled
 
         if key == self.gated_key:
             while not self.release.wait(0.01):
                 if cancelled is not None and cancelled():
                     self.cancelled_seen = True
-                    raise SyncCancelled("cancelled")
+                    raise Cancelled("cancelled")
         return self._engine.sync(key, ids, progress=progress, cancelled=cancelled)
 
 

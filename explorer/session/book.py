@@ -70,6 +70,14 @@ class PromptBook:
         self._index = (self._index - 1) % len(self._prompts)
         return self.current
 
+    def select(self, key: int) -> Prompt:
+        """Make the prompt with this key current. Raises KeyError when no prompt has it."""
+        for index, prompt in enumerate(self._prompts):
+            if prompt.key == key:
+                self._index = index
+                return prompt
+        raise KeyError(key)
+
     def add(self, ids: Sequence[int]) -> Prompt:
         """Append a new prompt at the end and make it current."""
         self._prompts.append(Prompt.new(ids))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from explorer.session.files import PromptFileError, load_prompt_file
 
@@ -20,6 +20,8 @@ class StartPrompt:
     ids: tuple[int, ...]
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    text: str = ""  # the file's text ("" for the fallback)
+    name: str = ""  # the file's name
 
 
 def _check_length(loaded_ids, path: Path, max_context: int | None) -> None:
@@ -49,6 +51,19 @@ def read_start_prompt(
             warnings.append(loaded.warning)
         if errors:
             errors[-1] += f" Opened {path.name} instead."
-        return StartPrompt(loaded.ids, errors, warnings)
+        return StartPrompt(loaded.ids, errors, warnings, loaded.text, path.name)
     errors[-1] += f" Opened {FALLBACK_TEXT!r} instead."
     return StartPrompt(tuple(encode(FALLBACK_TEXT)), errors, warnings)
+
+
+def special_text_notice(
+    start: StartPrompt, special_ids: Collection[int], token_text: Callable[[int], str]
+) -> str | None:
+    """One sentence when the file's text spells a special token (e.g. "<|endoftext|>") that
+    the tokenizer turned into that token, else None. The token is kept (chat templates and
+    saved prompts rely on it); the user is told, and the panel draws special tokens apart."""
+    spelled = sorted({token_text(t) for t in start.ids if t in special_ids and token_text(t) in start.text})
+    if not spelled:
+        return None
+    return (f"{start.name} contains the text {', '.join(spelled)}, read as the special token "
+            f"(shown in bold italic), not as plain text.")

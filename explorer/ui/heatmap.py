@@ -24,27 +24,48 @@ class LayerHeatmap(Widget):
         super().__init__(**kwargs)
         self._values: np.ndarray | None = None
         self._texts: list[str] = []
+        self._waiting = ""
 
-    def show(self, values: np.ndarray | None, texts: Sequence[str]) -> None:
-        self._values, self._texts = values, list(texts)
+    def show(self, values: np.ndarray | None, texts: Sequence[str], waiting: str = "computing layer view…") -> None:
+        """texts: one column label per token; waiting: what to say while values is None."""
+        self._values, self._texts, self._waiting = values, list(texts), waiting
         layers = 0 if values is None else values.shape[0]
         self.tooltip = (
             f"Logit lens: rows are layers 0..{layers - 1} (L{layers - 1} is the model's output), "
-            "columns the prompt's last tokens; colour red 0.0 -> blue 1.0."
+            "columns the prompt's last tokens (◀N: N earlier tokens do not fit); "
+            "colour red 0.0 -> blue 1.0."
             if layers
             else None
         )
         self.refresh(layout=True)
 
+    @property
+    def hidden(self) -> int:
+        """How many earlier tokens are cut off on the left at the current width."""
+        if self._values is None:
+            return 0
+        layers, n = self._values.shape
+        return max(0, n - self._fit(layers, n))
+
+    def _label_width(self, layers: int, hidden: int) -> int:
+        mark = len(f"◀{hidden}") if hidden else 0
+        return max(len(f"L{layers - 1}"), mark) + 1
+
+    def _fit(self, layers: int, n: int) -> int:
+        fit = max(1, (self.size.width - self._label_width(layers, 0)) // CELL)
+        if fit < n:  # the mark for hidden tokens may need a wider label column
+            fit = max(1, (self.size.width - self._label_width(layers, n - fit)) // CELL)
+        return fit
+
     def render(self) -> Text:
         if self._values is None:
-            return Text("computing layer view…", style="italic")
+            return Text(self._waiting, style="italic")
         layers, n = self._values.shape
-        label_w = len(f"L{layers - 1}") + 1
-        fit = max(1, (self.size.width - label_w) // CELL)
-        start = max(0, n - fit)
+        start = max(0, n - self._fit(layers, n))
+        label_w = self._label_width(layers, start)
         out = Text(no_wrap=True, overflow="crop")
-        out.append(" " * label_w)
+        # "◀12": twelve earlier tokens do not fit on the left.
+        out.append(f"◀{start}".ljust(label_w) if start else " " * label_w, style="bold" if start else "")
         for t in self._texts[start:n]:
             out.append(t[: CELL - 1].ljust(CELL), style="dim")
         for layer in range(layers):

@@ -1,15 +1,12 @@
-"""Messages from model workers (threads) to the app. Posting a message is thread-safe;
-every widget update happens in the handlers, on the app's own thread."""
+"""Messages from worker threads to the app. Posting a message is thread-safe; every widget
+update happens in the handlers, on the app's own thread."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from textual.message import Message
-
-from explorer.backend.types import TokenRecord
 
 
 @dataclass
@@ -19,33 +16,32 @@ class LoadProgress(Message):
 
 @dataclass
 class Loaded(Message):
-    engine: Any  # an explorer.backend.Backend
+    backend: Any  # an explorer.backend.Backend
     ids: tuple[int, ...]
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
-class PrefillProgress(Message):
+class LoadFailed(Message):
+    text: str  # one sentence for the screen
+
+
+@dataclass
+class JobProgress(Message):
     job: int
     done: int
     total: int
 
-
-@dataclass
-class Synced(Message):
-    job: int
-    key: int
-    ids: tuple[int, ...]
-    records: tuple[TokenRecord, ...]
+    def can_replace(self, message: Message) -> bool:
+        # A slow screen need not draw every step of a long prefill: the newest one will do.
+        return isinstance(message, JobProgress) and message.job == self.job
 
 
 @dataclass
-class ViewData(Message):
-    """Arrays for the current ids, fetched because a view that needs them is shown."""
+class JobDone(Message):
+    """A lane job has stopped: exactly one per job, whatever happened."""
 
     job: int
-    ids: tuple[int, ...]
-    influence: np.ndarray | None = None
-    prompt_lens: np.ndarray | None = None
-    candidate_lens: np.ndarray | None = None
+    result: Any = None
+    error: BaseException | None = None

@@ -27,16 +27,19 @@ def prob_bar(prob: float, width: int = BAR_WIDTH) -> str:
 
 
 def layer_strip(values: Sequence[float], cell: int) -> Text:
+    """Cells painted by background colour: DataTable lets a cell's own background win over
+    the cursor row's (a foreground-coloured █ lost its colour when highlighted)."""
     strip = Text(no_wrap=True)
     for v in values:
         v = float(v)
-        strip.append("█" * cell, style=LAYER.swatch(None if math.isnan(v) else v))
+        strip.append(" " * cell, style=Style(bgcolor=LAYER.style(None if math.isnan(v) else v).bgcolor))
     return strip
 
 
-class NextTokenTable(DataTable):
+class NextTokenTable(DataTable, inherit_bindings=False):
     """Rows are candidates, best first. Owns only cursor movement: left/right belong to the
-    prompt (pop/append), so DataTable's cell-navigation bindings are not inherited."""
+    prompt (pop/append), so DataTable's and ScrollView's bindings are not inherited (at
+    narrow widths their left/right would scroll the table sideways instead)."""
 
     BINDINGS = [
         Binding("up,k", "cursor_up", "Move", id="table.up", key_display="↑↓/jk"),

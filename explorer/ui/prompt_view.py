@@ -10,26 +10,48 @@ from textual.color import Color
 from textual.widgets import Static
 
 from explorer.ui.colors import Scale
+from explorer.ui.token_display import Kind, Segment, group_value
 
 NEWLINE = "↵"
+# Marks on top of the token colours (the notes line in the panel's border says what they mean).
+KIND_STYLE = {
+    Kind.TOKEN: Style(),
+    Kind.GROUP: Style(underline=True),
+    Kind.PARTIAL: Style(italic=True, underline=True),
+    Kind.SPECIAL: Style(bold=True, italic=True),
+}
+KIND_NOTE = {
+    Kind.GROUP: "underlined: one character from several byte tokens",
+    Kind.PARTIAL: "<C3…>: bytes of an unfinished character",
+    Kind.SPECIAL: "bold italic: special token",
+}
 
 
 class PromptView(Static):
-    """Renders display texts (engine.token_text) with one style per token.
+    """Renders segments (token_display.segments) with one style each.
 
-    Without a colour layer, tokens alternate between two theme shades; with one, each token
-    gets its scale colour and every other token is slightly darker, so equal neighbours
+    Without a colour layer, segments alternate between two theme shades; with one, each
+    gets its scale colour and every other one is slightly darker, so equal neighbours
     still show where one ends.
     """
 
     def show(
         self,
-        texts: Sequence[str],
+        segments: Sequence[Segment],
         values: Sequence[float | None] | None = None,
         scale: Scale | None = None,
+        *,
+        joint: bool = False,
     ) -> None:
-        self._texts, self._values, self._scale = list(texts), values, scale
+        """values: one per token; joint: a group's value is the product of its tokens'."""
+        self._segments, self._values, self._scale, self._joint = list(segments), values, scale, joint
         self.update(self._build())
+
+    @property
+    def notes(self) -> str:
+        """What the marks in the current prompt mean ("" when there are none)."""
+        kinds = {seg.kind for seg in self._segments} if hasattr(self, "_segments") else set()
+        return " · ".join(note for kind, note in KIND_NOTE.items() if kind in kinds)
 
     def _plain_styles(self) -> tuple[Style, Style]:
         variables = self.app.get_css_variables()
@@ -42,14 +64,17 @@ class PromptView(Static):
     def _build(self) -> Text:
         text = Text(no_wrap=False, overflow="fold")
         plain = self._plain_styles() if self._scale is None else None
-        for i, token in enumerate(self._texts):
+        for i, seg in enumerate(self._segments):
             if self._scale is None:
                 style = plain[i % 2]
             else:
-                value = self._values[i] if self._values is not None and i < len(self._values) else None
+                value = None
+                if self._values is not None:
+                    value = group_value(self._values, seg.tokens, joint=self._joint)
                 style = self._scale.style(value, shade=0.15 if i % 2 else 0.0)
+            style += KIND_STYLE[seg.kind]
             # The visible ↵ stays in the token; the real line break keeps the prompt's shape.
-            pieces = token.split(NEWLINE)
+            pieces = seg.text.split(NEWLINE)
             for j, piece in enumerate(pieces):
                 if j:
                     text.append(NEWLINE, style)

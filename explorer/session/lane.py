@@ -1,0 +1,236 @@
+"""The key-press lane: presses applied in order, one model job at a time. No Textual.
+
+The prompt book is the truth; `shown` is the state whose records the screen holds. A job
+only brings the screen up to the book (a sync) or fetches view arrays for what is shown.
+
+Rules, each one there because an ordering of presses and results once broke it:
+- One job at a time, *really*: a job ends when its runner calls `finish(job.id, ...)`,
+  which it does whatever happened (result, error, cancelled). The lane never relies on a
+  framework telling it that a job it cancelled has stopped (Textual sends no CANCELLED
+  state change for a thread worker cancelled before it started; that froze the app).
+- Superseding is a request: `Job.cancel()` sets a flag the job's model work polls. The
+  next job starts only after the cancelled one has finished, so two jobs never share the
+  backend.
+- A result is always true for its own target, so a finished sync is shown even when the
+  user has moved on; the lane then starts the sync the book needs now.
+- An append takes the candidate at the cursor row it was pressed on, from the table of the
+  prompt it follows: it waits until that table is on screen. Every other press applies at
+  once, even while a job runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from explorer.backend.errors import Cancelled
+from explorer.backend.types import TokenRecord
+from explorer.session.book import LastPromptError, PromptBook
+
+# Presses that edit the book; any other name is handed to `on_press` in order.
+BOOK_PRESSES = frozenset({"append", "pop", "previous", "next", "fork", "remove", "reset"})
+
+Target = tuple[int, tuple[int, ...]]  # (prompt key, ids)
+
+
+@dataclass(frozen=True)
+class Press:
+    name: str
+    row: int = 0  # append: the table row under the cursor when the key was pressed
+
+
+@dataclass
+class Job:
+    """One piece of model work. kind "sync": bring prompt `key` to `ids`; kind "views":
+    fetch `views` (names) for the shown prompt."""
+
+    id: int
+    kind: str
+    key: int
+    ids: tuple[int, ...]
+    forget: tuple[int, ...] = ()
+    views: frozenset[str] = frozenset()
+    candidates: tuple[int, ...] = ()  # token ids of the shown table (for per-candidate views)
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def target(self) -> Target:
+        return (self.key, self.ids)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def cancelled(self) -> bool:
+        """Poll this from the model work (thread-safe)."""
+        return self._cancel.is_set()
+
+
+class Lane:
+    """Queue of presses plus the one running job.
+
+    start(job): begin the job's work somewhere (a thread); it must end with finish().
+    notify(text, severity): one sentence for the user ("information" or "warning").
+    on_press(name): presses that are not book edits (e.g. "save"), in key-press order.
+    """
+
+    def __init__(
+        self,
+        book: PromptBook,
+        *,
+        start: Callable[[Job], None],
+        notify: Callable[[str, str], None] = lambda text, severity: None,
+        on_press: Callable[[str], None] = lambda name: None,
+    ) -> None:
+        self.book = book
+        self._start, self._notify, self._on_press = start, notify, on_press
+        self._queue: deque[Press] = deque()
+        self._ids = itertools.count(1)
+        self._forget: list[int] = []
+        self._wanted: frozenset[str] = frozenset()
+        self._failed_views: set[str] = set()
+        self._failed_target: Target | None = None
+        self.running: Job | None = None
+        self.shown: Target | None = None
+        self.records: tuple[TokenRecord, ...] = ()
+        self.views: dict[str, Any] = {}  # view arrays for the shown ids only
+        self.jobs_started = 0
+        self.most_pending = 0  # high-water mark of the queue, for tests and diagnostics
+
+    # -- reading -------------------------------------------------------------------------
+    @property
+    def target(self) -> Target:
+        """What the screen should show: the book's current prompt."""
+        return (self.book.current.key, self.book.current.ids)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    @property
+    def busy(self) -> bool:
+        return self.running is not None
+
+    @property
+    def in_sync(self) -> bool:
+        return self.shown == self.target
+
+    @property
+    def missing_views(self) -> frozenset[str]:
+        return frozenset(self._wanted - self.views.keys() - self._failed_views)
+
+    @property
+    def is_idle(self) -> bool:
+        """Nothing queued or running, and nothing left to do for the book's state."""
+        if self.running is not None or self._queue:
+            return False
+        if not self.in_sync:
+            return self._failed_target == self.target  # failed; waits for the next press
+        return not self.missing_views
+
+    # -- input ---------------------------------------------------------------------------
+    def press(self, name: str, row: int = 0) -> None:
+        self._queue.append(Press(name, row))
+        self.most_pending = max(self.most_pending, len(self._queue))
+        self.pump()
+
+    def want(self, views: Collection[str]) -> None:
+        """The views the screen needs for whatever it shows (e.g. {"influence"})."""
+        self._wanted = frozenset(views)
+        self.pump()
+
+    def finish(self, job_id: int, result: Any = None, error: BaseException | None = None) -> None:
+        """The runner's report that job `job_id` has stopped. Returns nothing; read state."""
+        job = self.running
+        if job is None or job.id != job_id:
+            return  # not the running job: a stale report
+        self.running = None
+        if error is None and result is not None:
+            self._accept(job, result)
+        elif error is not None and not isinstance(error, Cancelled):
+            self._recover(job)
+        self.pump()
+
+    # -- the pump ------------------------------------------------------------------------
+    def pump(self) -> None:
+        while self._queue:
+            head = self._queue[0]
+            if head.name == "append" and (self.running is not None or not self.in_sync):
+                break
+            self._apply(self._queue.popleft())
+        if self.running is not None:
+            # Superseded (a views job serves what is shown, so the same test applies).
+            if self.running.target != self.target and not self.running.cancelled():
+                self.running.cancel()
+            return
+        if not self.in_sync:
+            if self._failed_target != self.target:
+                key, ids = self.target
+                forget, self._forget = tuple(self._forget), []
+                self._begin(Job(next(self._ids), "sync", key, ids, forget=forget))
+            return
+        missing = self.missing_views
+        if missing and not self._queue:
+            key, ids = self.shown
+            top = tuple(c.token_id for c in self.records[-1].top)
+            self._begin(Job(next(self._ids), "views", key, ids, views=missing, candidates=top))
+
+    def _begin(self, job: Job) -> None:
+        self.running = job
+        self.jobs_started += 1
+        self._start(job)
+
+    def _apply(self, press: Press) -> None:
+        book = self.book
+        try:
+            if press.name == "append":
+                top = self.records[-1].top
+                if top:
+                    book.append(top[min(max(press.row, 0), len(top) - 1)].token_id)
+            elif press.name == "pop":
+                book.pop()
+            elif press.name == "previous":
+                book.previous()
+            elif press.name == "next":
+                book.next()
+            elif press.name == "fork":
+                book.fork()
+                self._notify(f"Forked: now on prompt {book.index + 1}/{len(book)}.", "information")
+            elif press.name == "remove":
+                self._forget.append(book.remove().key)
+            elif press.name == "reset":
+                book.reset()
+            else:
+                self._on_press(press.name)
+        except LastPromptError as exc:
+            self._notify(str(exc), "warning")
+
+    # -- results -------------------------------------------------------------------------
+    def _accept(self, job: Job, result: Any) -> None:
+        if job.kind == "sync":
+            if self.shown is None or self.shown[1] != job.ids:
+                self.views, self._failed_views = {}, set()
+            self.shown, self.records = job.target, tuple(result)
+            self._failed_target = None
+        elif self.shown is not None and job.ids == self.shown[1]:
+            self.views.update(result if isinstance(result, Mapping) else {})
+
+    def _recover(self, job: Job) -> None:
+        """A job failed (its error is the caller's to show): drop the presses queued behind
+        it and go back to what is shown, so nothing on screen is lost."""
+        self._queue.clear()
+        if job.kind == "views":
+            self._failed_views |= job.views  # no retry loop; the caller turns the view off
+            return
+        self._failed_target = job.target
+        if self.shown is None:
+            return
+        key, ids = self.shown
+        try:
+            self.book.select(key)
+        except KeyError:
+            return  # the shown prompt was removed; stay on the failed one
+        self.book.set_ids(ids)

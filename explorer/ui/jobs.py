@@ -1,0 +1,43 @@
+"""The model work behind a lane job, run in a thread worker. Ends with exactly one JobDone
+(result or error), which is what lets the lane start the next job."""
+
+from __future__ import annotations
+
+from explorer.backend import Cancelled
+from explorer.session import Job
+from explorer.ui.messages import JobDone, JobProgress
+
+
+def fetch_views(backend, job: Job) -> dict:
+    """The arrays named in job.views, straight from the backend (which caches them)."""
+    out = {}
+    for name in sorted(job.views):
+        if job.cancelled():
+            raise Cancelled("superseded")
+        if name == "influence":
+            out[name] = backend.influence(job.key)
+        elif name == "prompt_lens":
+            out[name] = backend.prompt_layer_probs(job.key)
+        elif name == "candidate_lens":
+            out[name] = backend.layer_probs(job.key, job.candidates)
+    return out
+
+
+def run_job(post, backend, job: Job) -> None:
+    result, error = None, None
+    try:
+        if job.kind == "sync":
+            for old in job.forget:
+                backend.forget(old)
+            result = backend.sync(
+                job.key,
+                job.ids,
+                progress=lambda done, total: post(JobProgress(job.id, done, total)),
+                cancelled=job.cancelled,
+            )
+        else:
+            result = fetch_views(backend, job)
+    except BaseException as exc:  # noqa: BLE001 - reported to the lane, shown by the app
+        error = exc
+    finally:
+        post(JobDone(job.id, result, error))
