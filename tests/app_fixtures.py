@@ -97,6 +97,22 @@ def screen_text(app: TokenExplorerApp) -> str:
     return "\n".join("".join(line).rstrip() for line in lines)
 
 
+_SVG_RECT = re.compile(r'<rect fill="(#[0-9a-fA-F]{6})" x="([0-9.]+)" y="([0-9.]+)" width="([0-9.]+)"')
+_LINE_HEIGHT = 20 * 1.22
+
+
+def screen_backgrounds(app: TokenExplorerApp) -> list[list[str | None]]:
+    """Background colour ("#rrggbb") of every cell on screen, from the same screenshot."""
+    width, height = app.size
+    grid: list[list[str | None]] = [[None] * width for _ in range(height)]
+    for fill, x, y, w in _SVG_RECT.findall(app.export_screenshot()):
+        row, col = round((float(y) - 1.5) / _LINE_HEIGHT), round(float(x) / _CHAR_WIDTH)
+        for k in range(round(float(w) / _CHAR_WIDTH)):
+            if 0 <= row < height and 0 <= col + k < width:
+                grid[row][col + k] = fill.lower()
+    return grid
+
+
 requires_model = pytest.mark.skipif(
     not (EMBEDDED_MODEL_DIR / "config.json").exists(), reason="embedded model not built yet"
 )

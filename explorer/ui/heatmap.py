@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from rich.cells import set_cell_size
 from rich.text import Text
 from textual.widget import Widget
 
@@ -67,7 +68,8 @@ class LayerHeatmap(Widget):
         # "◀12": twelve earlier tokens do not fit on the left.
         out.append(f"◀{start}".ljust(label_w) if start else " " * label_w, style="bold" if start else "")
         for t in self._texts[start:n]:
-            out.append(t[: CELL - 1].ljust(CELL), style="dim")
+            # Cell widths, not characters: a wide character (東, 🙂) fills two cells.
+            out.append(set_cell_size(t, CELL - 1) + " ", style="dim")
         for layer in range(layers):
             out.append("\n")
             out.append(f"L{layer}".ljust(label_w), style="dim")
