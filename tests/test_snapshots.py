@@ -43,3 +43,15 @@ def test_layer_probabilities_view(snap_compare):
 def test_layer_correlations_after_steps(snap_compare):
     app = make_app(layer_prob=True)
     assert snap_compare(app, terminal_size=SIZE, run_before=_after("right", "down", "right", "p", "p"))
+
+
+def test_unicode_prompt_with_layer_view(snap_compare):
+    """Characters made of byte tokens read as text; heatmap columns: the character, then +."""
+    from explorer.config import REPO_DIR
+
+    app = make_app(layer_prob=True, input_path=REPO_DIR / "prompts" / "unicode.txt")
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after("e", "p"))
+
+
+def test_narrow_terminal_after_append(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(40, 15), run_before=_after("right", "right"))

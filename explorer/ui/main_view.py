@@ -91,7 +91,8 @@ class MainView(Vertical):
             candidate_lens = views.get("candidate_lens")
             if candidate_lens is not None:
                 strips = layer_values(candidate_lens, look.layer_view)
-        table.show(last.top, strips, with_strip=lens_on and look.capabilities.lens)
+        table.show(last.top, strips, with_strip=lens_on and look.capabilities.lens,
+                   special_ids=special_ids)
 
     @staticmethod
     def _colour_values(records, views, look: Look) -> tuple[list[float | None] | None, str]:

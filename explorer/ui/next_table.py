@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 from rich.style import Style
@@ -88,6 +88,7 @@ class NextTokenTable(DataTable, inherit_bindings=False):
         candidates: Sequence[Candidate],
         strips: np.ndarray | None = None,
         with_strip: bool = False,
+        special_ids: Collection[int] = (),
     ) -> None:
         """Replace the rows, keeping the cursor on the same row number (holding right on
         row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending)."""
@@ -111,7 +112,8 @@ class NextTokenTable(DataTable, inherit_bindings=False):
         for i, c in enumerate(self._candidates):
             row_cells = [
                 Text(str(i + 1), justify="right", style="dim"),
-                Text(c.text, no_wrap=True),
+                # Special tokens in bold italic, as in the prompt panel.
+                Text(c.text, no_wrap=True, style="bold italic" if c.token_id in special_ids else ""),
                 Text(str(c.token_id), justify="right", style="dim"),
                 Text.assemble((prob_bar(c.prob), bar_style), f" {c.prob:7.2%}"),
                 Text(f"{c.logprob:8.3f}", justify="right"),
