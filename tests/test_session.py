@@ -190,3 +190,24 @@ def test_start_prompt_last_resort(tmp_path):
 
     start = read_start_prompt(fake_encode, "m", None, None, tmp_path / "none.txt")
     assert start.ids == tuple(fake_encode("Once upon a time")) and start.errors
+
+
+def test_select_by_key():
+    book = PromptBook([(1, 2), (1, 3)])
+    second = list(book)[1]
+    assert book.select(second.key) is second and book.index == 1
+    with pytest.raises(KeyError):
+        book.select(-1)
+    assert book.index == 1
+
+
+def test_special_token_spelled_in_the_text_is_noticed():
+    from explorer.session.start import StartPrompt, special_text_notice
+
+    names = {0: "<|endoftext|>", 5: "a"}
+    text = lambda t: names.get(t, "x")  # noqa: E731
+    start = StartPrompt((5, 0, 5), text="a<|endoftext|>a", name="chat.txt")
+    notice = special_text_notice(start, {0}, text)
+    assert notice.startswith("chat.txt contains the text <|endoftext|>") and "special token" in notice
+    # A special token the tokenizer added itself (BOS) is not spelled in the text: no notice.
+    assert special_text_notice(StartPrompt((0, 5), text="a", name="p.txt"), {0}, text) is None

@@ -7,6 +7,7 @@ main view (explorer.ui.main_view). Model work runs only in thread workers (explo
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class TokenExplorerApp(App):
         self.layer_view = LayerView.NONE
         self.start_error: str | None = None  # one sentence when the model could not load
         self._drawn: tuple | None = None
+        self._last_note: tuple[str, float] = ("", 0.0)
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -217,6 +219,11 @@ class TokenExplorerApp(App):
         self._after_lane()
 
     def _lane_note(self, text: str, severity: str) -> None:
+        # A held key repeats a refusal (popping the only token) dozens of times: say it once.
+        now = time.monotonic()
+        if self._last_note[0] == text and now - self._last_note[1] < 3:
+            return
+        self._last_note = (text, now)
         self.notify(text, severity=severity, timeout=2 if severity == "information" else 5)
 
     def _on_press(self, name: str) -> None:

@@ -35,6 +35,8 @@ class PromptView(Static):
     still show where one ends.
     """
 
+    _segments: list[Segment] = []
+
     def show(
         self,
         segments: Sequence[Segment],
@@ -50,7 +52,7 @@ class PromptView(Static):
     @property
     def notes(self) -> str:
         """What the marks in the current prompt mean ("" when there are none)."""
-        kinds = {seg.kind for seg in self._segments} if hasattr(self, "_segments") else set()
+        kinds = {seg.kind for seg in self._segments}
         return " · ".join(note for kind, note in KIND_NOTE.items() if kind in kinds)
 
     def _plain_styles(self) -> tuple[Style, Style]:
