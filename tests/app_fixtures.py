@@ -27,12 +27,13 @@ def embedded_engine():
     if _engine is None:
         from explorer.engine import Engine
 
-        _engine = Engine.load(ModelSettings(), layer_prob=True)
+        _engine = Engine.load(ModelSettings(name="embedded"), layer_prob=True)
     return _engine
 
 
 def test_settings(tmp_path: Path | None = None, **overrides) -> Settings:
-    settings = Settings()
+    # Pinned to the embedded model, whatever the app's default model becomes.
+    settings = Settings(model=ModelSettings(name="embedded"))
     if tmp_path is not None:
         settings = replace(settings, prompts=replace(settings.prompts, save_dir=str(tmp_path / "saved")))
     return replace(settings, **overrides)
