@@ -216,7 +216,9 @@ class Lane:
             self.shown, self.records = job.target, tuple(result)
             self._failed_target = None
         elif self.shown is not None and job.ids == self.shown[1]:
-            self.views.update(result if isinstance(result, Mapping) else {})
+            got = dict(result) if isinstance(result, Mapping) else {}
+            self.views.update(got)
+            self._failed_views |= job.views - got.keys()  # never ask again in a loop
 
     def _recover(self, job: Job) -> None:
         """A job failed (its error is the caller's to show): drop the presses queued behind
