@@ -154,3 +154,12 @@ async def test_heatmap_marks_tokens_hidden_on_the_left():
         # The columns shown are the last ones: hidden + shown = the prompt's length.
         header = next(line for line in screen_text(app).splitlines() if f"◀{hidden}" in line)
         assert header.strip().endswith(app.records[-1].text[:3].strip())
+
+
+async def test_unknown_binding_id_in_keys_is_one_warning():
+    app = make_app()
+    app.settings = replace(app.settings, keys={"prompt.apend": "n"})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        warnings = [note for note, severity in app.notes if severity == "warning"]
+        assert len(warnings) == 1 and "'prompt.apend'" in warnings[0] and "prompt.append" in warnings[0]

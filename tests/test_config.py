@@ -55,3 +55,12 @@ def test_bad_config_is_one_sentence(tmp_path: Path, text: str, words: str):
     f.write_text(text)
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
         load_settings(f)
+
+
+def test_keys_section(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[keys]\n"prompt.append" = "right,n"\n')
+    assert load_settings(path).keys == {"prompt.append": "right,n"}
+    path.write_text('[keys]\n"prompt.append" = 3\n')
+    with pytest.raises(ConfigError, match="keys.prompt.append should be a string"):
+        load_settings(path)
