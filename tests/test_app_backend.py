@@ -63,3 +63,22 @@ def test_importing_the_app_loads_neither_the_engine_nor_torch():
             "print(sorted(m for m in ('explorer.engine', 'torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class BrokenBackend(TableBackend):
+    """Reads prompts, then fails on every forward pass (a driver error, an OOM...)."""
+
+    def sync(self, key, ids, *, progress=None, cancelled=None):
+        raise RuntimeError("the device went away")
+
+
+async def test_a_failing_first_prompt_is_a_failed_start():
+    app = RecordingApp(settings_for(), engine=BrokenBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.start_failed and "the device went away" in app.start_error
+        text = screen_text(app)
+        assert "RuntimeError: the device went away" in text and "ctrl+q" in text
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.return_code == 1

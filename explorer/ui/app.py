@@ -209,7 +209,10 @@ class TokenExplorerApp(App):
         error = message.error
         if error is not None and not isinstance(error, Cancelled) and running is not None \
                 and running.id == message.job:
-            self.notify(startup.describe(error), title="Model", severity="error", timeout=10)
+            if self.lane.shown is None:  # the first prompt never arrived: a failed start
+                self.on_load_failed(LoadFailed(startup.describe(error)))
+            else:
+                self.notify(startup.describe(error), title="Model", severity="error", timeout=10)
             if running.kind == "views":
                 # Without its data the view cannot be drawn; turn it off rather than retry.
                 if self.colour is ColourLayer.INFLUENCE:
