@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explorer.backend.errors import Cancelled
+
 from . import metrics
 from .lens import make_point, point_probs
 from .parts import ModelParts
@@ -47,7 +49,7 @@ def track(model, ids: Sequence[int], token_ids: Sequence[int], *, chunk: int = 2
 
     model: a transformers causal LM (its current attention implementation is used);
     parts: pass the resolved lens parts to also get per-layer probabilities at the last
-    position; cancelled: polled between chunks, raises InterruptedError when true.
+    position; cancelled: polled between chunks, raises Cancelled when it turns true.
     """
     from transformers import DynamicCache
 
@@ -66,7 +68,7 @@ def track(model, ids: Sequence[int], token_ids: Sequence[int], *, chunk: int = 2
     with torch.inference_mode():
         for start in range(0, n, chunk):
             if cancelled is not None and cancelled():
-                raise InterruptedError("Tracking was cancelled.")
+                raise Cancelled("Tracking the tokens was cancelled.")
             end = min(start + chunk, n)
             last = end == n
             out = model(input_ids=torch.tensor([ids[start:end]], device=device),
