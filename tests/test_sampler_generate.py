@@ -11,8 +11,9 @@ from transformers import AutoModelForCausalLM, GenerationConfig, LogitsProcessor
 
 from conftest import tiny_model
 from explorer.config import EMBEDDED_MODEL_DIR
-from explorer.sampling import (NEUTRAL, SamplingSettings, distributions, draw,
-                               from_generation_config, presence_frequency_penalty)
+from explorer.sampling import (NEUTRAL, PRESETS, SamplingSettings, distributions, draw,
+                               from_generation_config, model_defaults,
+                               presence_frequency_penalty)
 
 GRID = [
     dict(),
@@ -135,6 +136,13 @@ def test_model_generation_config_defaults_match_generate(tiny):
     for step, (raw, scores) in enumerate(zip(out.logits, out.scores)):
         mine = distributions(raw[0], seq[: len(ids) + step], len(ids), settings).p_final
         assert np.abs(mine - torch.softmax(scores[0], -1).numpy()).max() < 1e-5
+
+
+def test_model_defaults(tiny, embedded):
+    # No generation_config.json: neutral. The embedded model's file says do_sample false,
+    # so it starts greedy, as generate would (its top_k is transformers' fallback 50).
+    assert model_defaults(tiny) == NEUTRAL
+    assert model_defaults(embedded) == PRESETS["greedy"].with_changes(top_k=50)
 
 
 def autoregress(model, ids, settings: SamplingSettings, seed: int, steps: int) -> list[int]:

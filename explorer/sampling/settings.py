@@ -160,6 +160,16 @@ def from_generation_config(config: object | None) -> SamplingSettings:
         raise SamplingError(f"The model's generation_config.json: {exc}") from None
 
 
+def model_defaults(model: object) -> SamplingSettings:
+    """from_generation_config for a loaded transformers model, or the neutral settings when
+    the model has no generation_config.json (transformers then builds one from the model's
+    config and marks it `_from_model_config`; it carries no sampling advice)."""
+    config = getattr(model, "generation_config", None)
+    if config is None or getattr(config, "_from_model_config", False):
+        return NEUTRAL
+    return from_generation_config(config)
+
+
 def layered(base: SamplingSettings, preset: str | None = None,
             *overrides: Mapping[str, object]) -> SamplingSettings:
     """base, then a preset (None or "model": none), then each table of explicit keys."""
