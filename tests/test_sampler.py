@@ -164,3 +164,20 @@ def test_draw_follows_p_final_and_never_draws_excluded():
 def test_package_imports_without_torch():
     code = "import sys, explorer.sampling, explorer.config; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_kept_row_must_be_raw_logits_for_the_repetition_penalty():
+    """Every knob but the repetition penalty ignores a constant shift of the logits, so a
+    caller that keeps log-probs instead of logits gets p_final wrong exactly when the
+    repetition penalty is on: keep the raw logits row."""
+    logits = torch.tensor([2.5, 1.0, -0.5, 0.3, -2.0])
+    shifted = torch.log_softmax(logits, -1)
+    ids = [0, 3, 0]
+    for change in (dict(temperature=0.6, top_p=0.9), dict(top_k=3, min_p=0.1),
+                   dict(presence_penalty=0.7, frequency_penalty=0.4)):
+        s = NEUTRAL.with_changes(**change)
+        assert np.allclose(distributions(logits, ids, 1, s).p_final,
+                           distributions(shifted, ids, 1, s).p_final, atol=1e-6)
+    s = NEUTRAL.with_changes(repetition_penalty=1.5)
+    assert not np.allclose(distributions(logits, ids, 1, s).p_final,
+                           distributions(shifted, ids, 1, s).p_final, atol=1e-3)
