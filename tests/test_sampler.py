@@ -13,10 +13,21 @@ import pytest
 import torch
 
 from explorer.config import ConfigError, load_settings
-from explorer.sampling import (NEUTRAL, PRESETS, SamplingError, SamplingSettings, add_sampling_flags,
-                               apply_preset, distributions, draw, final_scores,
-                               from_generation_config, presence_frequency_penalty,
-                               sampling_overrides, sampling_preset)
+from explorer.sampling import (
+    NEUTRAL,
+    PRESETS,
+    SamplingError,
+    SamplingSettings,
+    add_sampling_flags,
+    apply_preset,
+    distributions,
+    draw,
+    final_scores,
+    from_generation_config,
+    presence_frequency_penalty,
+    sampling_overrides,
+    sampling_preset,
+)
 
 
 def openai_penalised(logits: np.ndarray, appended: list[int], presence: float, frequency: float):

@@ -7,13 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_model
 from transformers import AutoModelForCausalLM, GenerationConfig, LogitsProcessor
 
-from conftest import tiny_model
 from explorer.config import EMBEDDED_MODEL_DIR
-from explorer.sampling import (NEUTRAL, PRESETS, SamplingSettings, distributions, draw,
-                               from_generation_config, model_defaults,
-                               presence_frequency_penalty)
+from explorer.sampling import (
+    NEUTRAL,
+    PRESETS,
+    SamplingSettings,
+    distributions,
+    draw,
+    from_generation_config,
+    model_defaults,
+    presence_frequency_penalty,
+)
 
 GRID = [
     dict(),

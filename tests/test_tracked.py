@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_model
 from transformers import AutoModelForCausalLM
 
-from conftest import tiny_model
 from explorer.backend.errors import Cancelled
 from explorer.config import EMBEDDED_MODEL_DIR
 from explorer.engine.parts import resolve_parts

@@ -3,10 +3,25 @@ argparse flags. Importing this package does not import torch."""
 
 from .draw import draw, fresh_seed
 from .flags import add_sampling_flags, sampling_overrides, sampling_preset
-from .pipeline import Distributions, distributions, final_scores, presence_frequency_penalty
-from .settings import (KNOBS, NEUTRAL, PRESETS, SamplingError, SamplingSettings, apply_preset,
-                       SamplingConfig, check_overrides, from_generation_config, layered,
-                       model_defaults)
+from .pipeline import (
+                       Distributions,
+                       distributions,
+                       final_scores,
+                       presence_frequency_penalty,
+)
+from .settings import (
+                       KNOBS,
+                       NEUTRAL,
+                       PRESETS,
+                       SamplingConfig,
+                       SamplingError,
+                       SamplingSettings,
+                       apply_preset,
+                       check_overrides,
+                       from_generation_config,
+                       layered,
+                       model_defaults,
+)
 
 __all__ = [
     "KNOBS", "NEUTRAL", "PRESETS", "Distributions", "SamplingConfig", "SamplingError",

@@ -66,8 +66,13 @@ def final_scores(logits, ids: Sequence[int], prompt_len: int, settings: Sampling
     the prompt's original ids (presence/frequency count only what comes after).
     """
     import torch
-    from transformers import (MinPLogitsWarper, RepetitionPenaltyLogitsProcessor,
-                              TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
+    from transformers import (
+        MinPLogitsWarper,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
 
     # fp32 copy, as generate takes `outputs.logits[:, -1, :].to(copy=True, dtype=float32)`.
     scores = torch.as_tensor(logits).reshape(1, -1).to(dtype=torch.float32, copy=True)

@@ -35,7 +35,7 @@ class SamplingSettings:
     def greedy(self) -> bool:
         return self.temperature == 0
 
-    def with_changes(self, **changes: object) -> "SamplingSettings":
+    def with_changes(self, **changes: object) -> SamplingSettings:
         """A copy with `changes` applied; values may be text (from a panel or a flag).
         Raises SamplingError naming the first bad value; self is never changed."""
         unknown = sorted(set(changes) - set(KNOBS))
@@ -187,7 +187,7 @@ class SamplingConfig:
     values: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_table(cls, table: Mapping[str, object], where: str = "config.toml [sampling]") -> "SamplingConfig":
+    def from_table(cls, table: Mapping[str, object], where: str = "config.toml [sampling]") -> SamplingConfig:
         table = dict(table)
         preset = table.pop("preset", "model")
         if preset != "model" and preset not in PRESETS:
