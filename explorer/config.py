@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from explorer.sampling.settings import SamplingConfig, SamplingError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 EMBEDDED_MODEL_DIR = PACKAGE_DIR / "default_model"
@@ -49,6 +51,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     prompts: PromptSettings = field(default_factory=PromptSettings)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     layer_prob: bool = False  # command line only
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keys] section)
 
@@ -85,6 +88,13 @@ def _keys(table: dict) -> dict[str, str]:
     return dict(table)
 
 
+def _sampling(table: dict) -> SamplingConfig:
+    try:
+        return SamplingConfig.from_table(table)
+    except SamplingError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read config.toml (default: the one beside main.py); a missing file means defaults."""
     path = path or REPO_DIR / "config.toml"
@@ -94,7 +104,7 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(data) - {"model", "display", "prompts", "keys"})
+    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling"})
     if unknown:
         raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
     model = dict(data.get("model", {}))
@@ -104,6 +114,7 @@ def load_settings(path: Path | None = None) -> Settings:
         display=_section(DisplaySettings, data.get("display", {}), "display"),
         prompts=_section(PromptSettings, data.get("prompts", {}), "prompts"),
         keys=_keys(data.get("keys", {})),
+        sampling=_sampling(data.get("sampling", {})),
     )
     if settings.model.dtype not in ("float32", "bfloat16"):
         raise ConfigError('config.toml: model.dtype must be "float32" or "bfloat16".')

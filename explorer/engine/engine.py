@@ -25,6 +25,7 @@ from .lens import LensPoint, make_point, point_probs, target_probs
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from .token_text import TokenTexts
+from .tracked import TrackedSeries, track
 from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
 
@@ -538,3 +539,20 @@ class Engine:
                     out_cols[p + 1] = block[:, j].copy()
                 del out
         return out_cols
+
+    # ----------------------------------------------------------------- tracked tokens
+    # Added by the sampler branch: a thin delegate to tracked.py (kept apart while
+    # engine.py is being split; move it wherever the prompt state ends up).
+    def tracked(self, key: Hashable, token_ids: Sequence[int], *,
+                cancelled: Callable[[], bool] | None = None) -> TrackedSeries:
+        """p_base of each token at every position of prompt `key` (row i = after position
+        i), exact at any rank; with --layer_prob also per layer after the last position.
+        One chunked pass on a scratch cache; the prompt's own cache is untouched."""
+        with self._lock:
+            ids = self._prompts[key].ids
+            bad = next((t for t in token_ids if not 0 <= int(t) < self.vocab_size), None)
+            if bad is not None:
+                raise EngineError(f"Token id {bad} is outside the vocabulary of {self.info.name}.")
+            self._use_impl(self._fast_impl)
+            return track(self.model, ids, token_ids, chunk=self.prefill_chunk,
+                         parts=self.parts if self.layer_prob else None, cancelled=cancelled)

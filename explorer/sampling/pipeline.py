@@ -1,0 +1,109 @@
+"""The sampler as pure functions on one logits row.
+
+Order (transformers' `generate`, `_get_logits_processor` in transformers 5):
+  1. repetition penalty          RepetitionPenaltyLogitsProcessor   (a "processor")
+  2. presence/frequency penalty  OpenAI's formula, ours             (a "processor")
+  3. temperature                 TemperatureLogitsWarper            (a "warper")
+  4. top-k                       TopKLogitsWarper
+  5. top-p                       TopPLogitsWarper
+  6. min-p                       MinPLogitsWarper
+generate appends processors passed by the caller (`logits_processor=`) after its own
+processors and before the warpers, so step 2 sits exactly where a user's presence/frequency
+processor would run inside generate; it also matches OpenAI and vLLM, which penalise the
+raw logits before temperature. Warpers only run when sampling: temperature 0 (greedy) stops
+after step 2 and puts all mass on the first argmax, as greedy generate does.
+
+torch and transformers are imported inside the functions, so importing this module (and
+the settings) costs nothing for a caller that never samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .settings import SamplingSettings
+
+
+@dataclass(frozen=True)
+class Distributions:
+    """p_base = softmax(z); p_final = the distribution the sampler draws from (exactly 0
+    for excluded tokens). Both float32 [V] on the CPU."""
+
+    p_base: np.ndarray
+    p_final: np.ndarray
+
+    @property
+    def kept(self) -> np.ndarray:
+        """bool [V]: tokens the sampler can still draw."""
+        return self.p_final > 0
+
+
+def presence_frequency_penalty(scores, ids: Sequence[int], prompt_len: int,
+                               presence: float, frequency: float):
+    """OpenAI: z[j] -= c[j] * frequency + (c[j] > 0) * presence, where c[j] counts token j
+    among ids[prompt_len:], the tokens appended since the prompt's original ids.
+    scores: [1, V] float tensor; returns a new tensor."""
+    import torch
+
+    appended = list(ids)[prompt_len:]
+    if not appended or (presence == 0 and frequency == 0):
+        return scores
+    vocab = scores.shape[-1]
+    counts = torch.bincount(torch.tensor(appended, dtype=torch.long, device=scores.device),
+                            minlength=vocab)[:vocab].to(scores.dtype)
+    return scores - (counts * frequency + (counts > 0).to(scores.dtype) * presence)[None, :]
+
+
+def final_scores(logits, ids: Sequence[int], prompt_len: int, settings: SamplingSettings):
+    """The scores the sampler draws from, fp32 [V] tensor on the logits' device; -inf for
+    excluded tokens. Equal to what generate(output_scores=True) reports for one step.
+
+    logits: the model's logits row [V] (any dtype, any device; a numpy array is fine);
+    ids: the whole sequence so far (prompt + appended); prompt_len: how many of them are
+    the prompt's original ids (presence/frequency count only what comes after).
+    """
+    import torch
+    from transformers import (
+        MinPLogitsWarper,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    # fp32 copy, as generate takes `outputs.logits[:, -1, :].to(copy=True, dtype=float32)`.
+    scores = torch.as_tensor(logits).reshape(1, -1).to(dtype=torch.float32, copy=True)
+    input_ids = torch.tensor([list(ids)], dtype=torch.long, device=scores.device)
+    s = settings
+    if s.repetition_penalty != 1.0:
+        scores = RepetitionPenaltyLogitsProcessor(s.repetition_penalty)(input_ids, scores)
+    scores = presence_frequency_penalty(scores, ids, prompt_len, s.presence_penalty,
+                                        s.frequency_penalty)
+    if s.greedy:
+        keep = torch.argmax(scores, dim=-1)  # the first maximum, as greedy generate picks
+        out = torch.full_like(scores, float("-inf"))
+        out[0, keep] = scores[0, keep]
+        return out[0]
+    if s.temperature != 1.0:
+        scores = TemperatureLogitsWarper(s.temperature)(input_ids, scores)
+    if s.top_k != 0:
+        scores = TopKLogitsWarper(top_k=s.top_k)(input_ids, scores)
+    if s.top_p < 1.0:
+        scores = TopPLogitsWarper(top_p=s.top_p)(input_ids, scores)
+    if s.min_p > 0:
+        scores = MinPLogitsWarper(min_p=s.min_p)(input_ids, scores)
+    return scores[0]
+
+
+def distributions(logits, ids: Sequence[int], prompt_len: int,
+                  settings: SamplingSettings) -> Distributions:
+    """p_base and p_final for one logits row (see final_scores for the arguments)."""
+    import torch
+
+    row = torch.as_tensor(logits).reshape(-1).float()
+    p_base = torch.softmax(row, dim=-1)
+    p_final = torch.softmax(final_scores(row, ids, prompt_len, settings), dim=-1)
+    return Distributions(p_base=p_base.cpu().numpy(), p_final=p_final.cpu().numpy())
