@@ -48,47 +48,56 @@ def tokenizer():
     return build_tokenizer()
 
 
+# The decoder shape most families share: 3 layers, 4 query heads over 2 key/value heads.
+_DECODER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+
+# family -> (transformers model_type, config keyword arguments). Each entry exercises what
+# makes its family different: sliding windows, soft-caps, logit scales, fused or
+# partial-rotary attention, tied heads, inline (non-dispatched) attention.
+TINY_CONFIGS: dict[str, tuple[str, dict]] = {
+    "llama": ("llama", _DECODER),
+    "llama-tied": ("llama", dict(_DECODER, tie_word_embeddings=True)),
+    "qwen2": ("qwen2", dict(_DECODER, tie_word_embeddings=True)),
+    "gpt2": ("gpt2", dict(n_embd=32, n_layer=3, n_head=4, n_positions=256)),
+    "gemma2": ("gemma2", dict(_DECODER, num_hidden_layers=4, head_dim=8, sliding_window=6,
+                              final_logit_softcapping=3.0, attn_logit_softcapping=20.0,
+                              query_pre_attn_scalar=8)),
+    "mistral": ("mistral", dict(_DECODER, sliding_window=8)),
+    "qwen3": ("qwen3", dict(_DECODER, head_dim=8)),
+    "phi3": ("phi3", _DECODER),
+    "gpt_neox": ("gpt_neox", dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                                  num_attention_heads=4, max_position_embeddings=256)),
+    "opt": ("opt", dict(hidden_size=32, ffn_dim=64, num_hidden_layers=3, num_attention_heads=4,
+                        word_embed_proj_dim=32, max_position_embeddings=256)),
+    # Falcon computes attention inline, outside transformers' attention interface.
+    "falcon": ("falcon", dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                              max_position_embeddings=256)),
+    "gemma3": ("gemma3_text", dict(_DECODER, num_hidden_layers=4, head_dim=8, sliding_window=6,
+                                   layer_types=["sliding_attention", "full_attention"] * 2,
+                                   final_logit_softcapping=3.0, query_pre_attn_scalar=8)),
+    "cohere": ("cohere", dict(_DECODER, logit_scale=0.25)),
+    "granite": ("granite", dict(_DECODER, logits_scaling=4.0, attention_multiplier=0.3,
+                                embedding_multiplier=2.0, residual_multiplier=0.7)),
+    "stablelm": ("stablelm", _DECODER),
+    "olmo2": ("olmo2", _DECODER),
+}
+
+
 def tiny_model(family: str, vocab_size: int, seed: int = 0, **overrides):
     """A random-weight causal LM of the given family, small enough for CPU tests."""
     import torch
-    from transformers import (
-        Gemma2Config,
-        Gemma2ForCausalLM,
-        GPT2Config,
-        GPT2LMHeadModel,
-        LlamaConfig,
-        LlamaForCausalLM,
-        Qwen2Config,
-        Qwen2ForCausalLM,
-    )
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    torch.manual_seed(seed)
-    common = dict(vocab_size=vocab_size, bos_token_id=0, eos_token_id=1, pad_token_id=None)
-    if family == "llama":
-        cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                          num_attention_heads=4, num_key_value_heads=2,
-                          max_position_embeddings=256, **common)
-        cls = LlamaForCausalLM
-    elif family == "qwen2":
-        cfg = Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                          num_attention_heads=4, num_key_value_heads=2,
-                          max_position_embeddings=256, tie_word_embeddings=True, **common)
-        cls = Qwen2ForCausalLM
-    elif family == "gpt2":
-        cfg = GPT2Config(n_embd=32, n_layer=3, n_head=4, n_positions=256, **common)
-        cls = GPT2LMHeadModel
-    elif family == "gemma2":
-        cfg = Gemma2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=4,
-                           num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                           max_position_embeddings=256, sliding_window=6,
-                           final_logit_softcapping=3.0, attn_logit_softcapping=20.0,
-                           query_pre_attn_scalar=8, **common)
-        cls = Gemma2ForCausalLM
-    else:
+    if family not in TINY_CONFIGS:
         raise ValueError(family)
+    model_type, kwargs = TINY_CONFIGS[family]
+    torch.manual_seed(seed)
+    cfg = AutoConfig.for_model(model_type, vocab_size=vocab_size, bos_token_id=0,
+                               eos_token_id=1, pad_token_id=None, **kwargs)
     for key, value in overrides.items():
         setattr(cfg, key, value)
-    model = cls(cfg).eval()
+    model = AutoModelForCausalLM.from_config(cfg).eval()
     # Random init is tiny; larger weights give peaked, varied distributions worth testing.
     with torch.no_grad():
         for p in model.parameters():

@@ -14,10 +14,18 @@ TOL = 1e-4
 
 # Where the reference finds the final norm, written out per family (not the engine's table).
 FINAL_NORM = {
-    "llama": lambda m: m.model.norm,
-    "qwen2": lambda m: m.model.norm,
-    "gemma2": lambda m: m.model.norm,
+    **dict.fromkeys(["llama", "llama-tied", "qwen2", "gemma2", "mistral", "qwen3", "phi3",
+                     "gemma3", "cohere", "granite", "stablelm", "olmo2"], lambda m: m.model.norm),
     "gpt2": lambda m: m.transformer.ln_f,
+    "falcon": lambda m: m.transformer.ln_f,
+    "gpt_neox": lambda m: m.gpt_neox.final_layer_norm,
+    "opt": lambda m: m.model.decoder.final_layer_norm,
+}
+
+# What each family's forward does to lm_head's output, copied from its modeling file.
+HEAD_SCALE = {
+    "cohere": lambda m, z: z * m.config.logit_scale,
+    "granite": lambda m, z: z / m.config.logits_scaling,
 }
 
 
@@ -25,6 +33,9 @@ FINAL_NORM = {
 def reference(model, family, ids, k, n_heads):
     """Plain full forward pass; returns a dict of reference numbers."""
     model.set_attn_implementation("eager")
+    # Falcon refuses set_attn_implementation but reads its config on every call; its sdpa
+    # path with output_attentions adds a boolean mask to the scores.
+    model.config._attn_implementation = "eager"
     out = model(torch.tensor([ids]), output_attentions=True, output_hidden_states=True)
     logits = out.logits[0].double()
     logp = torch.log_softmax(logits, -1)
@@ -54,8 +65,9 @@ def reference(model, family, ids, k, n_heads):
     cap = getattr(model.config, "final_logit_softcapping", None)
     n_layers = len(out.hidden_states) - 1
     lens = []
+    scale = HEAD_SCALE.get(family, lambda m, z: z)
     for layer in range(n_layers):
-        z = model.lm_head(norm(out.hidden_states[layer][0])).double()
+        z = scale(model, model.lm_head(norm(out.hidden_states[layer][0])).double())
         if cap:
             z = torch.tanh(z / cap) * cap
         lens.append(torch.softmax(z, -1))
@@ -105,7 +117,10 @@ def assert_matches(engine, key, family):
             assert np.allclose(cols[:, 1:], want_cols, atol=TOL), f"{family} prompt_layer_probs"
 
 
-FAMILIES = ["llama", "gpt2", "gemma2", "qwen2"]
+FAMILIES = list(FINAL_NORM)
+# The first families get the long walk; the rest a shorter one (the suite runs on a shared
+# CPU), still through every operation.
+LONG_WALK = ("llama", "gpt2", "gemma2", "qwen2")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -129,7 +144,7 @@ def test_random_operations_match_full_forward(make_engine, family):
         return key
 
     load()
-    for _ in range(22):
+    for _ in range(22 if family in LONG_WALK else 12):
         op = rng.choice(["load", "append", "append", "pop", "fork", "switch", "rewrite", "forget"])
         key = rng.choice(sorted(prompts))
         ids = prompts[key]
@@ -162,7 +177,7 @@ def test_lens_parts_reproduce_model_logits(make_engine):
     final norm) give the model's own logits: the parts table found the right modules."""
     from explorer.engine.lens import lens_logits
 
-    for family in ("gemma2", "gpt2"):
+    for family in FAMILIES:
         engine = make_engine(family, layer_prob=True)
         parts = engine.parts
         captured = {}
@@ -173,5 +188,6 @@ def test_lens_parts_reproduce_model_logits(make_engine):
         with torch.no_grad():
             logits = engine.model(torch.tensor([[0, 5, 9, 17, 33]])).logits[0]
         hook.remove()
-        assert torch.allclose(lens_logits(parts, captured["h"][0]), logits.float(), atol=1e-5)
-        assert (parts.softcap is not None) == (family == "gemma2")
+        assert torch.allclose(lens_logits(parts, captured["h"][0]), logits.float(), atol=1e-5), family
+        assert (parts.softcap is not None) == (family in ("gemma2", "gemma3")), family
+        assert (parts.scale is not None) == (family in HEAD_SCALE), family

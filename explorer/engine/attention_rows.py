@@ -5,7 +5,9 @@ busy CPU each op costs a thread-pool wake-up, which tripled the decode step. Ins
 register a thin wrapper around the model's own fast attention (sdpa, flash...) that keeps
 the last query row (post-rope) and the layer's keys; the weights of that single row are
 recomputed afterwards: softmax(q·Kᵀ·scaling [soft-capped] + mask). Models whose fast path
-is eager (e.g. Gemma 2, for its attention soft-cap) keep eager + output_attentions.
+is eager (e.g. Gemma 2, for its attention soft-cap) keep eager + output_attentions, and so
+do models that compute attention inline instead of through transformers' attention
+interface (Falcon): `for_model` finds them with a one-token probe.
 """
 
 from __future__ import annotations
@@ -42,6 +44,43 @@ def install(base: str) -> str | None:
     AttentionInterface.register(name, attention)
     AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[base])
     return name
+
+
+def use_impl(model, impl: str) -> None:
+    """Switch the model's attention implementation for the next forward passes.
+
+    Models that compute attention inline (Falcon) refuse set_attn_implementation but read
+    the config on every call; between eager and sdpa their config is set directly. Their
+    sdpa path with output_attentions adds a boolean mask to the scores (wrong numbers), so
+    their attention weights must come from a real eager pass.
+    """
+    current = getattr(model.config, "_attn_implementation", None)
+    if current == impl:
+        return
+    model.set_attn_implementation(impl)
+    if model.config._attn_implementation != impl and {current, impl} <= {"eager", "sdpa"}:
+        model.config._attn_implementation = impl
+
+
+def for_model(model, base: str, device) -> str | None:
+    """install(base), kept only if `model` really calls it: one token through a scratch
+    cache must report a row. Falcon never calls the interface, so it gets None: eager."""
+    from transformers import DynamicCache
+
+    name = install(base)
+    if name is None:
+        return None
+    before = getattr(model.config, "_attn_implementation", None) or base
+    try:
+        use_impl(model, name)
+        with torch.inference_mode(), capturing() as captured:
+            model(input_ids=torch.zeros((1, 1), dtype=torch.long, device=device),
+                  past_key_values=DynamicCache(), use_cache=True)
+    except Exception:  # a model that cannot run the wrapped name cannot use it
+        captured = []
+    finally:
+        use_impl(model, before)
+    return name if captured else None
 
 
 @contextmanager

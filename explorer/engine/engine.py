@@ -98,7 +98,7 @@ class Engine:
         # we read run eager, the only implementation that returns them.
         self._fast_impl = getattr(model.config, "_attn_implementation", None) or "eager"
         # The same fast attention, wrapped to keep the last query's row (None: use eager).
-        self._rows_impl = attention_rows.install(self._fast_impl)
+        self._rows_impl = attention_rows.for_model(model, self._fast_impl, self.device)
 
         self._prompts: dict[Hashable, _Prompt] = {}
         self._kv = LRU(settings.cache_size)
@@ -298,9 +298,8 @@ class Engine:
 
     # ----------------------------------------------------------------- internals: model work
     def _use_impl(self, impl: str) -> None:
-        # Read the model's own setting each time: a caller may have switched it.
-        if getattr(self.model.config, "_attn_implementation", None) != impl:
-            self.model.set_attn_implementation(impl)
+        # Reads the model's own setting each time: a caller may have switched it.
+        attention_rows.use_impl(self.model, impl)
 
     def _forward(self, tokens: Sequence[int], kv: PromptKV, *, attentions: bool, hidden: bool):
         """One forward pass; with attentions=True, out.attention_rows is [L, H, keys] of

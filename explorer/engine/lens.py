@@ -2,8 +2,9 @@
 
 Layer numbering (fixed here, used everywhere): row l for l = 0..L-1 is the residual stream
 *entering* decoder layer l, i.e. HF `hidden_states[l]` (row 0 = the embeddings), read
-through the model's final norm and lm_head (and soft-cap). Row L is the model's own output
-distribution. HF's `hidden_states[L]` is already normed, so it is never normed again; the
+through the model's final norm and lm_head, then whatever the model's forward applies to
+lm_head's output (Cohere's logit scale, Granite's divisor, Gemma's soft-cap). Row L is the
+model's own output distribution. HF's `hidden_states[L]` is already normed, so it is never normed again; the
 output of the last layer before the final norm is exactly what row L reads.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .metrics import log_probs, soft_cap
+from .metrics import log_probs
 from .parts import ModelParts
 
 # Rows of lm_head output computed at once: bounds the [rows, V] temporaries.
@@ -30,14 +31,15 @@ class LensPoint:
 
 
 def lens_logits(parts: ModelParts, hidden: torch.Tensor) -> torch.Tensor:
-    """softcap(lm_head(final_norm(h))) in fp32 for hidden states [..., H]."""
-    return soft_cap(parts.lm_head(parts.final_norm(hidden)).float(), parts.softcap)
+    """lm_head(final_norm(h)), scaled and soft-capped as the model's forward does, in fp32,
+    for hidden states [..., H]."""
+    return parts.finish(parts.lm_head(parts.final_norm(hidden)))
 
 
 def make_point(parts: ModelParts, layer_hidden: torch.Tensor, final_logprobs: torch.Tensor) -> LensPoint:
     """layer_hidden: [L, H], the residual stream entering each layer at one position."""
     normed = parts.final_norm(layer_hidden)
-    logits = soft_cap(parts.lm_head(normed).float(), parts.softcap)
+    logits = parts.finish(parts.lm_head(normed))
     return LensPoint(normed=normed, lse=torch.logsumexp(logits, dim=-1), final_logprobs=final_logprobs)
 
 
@@ -49,7 +51,7 @@ def point_probs(parts: ModelParts, point: LensPoint, token_ids: list[int]) -> to
     bias = getattr(parts.lm_head, "bias", None)
     if bias is not None:
         logits = logits + bias[ids]
-    layers = (soft_cap(logits.float(), parts.softcap) - point.lse[:, None]).exp()
+    layers = (parts.finish(logits) - point.lse[:, None]).exp()
     final = point.final_logprobs[ids].exp()[None, :]
     return torch.cat([layers, final], dim=0)
 

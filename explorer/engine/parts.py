@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from .errors import ModelLoadError
@@ -33,7 +34,33 @@ KNOWN_PATHS: tuple[tuple[str, str, str], ...] = (
 # Config attributes that hold a Gemma-style final logit soft-cap: tanh(z / c) * c.
 SOFTCAP_ATTRS = ("final_logit_softcapping",)
 
-PART_KEYS = ("layers", "final_norm", "lm_head", "final_logit_softcap")
+# Families whose forward scales lm_head's output before returning it, by the text config's
+# model_type: (config attribute, "mul" or "div"), exactly as their modeling file does. Keyed
+# by family, not by attribute name: the same names mean different things elsewhere
+# (HyperCLOVA X multiplies by `logits_scaling`, Granite divides by it; MPT's `logit_scale`
+# is unused).
+LOGIT_SCALES: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(("cohere", "cohere2", "cohere2_moe"), ("logit_scale", "mul")),
+    **dict.fromkeys(("granite", "granite_swa", "granitemoe", "granitemoe_swa",
+                     "granitemoehybrid", "granitemoeshared"), ("logits_scaling", "div")),
+    "hyperclovax": ("logits_scaling", "mul"),
+    # MiniCPM3 divides the hidden state just before its bias-free lm_head: the same thing.
+    "minicpm3": ("logits_scaling", "div"),
+}
+
+PART_KEYS = ("layers", "final_norm", "lm_head", "final_logit_softcap", "logit_scale",
+             "logit_divisor")
+
+
+@dataclass(frozen=True)
+class LogitScale:
+    """A constant the model's forward applies to lm_head's output: z * value or z / value."""
+
+    value: float
+    divide: bool
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits / self.value if self.divide else logits * self.value
 
 
 @dataclass(frozen=True)
@@ -42,10 +69,21 @@ class ModelParts:
     final_norm: nn.Module
     lm_head: nn.Linear
     softcap: float | None  # None when the model does not cap its logits
+    scale: LogitScale | None = None  # None when the forward does not scale its logits
 
     @property
     def n_layers(self) -> int:
         return len(self.layers)
+
+    def finish(self, head_out: torch.Tensor) -> torch.Tensor:
+        """lm_head's output -> the model's logits in fp32: its scale, then its soft-cap,
+        in the order its forward applies them."""
+        logits = head_out.float()
+        if self.scale is not None:
+            logits = self.scale.apply(logits)
+        if self.softcap is not None:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
 
 
 def lookup(root: object, path: str) -> object | None:
@@ -67,8 +105,25 @@ def _softcap_from_config(config: object) -> float | None:
     return None
 
 
+def _scale_from_config(config: object) -> LogitScale | None:
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    entry = LOGIT_SCALES.get(getattr(text_config, "model_type", None))
+    value = getattr(text_config, entry[0], None) if entry else None
+    if value is None or float(value) == 1.0:
+        return None
+    return LogitScale(float(value), divide=entry[1] == "div")
+
+
+def _scale_from_override(model: nn.Module, override: Mapping[str, str]) -> LogitScale | None:
+    for key, divide in (("logit_scale", False), ("logit_divisor", True)):
+        if key in override:
+            value = lookup(model, override[key])
+            return LogitScale(float(value), divide) if value else None
+    return _scale_from_config(model.config)
+
+
 def resolve_parts(model: nn.Module, override: Mapping[str, str] | None = None) -> ModelParts:
-    """Find layers, final norm, lm_head and soft-cap; raise ModelLoadError if we cannot."""
+    """Find layers, final norm, lm_head, soft-cap and logit scale; raise ModelLoadError if we cannot."""
     override = dict(override or {})
     name = type(model).__name__
     unknown = sorted(set(override) - set(PART_KEYS))
@@ -87,8 +142,9 @@ def resolve_parts(model: nn.Module, override: Mapping[str, str] | None = None) -
         dict(zip(("layers", "final_norm", "lm_head"), paths)) for paths in KNOWN_PATHS
     ]
     found = None
+    constants = ("final_logit_softcap", "logit_scale", "logit_divisor")
     for paths in candidates:
-        paths.update({k: v for k, v in override.items() if k != "final_logit_softcap"})
+        paths.update({k: v for k, v in override.items() if k not in constants})
         objs = {k: lookup(model, p) for k, p in paths.items()}
         if all(o is not None for o in objs.values()):
             found = objs
@@ -109,4 +165,5 @@ def resolve_parts(model: nn.Module, override: Mapping[str, str] | None = None) -
         softcap = float(value) if value else None
     else:
         softcap = _softcap_from_config(model.config)
-    return ModelParts(layers=layers, final_norm=norm, lm_head=head, softcap=softcap)
+    return ModelParts(layers=layers, final_norm=norm, lm_head=head, softcap=softcap,
+                      scale=_scale_from_override(model, override))
