@@ -71,6 +71,21 @@ def test_parts_override():
         resolve_parts(model, {"norm": "decoder.out_norm"})
 
 
+def test_logit_scale_override():
+    """[model.parts] logit_scale / logit_divisor name a constant the forward applies."""
+    model = Unknown()
+    model.scale = 4.0
+    paths = {"layers": "decoder.blocks", "final_norm": "decoder.out_norm", "lm_head": "head"}
+    z = torch.tensor([2.0, -1.0])
+    times = resolve_parts(model, {**paths, "logit_scale": "scale"})
+    assert torch.equal(times.finish(z), z * 4.0)
+    over = resolve_parts(model, {**paths, "logit_divisor": "scale"})
+    assert torch.equal(over.finish(z), z / 4.0)
+    assert resolve_parts(model, paths).finish(z).equal(z)
+    with pytest.raises(ModelLoadError):
+        resolve_parts(model, {**paths, "logit_scale": "no_such_scale"})
+
+
 def test_bad_override_refused_by_engine(make_engine):
     with pytest.raises(ModelLoadError):
         make_engine("llama", layer_prob=True, parts={"final_norm": "model.nope"})
