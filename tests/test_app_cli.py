@@ -13,9 +13,9 @@ def test_flags_override_settings(tmp_path):
     assert settings.layer_prob is True
 
 
-def test_defaults_are_embedded_float32():
+def test_defaults_are_smollm2_float32():
     settings = cli.settings_from_args(cli.parse_args([]))
-    assert settings.model.name == "embedded" and settings.model.dtype == "float32"
+    assert settings.model.name == "smollm2" and settings.model.dtype == "float32"
     assert settings.layer_prob is False
 
 

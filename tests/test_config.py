@@ -8,6 +8,7 @@ from explorer.config import (
     EMBEDDED_MODEL_DIR,
     REPO_DIR,
     ConfigError,
+    ModelSettings,
     Settings,
     load_settings,
 )
@@ -22,8 +23,10 @@ def test_missing_file_means_defaults(tmp_path: Path):
     assert load_settings(tmp_path / "nope.toml") == Settings()
 
 
-def test_embedded_name_resolves_to_package_folder():
-    assert Settings().model.path_or_id == str(EMBEDDED_MODEL_DIR)
+def test_tiny_names_resolve_to_package_folder():
+    assert Settings().model.name == "smollm2"  # the default: built by the engine on first use
+    for name in ("tiny", "embedded"):
+        assert ModelSettings(name=name).path_or_id == str(EMBEDDED_MODEL_DIR)
 
 
 def test_values_and_parts_override(tmp_path: Path):

@@ -14,7 +14,8 @@ def test_embedded_model_loads_and_matches_a_full_forward():
     from explorer.engine import Engine
 
     messages = []
-    engine = Engine.load(ModelSettings(device="cpu"), layer_prob=True, progress=messages.append)
+    engine = Engine.load(ModelSettings(name="embedded", device="cpu"), layer_prob=True,
+                         progress=messages.append)
     assert messages and engine.info.name == "embedded" and engine.info.device == "cpu"
     ids = engine.encode("Once upon a time, a small model")
     records = engine.sync("k", ids)

@@ -95,6 +95,7 @@ def fetch_packages(corpus: Path) -> dict[str, Path]:
         deb = found[-1]
         dest = corpus / "x" / pkg
         if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)  # dpkg-deb makes only the last folder
             subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
         log(f"  {deb.name}")
         out[pkg] = dest

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from . import builtin_models
 from .errors import ModelLoadError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -74,6 +75,8 @@ def load_pretrained(name: str, path_or_id: str, dtype: str, device: str,
     if dtype not in DTYPES:
         raise ModelLoadError(f"Unknown dtype '{dtype}'; use float32 or bfloat16.")
     try:
+        if builtin_models.is_builtin(name):
+            path_or_id = str(builtin_models.local_folder(name, say))
         say(f"Loading the tokenizer of {name}…")
         tokenizer = AutoTokenizer.from_pretrained(path_or_id)
         say(f"Loading {name} ({dtype}) onto {device}…")
