@@ -7,7 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from explorer.config import ConfigError, Settings, load_settings
+from explorer.config import (DEVICE_MAP_STRATEGIES, DTYPE_NAMES, ConfigError, Settings,
+                             check_device_map, load_settings)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -20,7 +21,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", metavar="ID_OR_DIR",
                         help='hub id, local folder, or a built-in model: "smollm2" (the default) '
                              'or "tiny"; overrides config.toml')
-    parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
+    parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16 (= --dtype bfloat16)")
+    parser.add_argument("--dtype", choices=DTYPE_NAMES,
+                        help='weights dtype ("auto" = the checkpoint\'s own); overrides config.toml')
+    parser.add_argument("--device-map", "--device_map", dest="device_map", metavar="MAP",
+                        help="spread a model too big for one device over the GPUs, the CPU "
+                             f"and disk with accelerate: {', '.join(DEVICE_MAP_STRATEGIES)}")
     parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
                         help="enable logit-lens layer views (p cycles them)")
     parser.add_argument("--config", type=Path, metavar="TOML", help=argparse.SUPPRESS)
@@ -33,8 +39,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     model = settings.model
     if args.model:
         model = replace(model, name=args.model)
-    if args.bf16:
-        model = replace(model, dtype="bfloat16")
+    if args.bf16 and args.dtype not in (None, "bfloat16"):
+        raise ConfigError(f"--bf16 and --dtype {args.dtype} ask for different dtypes; give one.")
+    if args.bf16 or args.dtype:
+        model = replace(model, dtype=args.dtype or "bfloat16")
+    if args.device_map:
+        check_device_map(args.device_map, "--device-map")
+        model = replace(model, device_map=args.device_map)
     return replace(settings, model=model, layer_prob=args.layer_prob)
 
 

@@ -23,6 +23,22 @@ class ConfigError(ValueError):
     """A settings file the user can fix; the message is one sentence for the screen."""
 
 
+# "auto" = the dtype the checkpoint's own config names.
+DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def check_device_map(value, where: str) -> None:
+    """A device_map is "", a named strategy, or a table of module -> device."""
+    if isinstance(value, dict):
+        bad = next((k for k, v in value.items() if not isinstance(v, (str, int))), None)
+        if bad is not None:
+            raise ConfigError(f'{where}.{bad} should name a device such as "cuda:0", "cpu" or "disk".')
+    elif value not in ("", *DEVICE_MAP_STRATEGIES):
+        raise ConfigError(f'{where} must be one of {", ".join(DEVICE_MAP_STRATEGIES)} '
+                          "or a table of module = device.")
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     name: str = DEFAULT_NAME
@@ -31,6 +47,12 @@ class ModelSettings:
     prefill_chunk: int = 256
     cache_size: int = 8
     parts: dict[str, str] = field(default_factory=dict)
+    # accelerate placement: "" = the whole model on `device`; "auto" (or "balanced",
+    # "balanced_low_0", "sequential") spreads it over GPUs, CPU and disk; a table maps
+    # module names to devices ("cuda:0", "cpu", "disk") explicitly.
+    device_map: str | dict[str, str] = ""
+    max_memory: dict[str, str] = field(default_factory=dict)  # device -> "20GiB"
+    offload_folder: str = ""  # where "disk" modules live ("" = a folder in the model cache)
 
     @property
     def path_or_id(self) -> str:
@@ -113,16 +135,19 @@ def load_settings(path: Path | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
     model = dict(data.get("model", {}))
-    parts = model.pop("parts", {})
+    tables = {key: dict(model.pop(key)) for key in ("parts", "max_memory") if key in model}
+    if isinstance(model.get("device_map"), dict):
+        tables["device_map"] = dict(model.pop("device_map"))
     settings = Settings(
-        model=replace(_section(ModelSettings, model, "model"), parts=dict(parts)),
+        model=replace(_section(ModelSettings, model, "model"), **tables),
         display=_section(DisplaySettings, data.get("display", {}), "display"),
         prompts=_section(PromptSettings, data.get("prompts", {}), "prompts"),
         keys=_keys(data.get("keys", {})),
         sampling=_sampling(data.get("sampling", {})),
     )
-    if settings.model.dtype not in ("float32", "bfloat16"):
-        raise ConfigError('config.toml: model.dtype must be "float32" or "bfloat16".')
+    if settings.model.dtype not in DTYPE_NAMES:
+        raise ConfigError('config.toml: model.dtype must be "auto", "float32", "bfloat16" or "float16".')
+    check_device_map(settings.model.device_map, "config.toml: model.device_map")
     if settings.model.device not in ("auto", "cpu", "cuda", "mps"):
         raise ConfigError('config.toml: model.device must be "auto", "cpu", "cuda" or "mps".')
     return settings

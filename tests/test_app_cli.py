@@ -19,6 +19,19 @@ def test_defaults_are_smollm2_float32():
     assert settings.layer_prob is False
 
 
+def test_dtype_and_device_map_flags():
+    settings = cli.settings_from_args(cli.parse_args(["--dtype", "auto", "--device-map", "auto"]))
+    assert settings.model.dtype == "auto" and settings.model.device_map == "auto"
+    assert cli.settings_from_args(cli.parse_args(["--bf16"])).model.dtype == "bfloat16"
+
+
+def test_conflicting_or_bad_placement_flags_are_one_sentence(capsys):
+    assert cli.main(["--bf16", "--dtype", "float16"]) == 2
+    assert cli.main(["--device-map", "everywhere"]) == 2
+    lines = capsys.readouterr().err.strip().split("\n")
+    assert "--bf16 and --dtype float16" in lines[0] and "--device-map must be" in lines[1]
+
+
 def test_bad_config_is_one_sentence_and_exit_2(tmp_path, capsys):
     bad = tmp_path / "config.toml"
     bad.write_text("[model]\nnmae = 'x'\n")

@@ -49,7 +49,7 @@ def test_values_and_parts_override(tmp_path: Path):
         ("[modle]\n", "unknown section [modle]"),
         ("[display]\ntokens_to_show = 'ten'\n", "display.tokens_to_show should be an integer"),
         ("[model]\ncache_size = true\n", "model.cache_size should be an integer"),
-        ("[model]\ndtype = 'float16'\n", "model.dtype must be"),
+        ("[model]\ndtype = 'float64'\n", "model.dtype must be"),
         ("[model\n", "not valid TOML"),
     ],
 )
@@ -67,3 +67,20 @@ def test_keys_section(tmp_path):
     path.write_text('[keys]\n"prompt.append" = 3\n')
     with pytest.raises(ConfigError, match="keys.prompt.append should be a string"):
         load_settings(path)
+
+
+def test_dtype_and_device_map_settings(tmp_path: Path):
+    f = tmp_path / "c.toml"
+    f.write_text('[model]\ndtype = "auto"\ndevice_map = "auto"\noffload_folder = "/tmp/off"\n'
+                 '[model.max_memory]\n0 = "20GiB"\ncpu = "60GiB"\n')
+    m = load_settings(f).model
+    assert (m.dtype, m.device_map, m.offload_folder) == ("auto", "auto", "/tmp/off")
+    assert m.max_memory == {"0": "20GiB", "cpu": "60GiB"}
+    f.write_text('[model.device_map]\n"model.layers.0" = "cpu"\nlm_head = "disk"\n')
+    assert load_settings(f).model.device_map == {"model.layers.0": "cpu", "lm_head": "disk"}
+    for bad, words in (('[model]\ndevice_map = "everywhere"\n', "model.device_map must be"),
+                       ('[model]\ndtype = "float8"\n', "model.dtype must be"),
+                       ('[model.device_map]\nlm_head = 1.5\n', "should name a device")):
+        f.write_text(bad)
+        with pytest.raises(ConfigError, match=words):
+            load_settings(f)

@@ -112,4 +112,5 @@ def last_rows(captured: list) -> torch.Tensor:
             else:
                 scores = scores + row.float()
         rows.append(torch.softmax(scores, dim=-1))
-    return torch.stack(rows)
+    # A split model leaves each layer's row on the device that layer ran on.
+    return torch.stack([row.to(rows[0].device) for row in rows])

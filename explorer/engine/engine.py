@@ -22,6 +22,7 @@ from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
 from explorer.config import ModelSettings
 
+from . import placement
 from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
 from .kv import TAIL_ROWS, PromptKV, common_prefix
 from .loading import load_pretrained, max_context, pick_device
@@ -45,7 +46,7 @@ class Engine:
         self.tokens_to_show = int(tokens_to_show)
         self.influence_heads = int(influence_heads)
         self.layer_prob = bool(layer_prob)
-        self.device = torch.device(device or next(model.parameters()).device)
+        self.device = torch.device(device) if device else placement.input_device(model)
         self.prefill_chunk = max(1, int(settings.prefill_chunk))
         self._lock = threading.RLock()
         self._text = TokenTexts(tokenizer)
@@ -65,7 +66,7 @@ class Engine:
         dtype = next(model.parameters()).dtype
         self.info = ModelInfo(
             name=name,
-            device=self.device.type,
+            device=placement.summary(model, self.device.type),
             dtype="bfloat16" if dtype == torch.bfloat16 else str(dtype).removeprefix("torch."),
             n_layers=n_layers,
             vocab_size=self.vocab_size,
@@ -82,10 +83,12 @@ class Engine:
              layer_prob: bool = False, progress: Callable[[str], None] | None = None) -> "Engine":
         device = pick_device(settings.device)
         model, tokenizer = load_pretrained(settings.name, settings.path_or_id, settings.dtype,
-                                           device, progress)
+                                           device, progress, device_map=settings.device_map,
+                                           max_memory=settings.max_memory,
+                                           offload_folder=settings.offload_folder)
         return cls(model, tokenizer, name=settings.name, settings=settings,
                    tokens_to_show=tokens_to_show, influence_heads=influence_heads,
-                   layer_prob=layer_prob, device=device)
+                   layer_prob=layer_prob, device=None if settings.device_map else device)
 
     @classmethod
     def from_pretrained_objects(cls, model, tokenizer, *, name: str = "test",

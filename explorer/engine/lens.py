@@ -44,16 +44,29 @@ def make_point(parts: ModelParts, layer_hidden: torch.Tensor, final_logprobs: to
 
 
 def point_probs(parts: ModelParts, point: LensPoint, token_ids: list[int]) -> torch.Tensor:
-    """[L+1, k] fp32: p^l[t] for each given token; only k columns of lm_head are evaluated."""
-    ids = torch.tensor(token_ids, dtype=torch.long, device=point.normed.device)
-    weight = parts.lm_head.weight[ids]
-    logits = point.normed @ weight.T
-    bias = getattr(parts.lm_head, "bias", None)
-    if bias is not None:
-        logits = logits + bias[ids]
-    layers = (parts.finish(logits) - point.lse[:, None]).exp()
-    final = point.final_logprobs[ids].exp()[None, :]
-    return torch.cat([layers, final], dim=0)
+    """[L+1, k] fp32: p^l[t] for each given token; only k columns of lm_head are evaluated
+    (all of them when accelerate keeps the head's weights offloaded between passes)."""
+    head = parts.lm_head
+    weight = head.weight
+    if weight.device.type == "meta":  # offloaded: only its forward brings the weights in
+        logits = head(point.normed)
+        ids = torch.tensor(token_ids, dtype=torch.long, device=logits.device)
+        logits = logits[:, ids]
+    else:
+        ids = torch.tensor(token_ids, dtype=torch.long, device=weight.device)
+        logits = point.normed.to(weight.device) @ weight[ids].T
+        if getattr(head, "bias", None) is not None:
+            logits = logits + head.bias[ids]
+    layers = (parts.finish(logits) - point.lse.to(logits.device)[:, None]).exp()
+    final = point.final_logprobs[ids.to(point.final_logprobs.device)].exp()[None, :]
+    return torch.cat([layers.cpu(), final.cpu()], dim=0)
+
+
+def stack_layers(hidden_states, position: int, n_layers: int) -> torch.Tensor:
+    """[L, H]: row l = HF hidden_states[l][0, position], gathered on one device (a split
+    model leaves each layer's output where that layer ran)."""
+    device = hidden_states[0].device
+    return torch.stack([hidden_states[l][0, position].to(device) for l in range(n_layers)])
 
 
 def target_probs(parts: ModelParts, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -61,5 +74,6 @@ def target_probs(parts: ModelParts, hidden: torch.Tensor, targets: torch.Tensor)
     out = []
     for a in range(0, hidden.shape[0], ROWS_PER_PASS):
         lp = log_probs(lens_logits(parts, hidden[a : a + ROWS_PER_PASS]))
-        out.append(lp.gather(-1, targets[a : a + ROWS_PER_PASS, None])[:, 0].exp())
-    return torch.cat(out) if out else hidden.new_zeros(0, dtype=torch.float32)
+        rows = targets[a : a + ROWS_PER_PASS, None].to(lp.device)
+        out.append(lp.gather(-1, rows)[:, 0].exp().cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float32)

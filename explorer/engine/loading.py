@@ -9,10 +9,11 @@ from pathlib import Path
 
 import torch
 
-from . import builtin_models
+from explorer.config import DTYPE_NAMES
+
+from . import builtin_models, placement
 from .errors import ModelLoadError
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -67,25 +68,40 @@ def _explain(name: str, exc: BaseException) -> str:
 
 
 def load_pretrained(name: str, path_or_id: str, dtype: str, device: str,
-                    progress: Callable[[str], None] | None = None):
-    """Load tokenizer and causal LM; every failure becomes ModelLoadError."""
+                    progress: Callable[[str], None] | None = None, *,
+                    device_map: str | dict = "", max_memory: dict | None = None,
+                    offload_folder: str = ""):
+    """Load tokenizer and causal LM straight onto `device`, or spread by accelerate when
+    `device_map` is given; every failure becomes ModelLoadError (out of memory: one
+    sentence with what to try)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     say = progress or (lambda msg: None)
-    if dtype not in DTYPES:
-        raise ModelLoadError(f"Unknown dtype '{dtype}'; use float32 or bfloat16.")
+    if dtype not in DTYPE_NAMES:
+        raise ModelLoadError(f"Unknown dtype '{dtype}'; use {', '.join(DTYPE_NAMES)}.")
+    placement_kwargs = {"device_map": device_map or device}
+    if device_map:
+        placement_kwargs["offload_folder"] = offload_folder or placement.offload_folder(name)
+        if max_memory:
+            placement_kwargs["max_memory"] = placement.max_memory(max_memory)
+    where = f"device map {device_map!r}" if isinstance(device_map, str) and device_map else (
+        "the given device map" if device_map else device)
     try:
         if builtin_models.is_builtin(name):
             path_or_id = str(builtin_models.local_folder(name, say))
         say(f"Loading the tokenizer of {name}…")
         tokenizer = AutoTokenizer.from_pretrained(path_or_id)
-        say(f"Loading {name} ({dtype}) onto {device}…")
-        model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=DTYPES[dtype])
+        say(f"Loading {name} ({dtype}) onto {where}…")
+        model = AutoModelForCausalLM.from_pretrained(
+            path_or_id, dtype=placement.torch_dtype(dtype), **placement_kwargs)
     except ModelLoadError:
         raise
     except Exception as exc:  # from_pretrained raises a zoo of types; all mean "cannot load"
+        if placement.is_out_of_memory(exc):
+            placement.release_cached_memory()
+            raise ModelLoadError(placement.load_oom_sentence(name, dtype, where)) from exc
         raise ModelLoadError(_explain(name, exc)) from exc
-    return model.to(device).eval(), tokenizer
+    return model.eval(), tokenizer
 
 
 def max_context(config) -> int | None:

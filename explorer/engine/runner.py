@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import attention_rows
+from . import attention_rows, placement
+from .errors import EngineError
 from .kv import PromptKV
 
 
@@ -43,7 +44,18 @@ class Runner:
 
     def forward(self, tokens: Sequence[int], kv: PromptKV, *, attentions: bool = False,
                 hidden: bool = False) -> StepResult:
-        """Run `tokens` after kv's contents (the caller updates kv.ids)."""
+        """Run `tokens` after kv's contents (the caller updates kv.ids). Out of memory
+        becomes one sentence (EngineError); the caller drops the half-updated cache."""
+        try:
+            return self._forward(tokens, kv, attentions=attentions, hidden=hidden)
+        except Exception as exc:
+            if not placement.is_out_of_memory(exc):
+                raise
+            placement.release_cached_memory()
+            raise EngineError(placement.step_oom_sentence()) from exc
+
+    def _forward(self, tokens: Sequence[int], kv: PromptKV, *, attentions: bool,
+                 hidden: bool) -> StepResult:
         input_ids = torch.tensor([list(tokens)], dtype=torch.long, device=self.device)
         kwargs = dict(input_ids=input_ids, past_key_values=kv.cache, use_cache=True,
                       output_hidden_states=hidden, return_dict=True)
@@ -62,7 +74,7 @@ class Runner:
             out = self.model(**kwargs, output_attentions=True)
             atts = out.attentions
             if atts and all(a is not None for a in atts):
-                rows = torch.stack([a[0, :, -1, :] for a in atts]).float()
+                rows = torch.stack([a[0, :, -1, :].to(atts[0].device) for a in atts]).float()
         return StepResult(out.logits[0], out.hidden_states if hidden else None, rows)
 
     def prefill(self, ids: Sequence[int], kv: PromptKV, stop: int,

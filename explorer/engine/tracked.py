@@ -21,7 +21,8 @@ import torch
 from explorer.backend.errors import Cancelled
 
 from . import metrics
-from .lens import make_point, point_probs
+from .lens import make_point, point_probs, stack_layers
+from .placement import input_device
 from .parts import ModelParts
 
 # Rows of log-probs computed at once from a chunk's logits: bounds the fp32 temporaries.
@@ -58,7 +59,7 @@ def track(model, ids: Sequence[int], token_ids: Sequence[int], *, chunk: int = 2
     if not ids:
         raise ValueError("tracking needs a prompt of at least one token")
     chunk = max(1, int(chunk))
-    device = next(model.parameters()).device
+    device = input_device(model)
     n, k = len(ids), len(targets)
     logprobs = np.empty((n, k), dtype=np.float32)
     ranks = np.empty((n, k), dtype=np.int64)
@@ -84,8 +85,7 @@ def track(model, ids: Sequence[int], token_ids: Sequence[int], *, chunk: int = 2
                 del lp
             if last and parts is not None:
                 final = metrics.log_probs(logits[-1])
-                layer_hidden = torch.stack([out.hidden_states[l][0, -1]
-                                            for l in range(parts.n_layers)])
+                layer_hidden = stack_layers(out.hidden_states, -1, parts.n_layers)
                 point = make_point(parts, layer_hidden, final)
                 layer_probs = point_probs(parts, point, targets).cpu().numpy().astype(np.float32)
             del out, logits

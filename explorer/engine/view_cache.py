@@ -11,7 +11,7 @@ import torch
 
 from . import metrics
 from .kv import LRU, PromptKV
-from .lens import LensPoint, make_point, point_probs, target_probs
+from .lens import LensPoint, make_point, point_probs, stack_layers, target_probs
 from .parts import ModelParts
 from .runner import Runner
 
@@ -50,7 +50,7 @@ class ViewCache:
         q = len(ids) - first
         for j in range(q):
             pos = first + j
-            layer_hidden = torch.stack([hidden_states[l][0, j] for l in range(n_layers)])
+            layer_hidden = stack_layers(hidden_states, j, n_layers)
             final = final_rows[len(final_rows) - q + j]
             self._lens.put(ids[: pos + 1], make_point(self.parts, layer_hidden, final))
 
@@ -84,7 +84,8 @@ class ViewCache:
                 return
             local = torch.tensor([p - pos for p in rows], device=runner.device)
             targets = torch.tensor([ids[p + 1] for p in rows], device=runner.device)
-            per_layer = [target_probs(self.parts, out.hidden_states[l][0, local], targets)
+            hidden = out.hidden_states  # a split model leaves each layer's where it ran
+            per_layer = [target_probs(self.parts, hidden[l][0, local.to(hidden[l].device)], targets)
                          for l in range(self.parts.n_layers)]
             block = torch.stack(per_layer).cpu().numpy().astype(np.float32)  # [L, r]
             for j, p in enumerate(rows):
