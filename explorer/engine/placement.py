@@ -22,7 +22,7 @@ def torch_dtype(name: str):
 
 def offload_folder(name: str) -> str:
     """Where disk-offloaded modules of `name` go unless [model] offload_folder says."""
-    from .builtin_models import cache_root
+    from explorer.config import cache_root
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name.strip("/"))
     return str(cache_root() / "offload" / safe)

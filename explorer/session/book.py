@@ -46,6 +46,16 @@ class PromptBook:
             raise ValueError("A prompt book needs at least one prompt.")
         self._index = 0
 
+    @classmethod
+    def restore(cls, prompts: Iterable[tuple[Sequence[int], Sequence[int]]], index: int = 0) -> PromptBook:
+        """A book of (ids, original) pairs with `index` current; every prompt gets a new key
+        (e.g. for another model, whose caches start empty)."""
+        book = cls([ids for ids, _ in prompts])
+        book._prompts = [replace(p, original=tuple(int(i) for i in original))
+                         for p, (_, original) in zip(book._prompts, prompts)]
+        book._index = min(max(index, 0), len(book._prompts) - 1)
+        return book
+
     # -- reading -----------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._prompts)

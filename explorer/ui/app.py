@@ -23,6 +23,7 @@ from explorer.ui import jobs, startup
 from explorer.ui.chrome import BusyBar, HeaderLine, LoadingPanel
 from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
+from explorer.ui.model_switch import ModelSwitching
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.views import ColourLayer, LayerView
 
@@ -39,7 +40,7 @@ PALETTE = [
 ]
 
 
-class TokenExplorerApp(App):
+class TokenExplorerApp(ModelSwitching, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Token Explorer"
 
@@ -55,6 +56,8 @@ class TokenExplorerApp(App):
         Binding("e", "cycle_colour", "Colour", id="view.colour"),
         Binding("p", "cycle_layer_view", "Layers", id="view.layers"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        # Not in the footer (it is full); listed in the palette and the README.
+        Binding("ctrl+o", "switch_model", "Model", id="app.model", show=False),
     ]
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,

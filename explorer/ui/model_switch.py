@@ -1,0 +1,208 @@
+"""Switching models without restarting: ctrl+o (or the palette's "Switch model").
+
+The picker lists the built-in models, recently used folders and the models in the local
+Hugging Face cache with their sizes (explorer.backend.catalog), and takes a typed hub id
+or folder. The chosen model opens in a thread worker through the backend factory while
+the current one keeps working; only when it has loaded, and the current model's running
+job has stopped, does the app swap backends. Every prompt is carried over (ids kept when
+the new tokenizer reads them as the same text, else re-tokenised with a warning:
+explorer.session.carry). A model that fails to load changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+from explorer.backend import open_backend
+from explorer.backend.catalog import ModelChoice, model_choices, remember
+from explorer.session import Lane
+from explorer.session.carry import carry_book
+from explorer.ui import startup
+from explorer.ui.chrome import BusyBar
+from explorer.ui.messages import JobDone
+
+
+@dataclass
+class SwitchProgress(Message):
+    generation: int
+    text: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SwitchProgress)
+
+
+@dataclass
+class SwitchDone(Message):
+    generation: int
+    name: str
+    backend: Any = None  # an explorer.backend.Backend, or None when it failed
+    error: str = ""  # one sentence when it failed
+
+
+def open_model(post, settings, name: str, generation: int) -> None:
+    """Worker body: open `name` with the current settings otherwise; report once."""
+    try:
+        wanted = replace(settings, model=replace(settings.model, name=name))
+        backend = open_backend(wanted, progress=lambda text: post(SwitchProgress(generation, text)))
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence on screen
+        post(SwitchDone(generation, name, error=startup.describe(exc)))
+    else:
+        post(SwitchDone(generation, name, backend=backend))
+
+
+class ModelPicker(ModalScreen[str | None]):
+    """Choose or type a model; dismisses with its name, or None."""
+
+    DEFAULT_CSS = """
+    ModelPicker { align: center middle; }
+    ModelPicker > Vertical {
+        width: 90%; max-width: 110; height: auto; max-height: 80%;
+        border: round $primary; background: $panel; padding: 0 1;
+    }
+    ModelPicker OptionList { height: auto; max-height: 20; }
+    """
+    BINDINGS = [Binding("escape", "dismiss_picker", "Close")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+        self.choices: list[ModelChoice] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Switch model (now: {self.current}). Pick one, or type a hub id or folder.")
+            yield Input(placeholder="hub id or folder; enter loads it", id="picker-input")
+            yield OptionList(id="picker-list")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).add_option(Option("Looking for models…", disabled=True))
+        self._find_choices()
+
+    @work(thread=True, exit_on_error=False, group="picker")
+    def _find_choices(self) -> None:
+        choices = model_choices()  # scans the hub cache: can take a moment
+        self.app.call_from_thread(self._show_choices, choices)
+
+    def _show_choices(self, choices: list[ModelChoice]) -> None:
+        self.choices = choices
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options([Option(c.label, id=c.name) for c in choices])
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.dismiss(event.option.id)
+
+    @on(Input.Submitted)
+    def _typed(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if value:
+            self.dismiss(value)
+            return
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            self.dismiss(options.get_option_at_index(options.highlighted).id)
+
+    def action_dismiss_picker(self) -> None:
+        self.dismiss(None)
+
+
+class ModelSwitching:
+    """Mixed into the app (before textual's App): the palette entry, the switch worker and
+    the swap (the app binds ctrl+o to action_switch_model). Uses the app's engine, lane,
+    settings and drawing."""
+
+    _switch_generation = 0
+    _pending_switch: SwitchDone | None = None
+
+    # -- public surface ---------------------------------------------------------------------
+    @property
+    def switching(self) -> bool:
+        """A model is loading (or waits for the current job to stop) to replace this one."""
+        return self.workers_in_group("switch") or self._pending_switch is not None
+
+    def workers_in_group(self, group: str) -> bool:
+        return any(w.group == group and not w.is_finished for w in self.workers)
+
+    def switch_model(self, name: str | None) -> None:
+        """Open model `name` in a worker and swap to it when loaded; None does nothing."""
+        name = (name or "").strip()
+        if not name or self.lane is None:
+            return
+        self._switch_generation += 1
+        self.notify(f"Loading {name}; {self.engine.info.name} keeps working until it is ready.",
+                    title="Model")
+        self.run_worker(partial(open_model, self.post_message, self.settings, name,
+                                self._switch_generation),
+                        thread=True, exit_on_error=False, group="switch", name=f"switch:{name}")
+
+    def action_switch_model(self) -> None:
+        if self.lane is None:
+            return
+        self.push_screen(ModelPicker(self.engine.info.name), self.switch_model)
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        if self.lane is not None:
+            yield SystemCommand("Switch model", "Load another model (ctrl+o); the prompts stay",
+                                self.action_switch_model)
+
+    # -- messages from the worker -----------------------------------------------------------
+    def on_switch_progress(self, message: SwitchProgress) -> None:
+        if message.generation == self._switch_generation:
+            self.query_one(BusyBar).progress(message.text + " ", 0, None)
+
+    def on_switch_done(self, message: SwitchDone) -> None:
+        stale = message.generation != self._switch_generation
+        if message.backend is None:
+            if not stale:
+                self.query_one(BusyBar).done()
+                self.notify(f"{message.error} Still on {self.engine.info.name}.",
+                            title="Could not switch model", severity="error", timeout=15)
+            return
+        if stale:  # a newer choice was made while this one loaded
+            message.backend.close()
+            return
+        self._pending_switch = message
+        self._swap_when_idle()
+
+    def on_job_done(self, message: JobDone) -> None:
+        # Textual calls this after the app's own on_job_done (which finishes the job in the
+        # lane): handlers run along the class's MRO.
+        self._swap_when_idle()
+
+    def _swap_when_idle(self) -> None:
+        """Swap once the current backend runs no job: two backends never share a lane."""
+        if self._pending_switch is None or self.lane is None:
+            return
+        if self.lane.running is not None:
+            self.lane.running.cancel()  # its JobDone brings us back here
+            return
+        done, self._pending_switch = self._pending_switch, None
+        old, new = self.engine, done.backend
+        book, warning = carry_book(self.lane.book, old.decode, new.decode, new.encode,
+                                   new.info.vocab_size, done.name)
+        self.engine = new
+        self.settings = replace(self.settings, model=replace(self.settings.model, name=done.name))
+        self.lane = Lane(book, start=self._start_job, notify=self._lane_note, on_press=self._on_press)
+        self._drawn = None
+        old.close()
+        remember(done.name)
+        self.query_one(BusyBar).done()
+        self.notify(f"Now on {new.info.name}.", title="Model")
+        if warning:
+            self.notify(warning, title="Model", severity="warning", timeout=15)
+        self.refresh_bindings()
+        self._after_lane()
