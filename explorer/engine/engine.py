@@ -29,7 +29,7 @@ from .parts import ModelParts, resolve_parts
 from .reductions import RowStats, make_record, reduce_logits, row_stats
 from .runner import Runner
 from .store import Prompt, PromptStore
-from .token_text import TokenTexts
+from explorer.backend.token_text import TokenTexts
 from .tracked import TrackedSeries, track
 from .types import ModelInfo, TokenRecord
 from .view_cache import ViewCache
