@@ -133,3 +133,12 @@ def test_entropy_bound_is_a_true_lower_bound_of_the_full_entropy(remote, engine)
     assert min(gaps) >= -1e-5
     assert all(math.isfinite(g.next_entropy) for g in got)
     assert np.mean(gaps) < np.mean([w.next_entropy for w in local])  # not a trivial zero
+
+
+def test_tracked_tokens_at_any_rank_equal_the_engine(remote, engine):
+    ids = tuple(engine.encode("Once upon a time, there was"))
+    chosen = [5, 300, 4321, 8191]  # from the top of the table to the very bottom
+    engine.sync("vllm-t", ids)
+    want = engine.tracked("vllm-t", chosen).logprobs[-1]  # row -1: after the last position
+    got = remote.tracked_next(ids, chosen)
+    assert max(abs(got[t] - float(w)) for t, w in zip(chosen, want)) < TOL

@@ -9,17 +9,23 @@ distributions, as many as the server gives in one go) and `token_piece(id)`.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from explorer.backend.errors import BackendError, Cancelled, PromptTooLongError, Unavailable
 from explorer.backend.protocol import Capabilities, IsCancelled, Progress
+from explorer.backend.token_text import make_visible
 from explorer.backend.types import ModelInfo, TokenRecord
 from explorer.remote.client import RemoteError, ServerClient
 from explorer.remote.numbers import Distribution, build_records
+
+# Special tokens as servers spell them (servers do not list them): drawn apart, no bytes.
+SPECIAL_TEXT = re.compile(r"<\|[^|]*\|>|</?s>|<unk>|<pad>")
 
 
 @dataclass
@@ -88,8 +94,19 @@ class RemoteBackend:
         self._bytes[int(token_id)] = raw
 
     def _learn_texts(self, token_ids: Sequence[int]) -> None:
-        """Fill the text memo for ids the server has not described yet."""
-        raise NotImplementedError
+        """Fill the text memo for ids the server has not described yet: one detokenize per
+        token (the APIs join several into one string), in parallel, once per session."""
+        ids = [int(t) for t in token_ids]
+        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
+            texts = list(pool.map(lambda t: self.decode([t]), ids))
+        for tid, text in zip(ids, texts):
+            if tid in self._special or SPECIAL_TEXT.fullmatch(text):
+                self._special = self._special | {tid}
+                self.remember_text(tid, text, None)
+            elif "\ufffd" in text:  # part of a character: the text does not say which bytes
+                self.remember_text(tid, f"<{tid}:partial>", None)
+            else:
+                self.remember_text(tid, make_visible(text), text.encode("utf-8"))
 
     def _texts_for(self, token_ids) -> None:
         missing = sorted({int(t) for t in token_ids} - self._text.keys())
@@ -108,13 +125,13 @@ class RemoteBackend:
             base = self._closest(prompt, ids)
             keep = _common(base.ids, ids) if base else 0
             if base is not None and keep == len(ids):  # pop or reset: no request
-                new = self._make(ids, base.before[:keep], base.after[:keep])
+                new = self._make(ids, base.before[:keep], base.after[:keep], base.records[: keep - 1])
             elif base is not None and keep == len(ids) - 1 and self._can_append(base, keep, ids[-1]):
                 if cancelled is not None and cancelled():
                     raise Cancelled("The request was cancelled.")
                 nxt = self.next_distribution(ids)
                 new = self._make(ids, base.before[:keep] + [base.after[keep - 1]],
-                                 base.after[:keep] + [nxt])
+                                 base.after[:keep] + [nxt], base.records[: keep - 1])
             else:
                 if cancelled is not None and cancelled():
                     raise Cancelled("The request was cancelled.")
@@ -154,12 +171,15 @@ class RemoteBackend:
                 best, best_len = other, n
         return best if best_len > 0 else None
 
-    def _make(self, ids, before, after) -> _Prompt:
+    def _make(self, ids, before, after, reuse: tuple[TokenRecord, ...] = ()) -> _Prompt:
+        """Records for ids; `reuse` are records of a shared prefix that stay as they are
+        (all but the old last one, whose table moves on)."""
         last = after[-1] if after else None
         wanted = [t for t, _ in last.top[: self.top_k]] if last is not None else []
-        self._texts_for(list(ids) + wanted)
-        records = build_records(ids, before, after, vocab_size=self.vocab_size,
-                                limit=self.top_k, token_text=self.token_text)
+        self._texts_for(list(ids[len(reuse):]) + wanted)
+        n = len(reuse)
+        records = reuse + build_records(ids[n:], before[n:], after[n:], vocab_size=self.vocab_size,
+                                        limit=self.top_k, token_text=self.token_text)
         return _Prompt(ids, list(before), list(after), records)
 
     def _replace(self, key: Hashable, before, after) -> tuple[TokenRecord, ...]:

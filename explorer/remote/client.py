@@ -90,16 +90,8 @@ class ServerClient:
         so retrying after a dropped connection cannot append a token twice."""
         return self._call("POST", path, body, idempotent=idempotent)
 
-    def try_get(self, path: str) -> Any | None:
-        """GET that answers None for a 404 or a non-JSON body (used to probe endpoints)."""
-        try:
-            return self._call("GET", path, None, idempotent=True, quiet_404=True)
-        except RemoteError:
-            return None
-
     # ------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict | None, *, idempotent: bool,
-              quiet_404: bool = False) -> Any:
+    def _call(self, method: str, path: str, body: dict | None, *, idempotent: bool) -> Any:
         tries = 1 + (self.timeouts.retries if idempotent else 0)
         delay = self.timeouts.backoff
         for attempt in range(tries):
@@ -115,8 +107,6 @@ class ServerClient:
                     raise RemoteError(f"Cannot reach the server at {self.where} ({_reason(exc)}).") from None
                 self._sleep(delay)
                 delay *= 2
-        if response.status_code == 404 and quiet_404:
-            return None
         if response.status_code in (401, 403):
             raise RemoteError(
                 f"The server at {self.where} refused the request ({response.status_code}): "

@@ -15,15 +15,13 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from explorer.backend.errors import Cancelled
 from explorer.backend.protocol import Capabilities
-from explorer.backend.token_text import make_visible, text_of_bytes
-from explorer.remote.base import RemoteBackend, check_token, finite
+from explorer.backend.token_text import text_of_bytes
+from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite
 from explorer.remote.client import RemoteError, ServerClient, field
 from explorer.remote.numbers import Distribution, make_distribution
-from explorer.remote.vllm import _SPECIAL_TEXT
 
 FULL_VOCAB_LIMIT = 32768
 PREFIX_ENTRIES = 4096  # per-position distributions kept (each is reduced to the top-K)
@@ -43,8 +41,8 @@ class LlamaCppBackend(RemoteBackend):
         vocab = meta.get("n_vocab")
         if not isinstance(vocab, int) or vocab <= 0:
             raise RemoteError(f"The server at {client.where} did not say its vocabulary size (meta.n_vocab).")
-        props = client.try_get("/props") or {}
-        n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") or meta.get("n_ctx_train")
+        # The slot's context (-c), not the model's training length, bounds a prompt.
+        n_ctx = meta.get("n_ctx") or meta.get("n_ctx_train")
         return cls(client, model, vocab_size=vocab,
                    max_context=None if not n_ctx else int(n_ctx) - 1,
                    tokens_to_show=tokens_to_show, special_ids=frozenset(), max_top_k=None)
@@ -77,19 +75,6 @@ class LlamaCppBackend(RemoteBackend):
         data = self.client.post("/detokenize", {"tokens": [int(i) for i in ids]})
         return str(field(data, "content", where=self.client.where, what="/detokenize"))
 
-    def _learn_texts(self, token_ids: Sequence[int]) -> None:
-        ids = [int(t) for t in token_ids]
-        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
-            texts = list(pool.map(lambda t: self.decode([t]), ids))
-        for tid, text in zip(ids, texts):
-            if _SPECIAL_TEXT.fullmatch(text):
-                self._special = self._special | {tid}
-                self.remember_text(tid, text, None)
-            elif "\ufffd" in text:
-                self.remember_text(tid, f"<{tid}:partial>", None)
-            else:
-                self.remember_text(tid, make_visible(text), text.encode("utf-8"))
-
     def _learn_from_probs(self, entries) -> None:
         """Candidates carry their raw bytes: the exact text, partial characters included."""
         for entry in entries:
@@ -98,7 +83,7 @@ class LlamaCppBackend(RemoteBackend):
             if isinstance(tid, int) and isinstance(raw, list) and tid not in self._text:
                 data = bytes(int(b) & 0xFF for b in raw)
                 text = entry.get("token", "")
-                if isinstance(text, str) and _SPECIAL_TEXT.fullmatch(text):
+                if isinstance(text, str) and SPECIAL_TEXT.fullmatch(text):
                     self._special = self._special | {tid}
                     self.remember_text(tid, text, None)
                 else:

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from explorer.backend.errors import Cancelled
-from explorer.backend.token_text import make_visible
 from explorer.remote.base import RemoteBackend, check_token, finite
 from explorer.remote.client import RemoteError, ServerClient, field
 from explorer.remote.numbers import Distribution, make_distribution
 
 _TOKEN_ID = re.compile(r"token_id:(-?\d+)")
 _TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
-_SPECIAL_TEXT = re.compile(r"<\|[^|]*\|>|</?s>|<unk>|<pad>")
 
 
 class VLLMBackend(RemoteBackend):
@@ -48,22 +45,6 @@ class VLLMBackend(RemoteBackend):
     def decode(self, ids: Sequence[int]) -> str:
         data = self.client.post("/detokenize", {"model": self.model, "tokens": [int(i) for i in ids]})
         return str(field(data, "prompt", where=self.client.where, what="/detokenize"))
-
-    def _learn_texts(self, token_ids: Sequence[int]) -> None:
-        # One /detokenize per token (the API joins several into one string); in parallel,
-        # and each id only once per session.
-        ids = [int(t) for t in token_ids]
-        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
-            texts = list(pool.map(lambda t: self.decode([t]), ids))
-        for tid, text in zip(ids, texts):
-            special = tid in self._special or bool(_SPECIAL_TEXT.fullmatch(text))
-            if special:
-                self._special = self._special | {tid}
-                self.remember_text(tid, text, None)
-            elif "\ufffd" in text:  # part of a character: the API does not say which bytes
-                self.remember_text(tid, f"<{tid}:partial>", None)
-            else:
-                self.remember_text(tid, make_visible(text), text.encode("utf-8"))
 
     # -- numbers --------------------------------------------------------------------------
     def _complete(self, ids, **extra) -> dict:
@@ -112,6 +93,20 @@ class VLLMBackend(RemoteBackend):
             if tid == actual:
                 known.append((tid, lp, rank))
         return make_distribution(top, self.vocab_size, keep=self.top_k, known=known)
+
+    def tracked_next(self, ids: Sequence[int], token_ids: Sequence[int]) -> dict[int, float]:
+        """Exact log p of chosen tokens after ids, at any rank: one request with vLLM's
+        `logprob_token_ids` (the current position only; vLLM on CPU has no per-prompt-row
+        variant)."""
+        wanted = [check_token(t, self.vocab_size, self.client.where) for t in token_ids]
+        choice = self._complete([int(i) for i in ids], logprobs=len(wanted), logprob_token_ids=wanted)
+        top = field(choice, "logprobs", "top_logprobs", 0, where=self.client.where,
+                    what="/v1/completions")
+        got = {self._id_of(k): finite(v, self.client.where) for k, v in top.items()}
+        missing = [t for t in wanted if t not in got]
+        if missing:
+            raise RemoteError(f"The server at {self.client.where} sent no log-prob for token {missing[0]}.")
+        return {t: got[t] for t in wanted}
 
     def sample(self, ids: Sequence[int], settings, seed: int | None = None) -> int:
         """The token the server's own sampler draws after ids with these settings."""
