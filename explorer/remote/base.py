@@ -48,7 +48,9 @@ class RemoteBackend:
         self.tokens_to_show = int(tokens_to_show)
         self._special = special_ids
         self._max_top_k = max_top_k
-        self._info = ModelInfo(name=model, device=f"{self.kind} at {client.where}", dtype="server",
+        # Servers often name a model by its file path; the header shows the last part.
+        shown = model.rstrip("/").rsplit("/", 1)[-1] if model.startswith("/") else model
+        self._info = ModelInfo(name=shown, device=f"{self.kind} at {client.where}", dtype="server",
                                n_layers=0, vocab_size=self.vocab_size, max_context=max_context,
                                architecture=self.kind)
         self._lock = threading.RLock()

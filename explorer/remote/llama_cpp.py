@@ -155,20 +155,20 @@ class LlamaCppBackend(RemoteBackend):
 
     def sample(self, ids: Sequence[int], settings, seed: int | None = None) -> int:
         """The token llama-server's own sampler draws after ids with these settings."""
-        body = sampler_body(settings, seed)
-        data = self._completion([int(i) for i in ids], 1, **body)
+        ids = [int(i) for i in ids]
+        data = self._completion(ids, 1, **sampler_body(settings, seed, len(ids)))
         tokens = data.get("tokens")
         if not isinstance(tokens, list) or not tokens:
             raise RemoteError(f"The server at {self.client.where} chose no token.")
         return check_token(tokens[0], self.vocab_size, self.client.where)
 
 
-def sampler_body(settings, seed: int | None) -> dict:
+def sampler_body(settings, seed: int | None, n_ids: int) -> dict:
     """SamplingSettings as llama-server's fields. The repetition penalty covers the whole
-    context (repeat_last_n = -1), as transformers' does."""
+    sequence (repeat_last_n = its length), as transformers' does."""
     body = {"temperature": float(settings.temperature), "top_k": int(settings.top_k),
             "top_p": float(settings.top_p), "min_p": float(settings.min_p),
-            "repeat_penalty": float(settings.repetition_penalty), "repeat_last_n": -1,
+            "repeat_penalty": float(settings.repetition_penalty), "repeat_last_n": n_ids,
             "presence_penalty": float(settings.presence_penalty),
             "frequency_penalty": float(settings.frequency_penalty)}
     seed = settings.seed if seed is None else seed
