@@ -25,11 +25,12 @@ from .lens import LensPoint, make_point, point_probs, target_probs
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from .token_text import TokenTexts
-from .tracked import TrackedSeries, track
+from . import sampler_side
 from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
 
 from .types import Candidate, ModelInfo, TokenRecord
+from explorer.backend.types import TrackedSeries
 
 # Rows of logits reduced at once during prefill: bounds the fp32 [rows, V] temporaries.
 METRIC_ROWS = 64
@@ -104,6 +105,7 @@ class Engine:
         self._kv = LRU(settings.cache_size)
         self._influence = LRU(INFLUENCE_ENTRIES)  # ids -> (np.ndarray, heads)
         self._lens = LRU(LENS_ENTRIES)  # ids -> LensPoint
+        self._sampler = sampler_side.SamplerSide(self)  # kept raw rows, tracked tokens
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -156,8 +158,8 @@ class Engine:
             influence=True,
             lens=self.layer_prob and self.parts is not None,
             prompt_logprobs=True,
-            tracked_tokens=False,
-            sampling=False,
+            tracked_tokens=True,
+            sampling=True,
             max_top_k=None,
             kind="local",
         )
@@ -168,6 +170,7 @@ class Engine:
             self._kv.clear()
             self._influence.clear()
             self._lens.clear()
+            self._sampler.clear()
 
     # ----------------------------------------------------------------- prompts
     def sync(self, key: Hashable, ids: Sequence[int], *,
@@ -402,6 +405,7 @@ class Engine:
         """Reduce logits of positions pos.. to row stats, a few rows at a time; keep the
         last rows' log-probs as tails. Returns those last log-prob rows."""
         q = logits.shape[0]
+        self._sampler.keep_rows(ids, pos, logits)  # raw rows of the last positions
         kept: list[torch.Tensor] = []
         for a in range(0, q, METRIC_ROWS):
             b = min(a + METRIC_ROWS, q)
@@ -540,19 +544,24 @@ class Engine:
                 del out
         return out_cols
 
-    # ----------------------------------------------------------------- tracked tokens
-    # Added by the sampler branch: a thin delegate to tracked.py (kept apart while
-    # engine.py is being split; move it wherever the prompt state ends up).
+    # ----------------------------------------------------------------- sampling side
+    # Thin delegates to sampler_side.py (explorer.backend.SamplingBackend).
+    def next_logits(self, key: Hashable) -> np.ndarray:
+        return self._sampler.next_logits(key)
+
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
                 cancelled: Callable[[], bool] | None = None) -> TrackedSeries:
-        """p_base of each token at every position of prompt `key` (row i = after position
-        i), exact at any rank; with --layer_prob also per layer after the last position.
-        One chunked pass on a scratch cache; the prompt's own cache is untouched."""
-        with self._lock:
-            ids = self._prompts[key].ids
-            bad = next((t for t in token_ids if not 0 <= int(t) < self.vocab_size), None)
-            if bad is not None:
-                raise EngineError(f"Token id {bad} is outside the vocabulary of {self.info.name}.")
-            self._use_impl(self._fast_impl)
-            return track(self.model, ids, token_ids, chunk=self.prefill_chunk,
-                         parts=self.parts if self.layer_prob else None, cancelled=cancelled)
+        return self._sampler.tracked(key, token_ids, cancelled=cancelled)
+
+    def encode_plain(self, text: str) -> list[int]:
+        return sampler_side.encode_plain(self.tokenizer, text)
+
+    def chat_ids(self, messages) -> list[int]:
+        return sampler_side.chat_ids(self.tokenizer, self.info.name, messages)
+
+    def sampling_defaults(self):
+        return sampler_side.sampling_defaults(self.model)
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return sampler_side.eos_ids(self.model, self.tokenizer)
