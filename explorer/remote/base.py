@@ -70,8 +70,11 @@ class RemoteBackend:
 
     @property
     def capabilities(self) -> Capabilities:
+        # sampling=False: the app's sampler (explorer.backend.SamplingBackend) works on a
+        # full logits row, which no server sends; the server's own sampler is offered by
+        # sample(ids, settings) instead.
         return Capabilities(exact_entropy=False, influence=False, lens=False,
-                            prompt_logprobs=True, tracked_tokens=False, sampling=True,
+                            prompt_logprobs=True, tracked_tokens=False, sampling=False,
                             max_top_k=self._max_top_k, kind=self.kind)
 
     @property

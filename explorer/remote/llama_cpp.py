@@ -51,7 +51,7 @@ class LlamaCppBackend(RemoteBackend):
     def capabilities(self) -> Capabilities:
         base = super().capabilities
         return Capabilities(exact_entropy=False, influence=False, lens=False,
-                            prompt_logprobs=False, tracked_tokens=False, sampling=True,
+                            prompt_logprobs=False, tracked_tokens=False, sampling=False,
                             max_top_k=None, kind=base.kind)
 
     # -- text -----------------------------------------------------------------------------
