@@ -21,6 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", metavar="ID_OR_DIR",
                         help='hub id, local folder, or a built-in model: "smollm2" (the default) '
                              'or "tiny"; overrides config.toml')
+    parser.add_argument("--server", metavar="URL",
+                        help="use a vLLM or llama.cpp server (http[s]://host:port) instead of a local model")
     parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16 (= --dtype bfloat16)")
     parser.add_argument("--dtype", choices=DTYPE_NAMES,
                         help='weights dtype ("auto" = the checkpoint\'s own); overrides config.toml')
@@ -46,7 +48,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.device_map:
         check_device_map(args.device_map, "--device-map")
         model = replace(model, device_map=args.device_map)
-    return replace(settings, model=model, layer_prob=args.layer_prob)
+    server = settings.server
+    if getattr(args, "server", None):
+        server = replace(server, url=args.server)
+    if server.url and args.model:  # --model names the served model on a server
+        server = replace(server, model=args.model)
+    return replace(settings, model=model, server=server, layer_prob=args.layer_prob)
 
 
 def main(argv: list[str] | None = None) -> int:
