@@ -99,6 +99,8 @@ class ModelPicker(ModalScreen[str | None]):
         options = self.query_one(OptionList)
         options.clear_options()
         options.add_options([Option(c.label, id=c.name) for c in choices])
+        if choices:
+            options.highlighted = 0
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
