@@ -34,6 +34,8 @@ def test_detects_llama_cpp_and_satisfies_the_protocol(remote):
     assert remote.info.vocab_size == 8192
     with pytest.raises(Unavailable, match="not available on this backend \\(llama.cpp\\)"):
         remote.influence("k")
+    with pytest.raises(Unavailable, match="token trees is not available on this backend \\(llama.cpp\\)"):
+        remote.grow_tree("k", None)
 
 
 @pytest.mark.parametrize("text", TEXTS)

@@ -225,6 +225,11 @@ class RemoteBackend:
     def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
         raise Unavailable(self.capabilities.missing("lens"))
 
+    def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
+                  cancelled: IsCancelled | None = None):
+        # Expanding a tree needs batched forward passes on forked KV caches: no server API.
+        raise Unavailable(f"Growing token trees is not available on this backend ({self.kind}).")
+
 
 def _common(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
