@@ -69,6 +69,8 @@ def test_appends_through_the_prompt_cache_equal_the_engine(remote, engine):
         assert max(abs(a.logprob - b.logprob) for a, b in zip(got[-1].top, want[-1].top)) < TOL
     # sync itself fetched no per-position values for the loaded prefix:
     assert got[1].logprob is None
+    # every appended step keeps the distribution it was chosen from (trace reads it)
+    assert all(len(r.top) == 20 for r in got[-6:])
 
 
 def test_prompt_values_are_fetched_lazily_exact_with_progress_and_cached(remote, engine):
