@@ -53,3 +53,5 @@ class ModelInfo:
     vocab_size: int  # V, the width of the logits
     max_context: int | None  # positions the model supports, None when unknown
     architecture: str  # e.g. "LlamaForCausalLM"
+    # Ids that end a generation (generation_config's eos_token_id, as generate stops on).
+    eos_ids: tuple[int, ...] = ()

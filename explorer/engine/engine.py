@@ -22,7 +22,7 @@ from . import attention_rows, metrics
 from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
 from .kv import LRU, TAIL_ROWS, PromptKV, common_prefix
 from .lens import LensPoint, make_point, point_probs, target_probs
-from .loading import load_pretrained, max_context, pick_device
+from .loading import eos_ids, load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from .token_text import TokenTexts
 from .tracked import TrackedSeries, track
@@ -60,13 +60,15 @@ class _RowStats:
 class Engine:
     def __init__(self, model, tokenizer, *, name: str, settings: ModelSettings,
                  tokens_to_show: int = 30, influence_heads: int = 16,
-                 layer_prob: bool = False, device: str | None = None):
+                 layer_prob: bool = False, device: str | None = None, influence: bool = True):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.settings = settings
         self.tokens_to_show = int(tokens_to_show)
         self.influence_heads = int(influence_heads)
         self.layer_prob = bool(layer_prob)
+        # influence=False: no attention row is read on any step (headless trace needs none).
+        self.influence_enabled = bool(influence)
         self.device = torch.device(device or next(model.parameters()).device)
         self.prefill_chunk = max(1, int(settings.prefill_chunk))
         self._lock = threading.RLock()
@@ -93,6 +95,7 @@ class Engine:
             vocab_size=self.vocab_size,
             max_context=max_context(model.config),
             architecture=(getattr(model.config, "architectures", None) or [type(model).__name__])[0],
+            eos_ids=eos_ids(model, tokenizer),
         )
         # Prefill runs on the model's own (fast) attention; steps whose attention weights
         # we read run eager, the only implementation that returns them.
@@ -108,27 +111,28 @@ class Engine:
     # ----------------------------------------------------------------- construction
     @classmethod
     def load(cls, settings: ModelSettings, *, tokens_to_show: int = 30, influence_heads: int = 16,
-             layer_prob: bool = False, progress: Callable[[str], None] | None = None) -> "Engine":
+             layer_prob: bool = False, progress: Callable[[str], None] | None = None,
+             influence: bool = True) -> "Engine":
         device = pick_device(settings.device)
         model, tokenizer = load_pretrained(settings.name, settings.path_or_id, settings.dtype,
                                            device, progress)
         return cls(model, tokenizer, name=settings.name, settings=settings,
                    tokens_to_show=tokens_to_show, influence_heads=influence_heads,
-                   layer_prob=layer_prob, device=device)
+                   layer_prob=layer_prob, device=device, influence=influence)
 
     @classmethod
     def from_pretrained_objects(cls, model, tokenizer, *, name: str = "test",
                                 settings: ModelSettings | None = None, tokens_to_show: int = 30,
                                 influence_heads: int = 16, layer_prob: bool = False,
                                 progress: Callable[[str], None] | None = None,
-                                **setting_overrides) -> "Engine":
+                                influence: bool = True, **setting_overrides) -> "Engine":
         """Wrap an already-built model + tokenizer (tests, notebooks). Extra keyword
         arguments override ModelSettings fields (prefill_chunk=, cache_size=, parts=)."""
         from dataclasses import replace
 
         settings = replace(settings or ModelSettings(name=name), **setting_overrides)
         return cls(model, tokenizer, name=name, settings=settings, tokens_to_show=tokens_to_show,
-                   influence_heads=influence_heads, layer_prob=layer_prob)
+                   influence_heads=influence_heads, layer_prob=layer_prob, influence=influence)
 
     # ----------------------------------------------------------------- text
     def encode(self, text: str) -> list[int]:
@@ -153,7 +157,7 @@ class Engine:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             exact_entropy=True,
-            influence=True,
+            influence=self.influence_enabled,
             lens=self.layer_prob and self.parts is not None,
             prompt_logprobs=True,
             tracked_tokens=False,
@@ -378,7 +382,8 @@ class Engine:
                     pos = end
                     if progress is not None:
                         progress(pos - first, n - first)
-                out = self._forward(ids[eager_from:], kv, attentions=True, hidden=self.layer_prob)
+                out = self._forward(ids[eager_from:], kv, attentions=self.influence_enabled,
+                                    hidden=self.layer_prob)
                 with self._few_threads():
                     rows = self._reduce(out.logits[0], ids, eager_from, want_from, kv, stats)
                     kv.ids = ids
@@ -462,6 +467,8 @@ class Engine:
         self._influence.put(ids, (values.cpu().numpy().astype(np.float32), tuple(heads)))
 
     def _influence_entry(self, key: Hashable):
+        if not self.influence_enabled:
+            raise Unavailable(f"{self.info.name} was opened without attention influence.")
         with self._lock:
             ids = self._prompts[key].ids
             entry = self._influence.get(ids)
