@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pandas
 import pytest
@@ -126,10 +129,14 @@ def test_id_check_mismatch_on_a_non_canonical_prompt(tmp_path, capsys):
     assert "positions 1-2 (prompt): generated 948:␣mod 2821:ule  ->  re-tokenised 587:␣module" in check
 
 
-def test_too_many_new_tokens_for_the_context(capsys):
-    code, out, err = run_trace(["--prompt", "The", "--max-new-tokens", "5000"], capsys)
-    assert code == 2 and out == ""
-    assert err.count("\n") == 1 and "at most 1023 new tokens fit" in err
+def test_too_many_new_tokens_for_the_context():
+    # A real process, as a user runs it: nothing but the sentence reaches stderr.
+    done = subprocess.run([sys.executable, "main.py", "trace", "--prompt", "The", "--max-new-tokens", "5000"],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("token-explorer trace: The prompt has 1 token and embedded supports 1024, "
+                           "so at most 1023 new tokens fit, not 5000.\n")
 
 
 def test_id_check_merge_across_the_prompt_completion_boundary():

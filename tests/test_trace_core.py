@@ -31,7 +31,7 @@ def test_trace_stops_after_the_eos_token_like_generate(make_engine, family):
     eos = path[3]
     model.generation_config.eos_token_id = eos
     engine = Engine.from_pretrained_objects(model, first.tokenizer, influence=False)
-    assert engine.info.eos_ids == (eos,)
+    assert engine.eos_ids == frozenset({eos})
     result = trace(engine, prompt, 12)
     expected = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
                               do_sample=False, max_new_tokens=12, pad_token_id=1)[0, len(prompt):].tolist()
@@ -43,7 +43,7 @@ def test_trace_without_eos_runs_to_max_new_tokens(make_engine):
     engine = make_engine("llama", influence=False)
     prompt = engine.encode("Attention heads")
     result = trace(engine, prompt, 9)
-    assert result.stop == "length" or result.completion_ids[-1] in engine.info.eos_ids
+    assert result.stop == "length" or result.completion_ids[-1] in engine.eos_ids
     assert len(result.completion_ids) <= 9
     steps = result.steps
     assert [r.token_id for r, _ in steps] == list(result.completion_ids)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from explorer.backend import Backend, PromptTooLongError
 from explorer.backend.protocol import IsCancelled, Progress
+from explorer.backend.sampling import SamplingBackend
 from explorer.backend.types import TokenRecord
 
 # (ids so far, the last position's record) -> the next token id. record.top is the
@@ -71,14 +72,16 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
           prefill_progress: Progress | None = None, step_progress: Progress | None = None,
           cancelled: IsCancelled | None = None) -> Trace:
     """Generate up to `max_new_tokens` tokens after `prompt_ids`, stopping after a token of
-    `stop_ids` (default: the model's end-of-sequence ids, backend.info.eos_ids; () never
-    stops early). The backend's state for `key` is forgotten afterwards. Raises
+    `stop_ids` (default: the model's end-of-sequence ids, `eos_ids` of a backend that
+    serves sampling; () never stops early). The backend's state for `key` is forgotten afterwards. Raises
     BackendError (PromptTooLongError, Cancelled, ...)."""
     ids = tuple(int(i) for i in prompt_ids)
     if not ids:
         raise ValueError("The prompt gives no tokens.")
     check_length(backend, len(ids), max_new_tokens)
-    eos = frozenset(backend.info.eos_ids if stop_ids is None else stop_ids)
+    if stop_ids is None:
+        stop_ids = backend.eos_ids if isinstance(backend, SamplingBackend) else ()
+    eos = frozenset(int(i) for i in stop_ids)
     stop = "length"
     try:
         records = backend.sync(key, ids, progress=prefill_progress, cancelled=cancelled)

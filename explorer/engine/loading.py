@@ -94,14 +94,3 @@ def max_context(config) -> int | None:
             return value
     return None
 
-
-def eos_ids(model, tokenizer) -> tuple[int, ...]:
-    """The ids generate stops on: generation_config's eos_token_id (an int or a list),
-    else the tokenizer's end-of-sequence token; () when neither names one."""
-    value = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if value is None:
-        value = getattr(tokenizer, "eos_token_id", None)
-    if value is None:
-        return ()
-    values = value if isinstance(value, (list, tuple)) else [value]
-    return tuple(int(v) for v in values)
