@@ -54,21 +54,24 @@ class NextTokenTable(DataTable, inherit_bindings=False):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._candidates: tuple[Candidate, ...] = ()
         self._with_strip = False
+        self._with_final = False
         self._layers = 0
 
     def on_mount(self) -> None:
-        self._set_columns(with_strip=False)
+        self._set_columns(with_strip=False, with_final=False)
 
-    def _set_columns(self, with_strip: bool) -> None:
+    def _set_columns(self, with_strip: bool, with_final: bool) -> None:
         self.clear(columns=True)
         self.add_column("#", key="rank")
         self.add_column("token", key="token")
         self.add_column("id", key="id")
-        self.add_column("probability", key="prob")
+        self.add_column("p_base", key="prob")
+        if with_final:
+            self.add_column("p_final", key="final")
         self.add_column("log p", key="logprob")
         if with_strip:
             self.add_column(f"layers 0..{self._layers - 1}" if self._layers else "layers", key="layers")
-        self._with_strip = with_strip
+        self._with_strip, self._with_final = with_strip, with_final
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Nothing to move through until the first table arrives (keeps the footer honest).
@@ -89,15 +92,19 @@ class NextTokenTable(DataTable, inherit_bindings=False):
         strips: np.ndarray | None = None,
         with_strip: bool = False,
         special_ids: Collection[int] = (),
+        p_final: Sequence[float] | None = None,
     ) -> None:
         """Replace the rows, keeping the cursor on the same row number (holding right on
-        row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending)."""
+        row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending);
+        p_final: the sampler's probability per row (0 = excluded: the row stays, greyed),
+        None for no p_final column."""
         row = self.cursor_row
         if strips is not None and strips.shape[0] != self._layers:
             self._layers = strips.shape[0]
             self._with_strip = not with_strip  # force new column titles
-        if with_strip != self._with_strip:
-            self._set_columns(with_strip)
+        with_final = p_final is not None
+        if with_strip != self._with_strip or with_final != self._with_final:
+            self._set_columns(with_strip, with_final)
         else:
             self.clear()
         was_empty = not self._candidates
@@ -109,15 +116,23 @@ class NextTokenTable(DataTable, inherit_bindings=False):
         if strips is not None and strips.shape[0] <= 13:
             cell = 2
         rows = []
+        final_style = Style(color=self.app.current_theme.accent or self.app.current_theme.secondary)
         for i, c in enumerate(self._candidates):
+            excluded = p_final is not None and p_final[i] <= 0
+            grey = "dim" if excluded else ""
             row_cells = [
                 Text(str(i + 1), justify="right", style="dim"),
                 # Special tokens in bold italic, as in the prompt panel.
-                Text(c.text, no_wrap=True, style="bold italic" if c.token_id in special_ids else ""),
+                Text(c.text, no_wrap=True, style=("bold italic " if c.token_id in special_ids else "") + grey),
                 Text(str(c.token_id), justify="right", style="dim"),
-                Text.assemble((prob_bar(c.prob), bar_style), f" {c.prob:7.2%}"),
-                Text(f"{c.logprob:8.3f}", justify="right"),
+                Text.assemble((prob_bar(c.prob), "dim" if excluded else bar_style), f" {c.prob:7.2%}",
+                              style=grey),
+                Text(f"{c.logprob:8.3f}", justify="right", style=grey),
             ]
+            if p_final is not None:
+                cell = (Text("excluded".center(BAR_WIDTH + 8), style="dim italic") if excluded else
+                        Text.assemble((prob_bar(p_final[i]), final_style), f" {p_final[i]:7.2%}"))
+                row_cells.insert(4, cell)
             if with_strip:
                 if strips is None:
                     row_cells.append(Text("…", style="dim"))
