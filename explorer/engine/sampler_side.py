@@ -21,7 +21,6 @@ from explorer.backend.types import TrackedSeries
 from explorer.sampling.settings import SamplingSettings, model_defaults
 
 from . import metrics
-from .errors import EngineError
 from .kv import LRU, TAIL_ROWS, common_prefix
 from .tracked import track
 
@@ -58,7 +57,7 @@ class SamplerSide:
     def next_logits(self, key: Hashable) -> np.ndarray:
         engine = self._engine
         with engine._lock:
-            ids = engine._prompts[key].ids
+            ids = engine._store[key].ids
             row = self._row(ids)
             if row is None:  # e.g. popped further back than the kept rows: one decode step
                 engine._probe_last(key)
@@ -71,13 +70,11 @@ class SamplerSide:
         engine = self._engine
         tokens = tuple(int(t) for t in token_ids)
         with engine._lock:
-            ids = engine._prompts[key].ids
-            bad = next((t for t in tokens if not 0 <= t < engine.vocab_size), None)
-            if bad is not None:
-                raise EngineError(f"Token id {bad} is outside the vocabulary of {engine.info.name}.")
+            ids = engine._store[key].ids
+            engine._check_vocab(tokens)
             series = self._follow(ids, tokens) if tokens else None
             if series is None:
-                engine._use_impl(engine._fast_impl)
+                engine._runner.use_fast()
                 series = track(engine.model, ids, tokens, chunk=engine.prefill_chunk,
                                parts=engine.parts if engine.layer_prob else None,
                                cancelled=cancelled)
