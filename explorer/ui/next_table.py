@@ -130,9 +130,9 @@ class NextTokenTable(DataTable, inherit_bindings=False):
                 Text(f"{c.logprob:8.3f}", justify="right", style=grey),
             ]
             if p_final is not None:
-                cell = (Text("excluded".center(BAR_WIDTH + 8), style="dim italic") if excluded else
-                        Text.assemble((prob_bar(p_final[i]), final_style), f" {p_final[i]:7.2%}"))
-                row_cells.insert(4, cell)
+                final_cell = (Text("excluded".center(BAR_WIDTH + 8), style="dim italic") if excluded else
+                              Text.assemble((prob_bar(p_final[i]), final_style), f" {p_final[i]:7.2%}"))
+                row_cells.insert(4, final_cell)
             if with_strip:
                 if strips is None:
                     row_cells.append(Text("…", style="dim"))
