@@ -7,10 +7,12 @@ from collections.abc import Callable
 from explorer.backend.protocol import Backend
 
 
-def open_backend(settings, *, progress: Callable[[str], None] | None = None) -> Backend:
+def open_backend(settings, *, progress: Callable[[str], None] | None = None,
+                 influence: bool = True) -> Backend:
     """A ready backend for `settings` (explorer.config.Settings). Raises BackendError
     (ModelLoadError, ...) with one sentence for the screen. May take a while: call it from a
-    worker thread."""
+    worker thread. influence=False: a backend that never computes attention influence
+    (capabilities.influence is False), so each step is a bare forward pass (headless trace)."""
     # Imported here: the engine loads torch, which the UI must not pay for at start-up.
     from explorer.engine import Engine
 
@@ -20,4 +22,5 @@ def open_backend(settings, *, progress: Callable[[str], None] | None = None) -> 
         influence_heads=settings.display.influence_heads,
         layer_prob=settings.layer_prob,
         progress=progress,
+        influence=influence,
     )
