@@ -22,7 +22,7 @@ from explorer.session.book import FORCED, PICKED, SAMPLED
 from explorer.session.sampler import Sampler, StopRule
 from explorer.ui.sampler_panel import PanelResult, SamplerPanel
 from explorer.ui.text_input import TextPrompt
-from explorer.ui.tracked_panel import TrackedRow
+from explorer.ui.tracked_panel import TrackedRow, percent
 
 SAMPLER_BINDINGS = [
     Binding("space", "sample", "Sample", id="sampler.sample"),
@@ -307,5 +307,5 @@ class SamplerActions:
         if lane.shown[0] != key or len(lane.records) < first + count:
             return
         self._forced_note = None
-        parts = [f"{r.text!r} {r.prob:.1%}" for r in lane.records[first:first + count] if r.prob is not None]
+        parts = [f"{r.text!r} {percent(r.prob)}" for r in lane.records[first:first + count] if r.prob is not None]
         self.notify("Forced: " + " · ".join(parts), title="Forced text", timeout=8)

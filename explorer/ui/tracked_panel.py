@@ -27,15 +27,22 @@ class TrackedRow:
     layers: np.ndarray | None  # lens p per layer after the last position, or None
 
 
+def percent(p: float) -> str:
+    """A probability as a percentage that stays readable when tiny (0.0031% not 0.00%)."""
+    if p >= 0.0001 or p == 0:
+        return f"{p:.2%}"
+    return f"{p * 100:.2g}%"
+
+
 def _summary(row: TrackedRow, special: bool) -> Text:
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f"{row.text!s:<12.12}", "bold italic" if special else "bold")
     out.append(f" {row.token_id:>6} ", "dim")
-    out.append(f"p {row.p_base:7.2%} ")
+    out.append(f"p {percent(row.p_base):>7} ")
     if row.p_final is None:
         pass
     elif row.p_final > 0:
-        out.append(f"final {row.p_final:7.2%} ")
+        out.append(f"final {percent(row.p_final):>7} ")
     else:
         out.append("final excluded ", "dim")
     out.append(f"#{row.rank}", "dim")
