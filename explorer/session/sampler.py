@@ -113,7 +113,8 @@ class Sampler:
             parts.append(f"presence {s.presence_penalty:g}")
         if s.frequency_penalty:
             parts.append(f"frequency {s.frequency_penalty:g}")
-        parts.append(f"seed {self.seed}")
+        if not s.greedy:  # a greedy pick does not depend on the seed
+            parts.append(f"seed {self.seed}")
         return " · ".join(parts)
 
 
