@@ -22,6 +22,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     """--model, --bf16 and the hidden --config: shared by the app and the subcommands."""
     parser.add_argument("--model", metavar="ID_OR_DIR",
                         help='hub id or local folder; overrides config.toml ("embedded" = built-in)')
+    parser.add_argument("--server", metavar="URL",
+                        help="use a vLLM or llama.cpp server (http[s]://host:port) instead of a local model")
     parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
     parser.add_argument("--config", type=Path, metavar="TOML", help=argparse.SUPPRESS)
     parser.set_defaults(layer_prob=False)
@@ -93,7 +95,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         model = replace(model, name=args.model)
     if args.bf16:
         model = replace(model, dtype="bfloat16")
-    settings = replace(settings, model=model, layer_prob=args.layer_prob)
+    server = settings.server
+    if getattr(args, "server", None):
+        server = replace(server, url=args.server)
+    if server.url and args.model:  # --model names the served model on a server
+        server = replace(server, model=args.model)
+    settings = replace(settings, model=model, server=server, layer_prob=args.layer_prob)
     return sampling_from_args(settings, args)
 
 

@@ -13,6 +13,8 @@ def open_backend(settings, *, progress: Callable[[str], None] | None = None,
     (ModelLoadError, ...) with one sentence for the screen. May take a while: call it from a
     worker thread. influence=False: a backend that never computes attention influence
     (capabilities.influence is False), so each step is a bare forward pass (headless trace)."""
+    if settings.server.url:
+        return _open_server(settings, progress)
     # Imported here: the engine loads torch, which the UI must not pay for at start-up.
     from explorer.engine import Engine
 
@@ -23,4 +25,19 @@ def open_backend(settings, *, progress: Callable[[str], None] | None = None,
         layer_prob=settings.layer_prob,
         progress=progress,
         influence=influence,
+    )
+
+
+def _open_server(settings, progress) -> Backend:
+    from explorer.remote import Timeouts, open_remote
+
+    server = settings.server
+    if progress is not None:
+        progress("Connecting to the server…")
+    return open_remote(
+        server.url,
+        model=server.model or None,
+        tokens_to_show=settings.display.tokens_to_show,
+        timeouts=Timeouts(connect=server.connect_timeout, read=server.read_timeout,
+                          retries=server.retries),
     )

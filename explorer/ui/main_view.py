@@ -42,6 +42,9 @@ class Look:
             wanted.add("influence")
         if self.layer_view not in (None, LayerView.NONE) and self.capabilities.lens:
             wanted |= {"prompt_lens", "candidate_lens"}
+        if self.colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY) \
+                and not self.capabilities.prompt_logprobs:
+            wanted.add("prompt_values")  # a server without prompt log-probs: fetched on demand
         return wanted
 
 
@@ -85,19 +88,22 @@ class MainView(Vertical):
         table = self.query_one(NextTokenTable)
         last = records[-1]
         # The entropy of the distribution the table shows (H / ln V, and in bits); with a
-        # sampler, of p_final too.
+        # sampler, of p_final too. From a server's truncated top-K it is a lower bound: "≥"
+        # says so.
         bits = math.log(2)
+        at_least = "≥" if last.next_entropy_bound else ""
+        source = "" if look.capabilities.kind == "local" else f" · top {len(last.top)} from {look.capabilities.kind}"
         if sampler is None:
             table.border_title = (
-                f"next token · entropy {last.next_entropy_norm:.2f} "
-                f"({last.next_entropy / bits:.2f} bits)"
+                f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
+                f"({at_least}{last.next_entropy / bits:.2f} bits){source}"
             )
             table.border_subtitle = ""
         else:
             table.border_title = (
-                f"next token · entropy p_base {last.next_entropy_norm:.2f} "
-                f"({last.next_entropy / bits:.2f} bits) · p_final {sampler.entropy_final_norm:.2f} "
-                f"({sampler.entropy_final / bits:.2f} bits)"
+                f"next token · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
+                f"({at_least}{last.next_entropy / bits:.2f} bits) · p_final {sampler.entropy_final_norm:.2f} "
+                f"({sampler.entropy_final / bits:.2f} bits){source}"
             )
             table.border_subtitle = f"sampler: {sampler.line} (o to change)"
         self.query_one(Legend).show(look.colour, look.layer_view, note)
@@ -129,6 +135,13 @@ class MainView(Vertical):
 
     @staticmethod
     def _colour_values(records, views, look: Look) -> tuple[list[float | None] | None, str]:
+        if look.colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY) \
+                and not look.capabilities.prompt_logprobs:
+            records = views.get("prompt_values")
+            if records is None:
+                return None, f"fetching per-token values from {look.capabilities.kind}…"
+        if look.colour is ColourLayer.ENTROPY and any(r.entropy_bound for r in records):
+            return [r.entropy_norm for r in records], "≥ lower bounds from the server's top-K"
         if look.colour is ColourLayer.PROBABILITY:
             return [r.prob for r in records], ""
         if look.colour is ColourLayer.ENTROPY:
