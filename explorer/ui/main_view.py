@@ -16,6 +16,7 @@ from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.prompt_view import PromptView
+from explorer.ui.repaint import set_titles
 from explorer.ui.token_display import column_labels, segments
 from explorer.ui.views import ColourLayer, LayerView, layer_values
 
@@ -63,17 +64,14 @@ class MainView(Vertical):
         prompt = self.query_one(PromptView)
         prompt.show(segs, values, look.colour.scale, joint=look.colour is ColourLayer.PROBABILITY)
         scroll = self.query_one("#prompt-scroll", VerticalScroll)
-        scroll.border_title = f"prompt · {len(ids)} tokens"
-        scroll.border_subtitle = prompt.notes
+        set_titles(scroll, f"prompt · {len(ids)} tokens", prompt.notes)
         scroll.scroll_end(animate=False)
 
         table = self.query_one(NextTokenTable)
         last = records[-1]
         # The entropy of the distribution the table shows (H / ln V, and in bits).
-        table.border_title = (
-            f"next token · entropy {last.next_entropy_norm:.2f} "
-            f"({last.next_entropy / math.log(2):.2f} bits)"
-        )
+        set_titles(table, f"next token · entropy {last.next_entropy_norm:.2f} "
+                          f"({last.next_entropy / math.log(2):.2f} bits)")
         self.query_one(Legend).show(look.colour, look.layer_view, note)
 
         lens_on = look.layer_view not in (None, LayerView.NONE)
