@@ -206,8 +206,10 @@ class TokenExplorerApp(App):
             return
         if self.lane.shown is None:
             self.query_one(LoadingPanel).progress(message.done, message.total)
-        elif self._busy_since is not None and time.monotonic() - self._busy_since >= BUSY_AFTER_S:
-            # Only a long job gets the bar: showing and hiding it costs two layout passes.
+        elif message.total > 1 and self._busy_since is not None \
+                and time.monotonic() - self._busy_since >= BUSY_AFTER_S:
+            # Only a long prefill gets the bar, not a held key's one-token steps: showing,
+            # relabelling and hiding it each cost a layout pass.
             label = f"Reading prompt {message.done}/{message.total} "
             self.query_one(BusyBar).progress(label, message.done, message.total)
 
