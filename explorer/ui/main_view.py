@@ -16,6 +16,7 @@ from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.prompt_view import PromptView
+from explorer.ui.repaint import set_titles
 from explorer.ui.token_display import column_labels, segments
 from explorer.ui.tracked_panel import TrackedPanel, TrackedRow
 from explorer.ui.views import ColourLayer, LayerView, layer_values
@@ -81,8 +82,7 @@ class MainView(Vertical):
         prompt.show(segs, values, look.colour.scale, joint=look.colour is ColourLayer.PROBABILITY,
                     origins=origins)
         scroll = self.query_one("#prompt-scroll", VerticalScroll)
-        scroll.border_title = f"prompt · {len(ids)} tokens"
-        scroll.border_subtitle = prompt.notes
+        set_titles(scroll, f"prompt · {len(ids)} tokens", prompt.notes)
         scroll.scroll_end(animate=False)
 
         table = self.query_one(NextTokenTable)
@@ -94,18 +94,13 @@ class MainView(Vertical):
         at_least = "≥" if last.next_entropy_bound else ""
         source = "" if look.capabilities.kind == "local" else f" · top {len(last.top)} from {look.capabilities.kind}"
         if sampler is None:
-            table.border_title = (
-                f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
-                f"({at_least}{last.next_entropy / bits:.2f} bits){source}"
-            )
-            table.border_subtitle = ""
+            set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
+                              f"({at_least}{last.next_entropy / bits:.2f} bits){source}", "")
         else:
-            table.border_title = (
-                f"next token · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
-                f"({at_least}{last.next_entropy / bits:.2f} bits) · p_final {sampler.entropy_final_norm:.2f} "
-                f"({sampler.entropy_final / bits:.2f} bits){source}"
-            )
-            table.border_subtitle = f"sampler: {sampler.line} (o to change)"
+            set_titles(table, f"next token · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
+                              f"({at_least}{last.next_entropy / bits:.2f} bits) · p_final "
+                              f"{sampler.entropy_final_norm:.2f} ({sampler.entropy_final / bits:.2f} bits){source}",
+                       f"sampler: {sampler.line} (o to change)")
         self.query_one(Legend).show(look.colour, look.layer_view, note)
 
         lens_on = look.layer_view not in (None, LayerView.NONE)

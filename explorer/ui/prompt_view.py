@@ -10,6 +10,7 @@ from textual.color import Color
 from textual.widgets import Static
 
 from explorer.ui.colors import Scale
+from explorer.ui.repaint import update_static
 from explorer.ui.token_display import Kind, Segment, group_value
 
 NEWLINE = "↵"
@@ -38,6 +39,8 @@ class PromptView(Static):
     """
 
     _segments: list[Segment] = []
+    _origins: list[str] = []
+    _plain_cache: tuple[str, tuple[Style, Style]] | None = None  # (theme, styles)
 
     def show(
         self,
@@ -52,7 +55,7 @@ class PromptView(Static):
         origins: one per token ("prompt", "picked", "sampled", "forced"), or none."""
         self._segments, self._values, self._scale, self._joint = list(segments), values, scale, joint
         self._origins = list(origins)
-        self.update(self._build())
+        update_static(self, self._build())
 
     def _origin_colours(self) -> dict[str, Color]:
         theme = self.app.current_theme
@@ -75,6 +78,15 @@ class PromptView(Static):
         return " · ".join(notes)
 
     def _plain_styles(self) -> tuple[Style, Style]:
+        # Computing the theme's variables costs milliseconds: once per theme.
+        theme = self.app.theme
+        if self._plain_cache is not None and self._plain_cache[0] == theme:
+            return self._plain_cache[1]
+        styles = self._theme_styles()
+        self._plain_cache = (theme, styles)
+        return styles
+
+    def _theme_styles(self) -> tuple[Style, Style]:
         variables = self.app.get_css_variables()
         first = Color.parse(variables.get("surface", "#1e1e1e"))
         second = Color.parse(variables.get("panel", "#2b2b2b"))
