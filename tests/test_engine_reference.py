@@ -175,3 +175,34 @@ def test_lens_parts_reproduce_model_logits(make_engine):
         hook.remove()
         assert torch.allclose(lens_logits(parts, captured["h"][0]), logits.float(), atol=1e-5)
         assert (parts.softcap is not None) == (family == "gemma2")
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma2"])
+def test_cancelled_load_resumes_from_finished_chunks(make_engine, family):
+    """A load cancelled after two chunks keeps them: the next sync runs only the rest, and
+    every number still equals the full forward pass."""
+    from explorer.engine import SyncCancelled
+
+    engine = make_engine(family, tokens_to_show=12, influence_heads=5, layer_prob=True,
+                         prefill_chunk=4)
+    calls: list[int] = []
+    forward = engine.model.forward
+
+    def counting_forward(*args, **kwargs):
+        calls.append(int(kwargs["input_ids"].shape[1]))
+        return forward(*args, **kwargs)
+
+    engine.model.forward = counting_forward
+    before = engine.sync("k", [5, 6])
+    ids = [5] + [random.Random(7).randrange(engine.info.vocab_size) for _ in range(27)]
+    seen = []
+    with pytest.raises(SyncCancelled):
+        engine.sync("k", ids, progress=lambda d, t: seen.append(d), cancelled=lambda: len(seen) >= 2)
+    assert engine.records("k") == before  # the prompt itself is unchanged
+    calls.clear()
+    engine.sync("k", ids)
+    # position 0 is shared with [5, 6]; 1-8 were done (two chunks of 4); 9-26 in chunks,
+    # then the last position as a step
+    assert calls == [4, 4, 4, 4, 2, 1]
+    engine.model.forward = forward
+    assert_matches(engine, "k", family)

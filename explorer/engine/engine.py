@@ -26,7 +26,7 @@ from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancell
 from .kv import TAIL_ROWS, PromptKV, common_prefix
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
-from .reductions import RowStats, make_record, reduce_logits, row_stats
+from .reductions import RowReducer, RowStats, make_record
 from .runner import Runner
 from .store import Prompt, PromptStore
 from .token_text import TokenTexts
@@ -75,6 +75,7 @@ class Engine:
         self._runner = Runner(model, self.device, self.prefill_chunk)
         self._store = PromptStore(settings.cache_size)
         self._views = ViewCache(self.parts, self.influence_heads)
+        self._reducer = RowReducer(self.tokens_to_show)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -157,9 +158,15 @@ class Engine:
             else:
                 kv = self._store.kv_for(key, ids[:keep])
                 start = len(kv.ids)  # first position whose record is (re)computed
-                records = self._advance(kv, ids, start, progress, cancelled)
-                cols = base.lens_cols[:start] + self._lens_cols_from_points(ids, start)
-                new = Prompt(ids, base.records[:start] + records, cols)
+
+                def extend(records: tuple[TokenRecord, ...]) -> Prompt:
+                    # Lens columns of new positions wait until a layer view asks.
+                    return Prompt(ids[: start + len(records)], base.records[:start] + records,
+                                  base.lens_cols[:start] + (None,) * len(records))
+
+                records = self._advance(kv, ids, start, progress, cancelled,
+                                        keep_done=lambda done: self._store.put_partial(key, extend(done)))
+                new = extend(records)
             self._store.put(key, new)
             return new.records
 
@@ -194,7 +201,11 @@ class Engine:
             ids, cols = prompt.ids, list(prompt.lens_cols)
             missing = [i for i in range(1, len(ids)) if cols[i] is None]
             if missing:
-                for i, col in self._views.cols_by_prefill(self._runner, ids, missing).items():
+                found = self._views.cols_from_points(ids, missing)
+                rest = [i for i in missing if i not in found]
+                if rest:
+                    found |= self._views.cols_by_prefill(self._runner, ids, rest)
+                for i, col in found.items():
                     cols[i] = col
                 prompt = Prompt(ids, prompt.records, tuple(cols))
                 self._store.put(key, prompt)
@@ -235,8 +246,12 @@ class Engine:
 
     def _advance(self, kv: PromptKV, ids: tuple[int, ...], start: int,
                  progress: Callable[[int, int], None] | None,
-                 cancelled: Callable[[], bool] | None) -> tuple[TokenRecord, ...]:
+                 cancelled: Callable[[], bool] | None,
+                 keep_done: Callable[[tuple[TokenRecord, ...]], None] | None = None,
+                 ) -> tuple[TokenRecord, ...]:
         """Run ids[len(kv.ids):] through the model; return records for positions >= start.
+        When cancelled, keep_done gets the records of the chunks that did finish (their
+        KV entries stay in kv), so the next sync resumes instead of starting over.
 
         kv must hold a prefix of ids with start == len(kv.ids) or start == len(ids) (probe).
         The last position always goes through a step that returns its attention row
@@ -251,13 +266,13 @@ class Engine:
         stats: dict[int, RowStats] = {}
         if kv.tails and first == start > 0:
             with self._runner.few_threads():
-                stats[start - 1] = row_stats(kv.tails[-1][None], [ids[start]], self.tokens_to_show)[0]
+                stats[start - 1] = self._reducer.stats(kv.tails[-1][None], [ids[start]])[0]
         want_from = max(start - 1, 0)
         # Two positions or fewer: one step covers them (one pass for an append).
         step_from = first if n - first <= 2 else n - 1
 
         def reduce(pos: int, logits: torch.Tensor) -> list[torch.Tensor]:
-            kept = reduce_logits(logits, ids, pos, want_from, self.tokens_to_show, stats, TAIL_ROWS)
+            kept = self._reducer.reduce_logits(logits, ids, pos, want_from, stats, TAIL_ROWS)
             kv.keep_tails(kept)
             return kept
 
@@ -280,12 +295,18 @@ class Engine:
                 if progress is not None:
                     progress(n - first, n - first)
         except SyncCancelled:
+            if keep_done is not None and len(kv.ids) > start:
+                keep_done(self._records(ids, start, len(kv.ids), stats))
             raise
         except BaseException:
             # A forward that stopped half way leaves some layers updated: drop the cache.
             self._store.drop_kv(kv)
             raise
-        return tuple(make_record(ids, i, stats, self._text, self._ln_vocab) for i in range(start, n))
+        return self._records(ids, start, n, stats)
+
+    def _records(self, ids: tuple[int, ...], start: int, stop: int,
+                 stats: dict[int, RowStats]) -> tuple[TokenRecord, ...]:
+        return tuple(make_record(ids, i, stats, self._text, self._ln_vocab) for i in range(start, stop))
 
     def _influence_entry(self, key: Hashable):
         with self._lock:
@@ -316,8 +337,3 @@ class Engine:
     def _require_lens(self) -> None:
         if not self.layer_prob or self.parts is None:
             raise Unavailable("Layer probabilities need the model loaded with --layer_prob.")
-
-    def _lens_cols_from_points(self, ids: tuple[int, ...], start: int) -> tuple[np.ndarray | None, ...]:
-        if not self.layer_prob:
-            return (None,) * (len(ids) - start)
-        return self._views.cols_from_points(ids, start)

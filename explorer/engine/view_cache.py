@@ -26,7 +26,7 @@ class ViewCache:
         self.parts = parts
         self.influence_heads = int(influence_heads)
         self._influence = LRU(INFLUENCE_ENTRIES)  # ids -> (np.ndarray, heads)
-        self._lens = LRU(LENS_ENTRIES)  # ids -> LensPoint
+        self._lens = LRU(LENS_ENTRIES)  # ids -> LensPoint, or (layer hidden, final row) until asked
 
     def clear(self) -> None:
         self._influence.clear()
@@ -45,30 +45,42 @@ class ViewCache:
 
     # ----------------------------------------------------------------- lens
     def store_lens(self, ids: Ids, first: int, hidden_states, final_rows: list[torch.Tensor]) -> None:
-        """A lens point for each position first.. of one step (the last one or two)."""
+        """Keep what a lens point of each position first.. of one step (the last one or
+        two) needs: the [L, H] residual stream and the model's own log-prob row. Reading
+        them through the final norm and lm_head ([L, V] of work) waits until a layer view
+        or a tracked token asks, so --layer_prob costs nothing until it is used."""
         n_layers = self.parts.n_layers
         q = len(ids) - first
         for j in range(q):
-            pos = first + j
             layer_hidden = torch.stack([hidden_states[l][0, j] for l in range(n_layers)])
             final = final_rows[len(final_rows) - q + j]
-            self._lens.put(ids[: pos + 1], make_point(self.parts, layer_hidden, final))
+            self._lens.put(ids[: first + j + 1], (layer_hidden, final))
 
-    def lens_point(self, ids: Ids) -> LensPoint | None:
-        return self._lens.get(ids)
+    def lens_point(self, ids: Ids, *, use: bool = True) -> LensPoint | None:
+        """The lens point after `ids` (made now from the kept hidden states if need be);
+        use=False leaves the LRU order alone."""
+        entry = self._lens.get(ids) if use else self._lens.peek(ids)
+        if entry is None or isinstance(entry, LensPoint):
+            return entry
+        with torch.inference_mode():
+            point = make_point(self.parts, *entry)
+        if ids in self._lens:
+            self._lens.replace(ids, point)
+        return point
 
     def layer_probs(self, point: LensPoint, token_ids: Sequence[int]) -> np.ndarray:
         with torch.inference_mode():
             probs = point_probs(self.parts, point, [int(t) for t in token_ids])
         return probs.cpu().numpy().astype(np.float32)
 
-    def cols_from_points(self, ids: Ids, start: int) -> tuple[np.ndarray | None, ...]:
-        """Columns i >= start whose predicting position has a stored lens point."""
-        cols = []
-        for i in range(start, len(ids)):
-            point = self._lens.peek(ids[:i]) if i > 0 else None
-            cols.append(None if point is None else self.layer_probs(point, [ids[i]])[:-1, 0])
-        return tuple(cols)
+    def cols_from_points(self, ids: Ids, columns: Sequence[int]) -> dict[int, np.ndarray]:
+        """Those of the given columns (i >= 1) whose predicting position has a kept point."""
+        cols = {}
+        for i in columns:
+            point = self.lens_point(ids[:i], use=False)
+            if point is not None:
+                cols[i] = self.layer_probs(point, [ids[i]])[:-1, 0]
+        return cols
 
     def cols_by_prefill(self, runner: Runner, ids: Ids, missing: list[int]) -> dict[int, np.ndarray]:
         """One chunked pass over the prompt on a scratch cache, with hidden states only in
