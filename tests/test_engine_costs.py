@@ -23,11 +23,13 @@ def counted(make_engine):
     return engine, calls
 
 
-def test_load_is_chunked_prefill_plus_one_step(counted):
+def test_load_is_one_chunked_prefill(counted):
     engine, calls = counted
-    ids = list(range(2, 22))  # 20 tokens: 19 in chunks of 8, then the last as a step
+    ids = list(range(2, 22))  # 20 tokens in chunks of 8; the last chunk also gives influence
     engine.sync("a", ids)
-    assert calls == [8, 8, 3, 1]
+    assert calls == [8, 8, 4]
+    engine.influence("a")  # known from the load: no model work
+    assert calls == [8, 8, 4]
 
 
 def test_append_is_one_decode_step_pop_is_none(counted):
@@ -124,7 +126,7 @@ def test_layer_prob_costs_nothing_until_a_layer_view_asks(make_engine):
     ids = list(range(2, 22))
     engine.sync("a", ids)
     engine.sync("a", ids + [40])
-    assert calls == [8, 8, 3, 1, 1]
+    assert calls == [8, 8, 4, 1]
     assert head_rows == calls  # lm_head ran only inside the model's own forward passes
 
     calls.clear()

@@ -201,22 +201,10 @@ class Engine:
         self._require_lens()
         with self._lock:
             prompt = self._store[key]
-            ids, cols = prompt.ids, list(prompt.lens_cols)
-            missing = [i for i in range(1, len(ids)) if cols[i] is None]
-            if missing:
-                found = self._views.cols_from_points(ids, missing)
-                rest = [i for i in missing if i not in found]
-                if rest:
-                    found |= self._views.cols_by_prefill(self._runner, ids, rest)
-                for i, col in found.items():
-                    cols[i] = col
-                prompt = Prompt(ids, prompt.records, tuple(cols))
-                self._store.put(key, prompt)
-            out = np.full((self.info.n_layers + 1, len(ids)), np.nan, dtype=np.float32)
-            for i in range(1, len(ids)):
-                out[:-1, i] = cols[i]
-                out[-1, i] = math.exp(prompt.records[i].logprob)
-            return out
+            filled = self._views.fill_lens_cols(self._runner, prompt)
+            if filled is not prompt:
+                self._store.put(key, filled)
+            return self._views.prompt_layer_probs(filled)
 
     # ----------------------------------------------------------------- sampling side
     # Thin delegates to sampler_side.py (explorer.backend.SamplingBackend).
@@ -280,8 +268,14 @@ class Engine:
             with self._runner.few_threads():
                 stats[start - 1] = self._reducer.stats(kv.tails[-1][None], [ids[start]])[0]
         want_from = max(start - 1, 0)
-        # Two positions or fewer: one step covers them (one pass for an append).
-        step_from = first if n - first <= 2 else n - 1
+        # The last forward also returns the last position's attention row. Wrapped fast
+        # attention (attention_rows.py) gives it at no extra cost, so that forward is the
+        # last prefill chunk; eager attention would materialise every weight of a chunk,
+        # so there it covers the last position alone (or two: an append after a pop).
+        if self._runner.rows_impl is not None:
+            step_from = first + (n - first - 1) // self.prefill_chunk * self.prefill_chunk
+        else:
+            step_from = first if n - first <= 2 else n - 1
 
         def reduce(pos: int, logits: torch.Tensor) -> list[torch.Tensor]:
             self._sampler.keep_rows(ids, pos, logits)  # raw rows of the last positions
@@ -308,7 +302,7 @@ class Engine:
                     kv.ids = ids
                     self._views.store_influence(ids, out.attention_rows)
                     if self.layer_prob:
-                        self._views.store_lens(ids, step_from, out.hidden_states, rows)
+                        self._views.store_lens(ids, min(n - step_from, 2), out.hidden_states, rows)
                 if progress is not None:
                     progress(n - first, n - first)
         except SyncCancelled:
