@@ -26,14 +26,13 @@ from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancell
 from .kv import TAIL_ROWS, PromptKV, common_prefix
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
-from .reductions import RowReducer, RowStats, make_record
+from . import sampler_side
+from .reductions import RowReducer, RowStats, make_records
 from .runner import Runner
 from .store import Prompt, PromptStore
 from .token_text import TokenTexts
-from .types import ModelInfo, TokenRecord
+from .types import ModelInfo, TokenRecord, TrackedSeries
 from .view_cache import ViewCache
-from . import sampler_side
-from explorer.backend.types import TrackedSeries
 
 
 class Engine:
@@ -257,9 +256,8 @@ class Engine:
         KV entries stay in kv), so the next sync resumes instead of starting over.
 
         kv must hold a prefix of ids with start == len(kv.ids) or start == len(ids) (probe).
-        The last position always goes through a step that returns its attention row
-        (influence) and, with layer_prob, its hidden states (lens).
-        """
+        The last forward also returns the last position's attention row (influence) and,
+        with layer_prob, its hidden states (lens)."""
         n = len(ids)
         # The record of position `start` needs the distribution after start-1. If the
         # cache no longer keeps that row, feed position start-1 again in the same pass.
@@ -271,11 +269,10 @@ class Engine:
             with self._runner.few_threads():
                 stats[start - 1] = self._reducer.stats(kv.tails[-1][None], [ids[start]])[0]
         want_from = max(start - 1, 0)
-        # The last forward also returns the last position's attention row. Wrapped fast
-        # attention (attention_rows.py) gives it at no extra cost, so that forward is the
-        # last prefill chunk; eager attention would materialise every weight of a chunk,
-        # so there it covers the last position alone (or two: an append after a pop).
-        if self._runner.rows_impl is not None:
+        # Wrapped fast attention (attention_rows.py) gives the last row at no extra cost,
+        # so the last forward is the last prefill chunk; eager attention would materialise
+        # every weight of a chunk, so there it covers the last position alone (or two).
+        if self._runner.rows_impl is not None or not self.influence_enabled:
             step_from = first + (n - first - 1) // self.prefill_chunk * self.prefill_chunk
         else:
             step_from = first if n - first <= 2 else n - 1
@@ -311,17 +308,13 @@ class Engine:
                     progress(n - first, n - first)
         except SyncCancelled:
             if keep_done is not None and len(kv.ids) > start:
-                keep_done(self._records(ids, start, len(kv.ids), stats))
+                keep_done(make_records(ids, start, len(kv.ids), stats, self._text, self._ln_vocab))
             raise
         except BaseException:
             # A forward that stopped half way leaves some layers updated: drop the cache.
             self._store.drop_kv(kv)
             raise
-        return self._records(ids, start, n, stats)
-
-    def _records(self, ids: tuple[int, ...], start: int, stop: int,
-                 stats: dict[int, RowStats]) -> tuple[TokenRecord, ...]:
-        return tuple(make_record(ids, i, stats, self._text, self._ln_vocab) for i in range(start, stop))
+        return make_records(ids, start, n, stats, self._text, self._ln_vocab)
 
     def _influence_entry(self, key: Hashable):
         if not self.influence_enabled:

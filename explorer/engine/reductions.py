@@ -107,6 +107,12 @@ class RowReducer:
         return kept
 
 
+def make_records(ids: Sequence[int], start: int, stop: int, stats: dict[int, RowStats],
+                 text: Callable[[int], str], ln_vocab: float) -> tuple[TokenRecord, ...]:
+    """Records of positions start..stop-1 (stats must hold rows start-1..stop-1)."""
+    return tuple(make_record(ids, i, stats, text, ln_vocab) for i in range(start, stop))
+
+
 def make_record(ids: Sequence[int], i: int, stats: dict[int, RowStats],
                 text: Callable[[int], str], ln_vocab: float) -> TokenRecord:
     here = stats[i]
