@@ -14,8 +14,9 @@ Rules, each one there because an ordering of presses and results once broke it:
 - A result is always true for its own target, so a finished sync is shown even when the
   user has moved on; the lane then starts the sync the book needs now.
 - An append takes the candidate at the cursor row it was pressed on, from the table of the
-  prompt it follows: it waits until that table is on screen. Every other press applies at
-  once, even while a job runs.
+  prompt it follows: it waits until that table is on screen. A save waits the same way, so
+  that it writes the records of exactly the ids it saves (the per-position JSONL). Every
+  other press applies at once, even while a job runs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from explorer.session.book import LastPromptError, PromptBook
 
 # Presses that edit the book; any other name is handed to `on_press` in order.
 BOOK_PRESSES = frozenset({"append", "pop", "previous", "next", "fork", "remove", "reset"})
+# Presses that wait until the screen shows the book's prompt (its records are needed).
+WAIT_FOR_SCREEN = frozenset({"append", "save"})
 
 Target = tuple[int, tuple[int, ...]]  # (prompt key, ids)
 
@@ -158,7 +161,7 @@ class Lane:
     def pump(self) -> None:
         while self._queue:
             head = self._queue[0]
-            if head.name == "append" and (self.running is not None or not self.in_sync):
+            if head.name in WAIT_FOR_SCREEN and (self.running is not None or not self.in_sync):
                 break
             self._apply(self._queue.popleft())
         if self.running is not None:
