@@ -32,7 +32,8 @@ def _tokens(n: int) -> str:
 
 
 def _step_block(n: int, record: TokenRecord, before: TokenRecord, top_k: int) -> list[str]:
-    entropy = "n/a" if record.entropy is None else f"{record.entropy:.3f} nats"
+    at_least = "≥" if record.entropy_bound else ""  # a server's top-K gives a lower bound
+    entropy = "n/a" if record.entropy is None else f"{at_least}{record.entropy:.3f} nats"
     head = (f"step {n}  {record.text}  p {_prob(record.logprob)}  rank {record.rank}  "
             f"id {record.token_id}  entropy {entropy}")
     top = before.top[:top_k]
