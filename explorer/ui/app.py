@@ -238,7 +238,8 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
         if running is None or running.id != message.job:
             return
         if self.lane.shown is None:
-            self._startup.panel.progress(message.done, message.total)
+            if self._startup is not None:  # (None after a model switch: no start-up screen)
+                self._startup.panel.progress(message.done, message.total)
         elif message.total > 1 and self._busy_since is not None \
                 and time.monotonic() - self._busy_since >= BUSY_AFTER_S:
             # Only a long prefill gets the bar, not a held key's one-token steps: showing,

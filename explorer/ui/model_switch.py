@@ -164,13 +164,13 @@ class ModelSwitching:
     # -- messages from the worker -----------------------------------------------------------
     def on_switch_progress(self, message: SwitchProgress) -> None:
         if message.generation == self._switch_generation:
-            self.query_one(BusyBar).progress(message.text + " ", 0, None)
+            self.main_screen.query_one(BusyBar).progress(message.text + " ", 0, None)
 
     def on_switch_done(self, message: SwitchDone) -> None:
         stale = message.generation != self._switch_generation
         if message.backend is None:
             if not stale:
-                self.query_one(BusyBar).done()
+                self.main_screen.query_one(BusyBar).done()
                 self.notify(f"{message.error} Still on {self.engine.info.name}.",
                             title="Could not switch model", severity="error", timeout=15)
             return
@@ -198,11 +198,13 @@ class ModelSwitching:
                                    new.info.vocab_size, done.name)
         self.engine = new
         self.settings = replace(self.settings, model=replace(self.settings.model, name=done.name))
-        self.lane = Lane(book, start=self._start_job, notify=self._lane_note, on_press=self._on_press)
+        edits = self._start_sampler()  # the new model's own sampling defaults
+        self.lane = Lane(book, start=self._start_job, notify=self._lane_note,
+                         on_press=self._on_press, edits=edits)
         self._drawn = None
         old.close()
         remember(done.name)
-        self.query_one(BusyBar).done()
+        self.main_screen.query_one(BusyBar).done()
         self.notify(f"Now on {new.info.name}.", title="Model")
         if warning:
             self.notify(warning, title="Model", severity="warning", timeout=15)
