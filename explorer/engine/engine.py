@@ -19,6 +19,7 @@ import torch
 from explorer.config import ModelSettings
 
 from . import attention_rows, metrics
+from .attribution import DEFAULT_STEPS, Attributor
 from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
 from .kv import LRU, TAIL_ROWS, PromptKV, common_prefix
 from .lens import LensPoint, make_point, point_probs, target_probs
@@ -28,6 +29,7 @@ from .token_text import TokenTexts
 from .tracked import TrackedSeries, track
 from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
+from explorer.backend.types import Attribution
 
 from .types import Candidate, ModelInfo, TokenRecord
 
@@ -104,6 +106,7 @@ class Engine:
         self._kv = LRU(settings.cache_size)
         self._influence = LRU(INFLUENCE_ENTRIES)  # ids -> (np.ndarray, heads)
         self._lens = LRU(LENS_ENTRIES)  # ids -> LensPoint
+        self._attributor = Attributor(model, name=name)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -158,6 +161,7 @@ class Engine:
             prompt_logprobs=True,
             tracked_tokens=False,
             sampling=False,
+            attribution=self._attributor.available,
             max_top_k=None,
             kind="local",
         )
@@ -556,3 +560,19 @@ class Engine:
             self._use_impl(self._fast_impl)
             return track(self.model, ids, token_ids, chunk=self.prefill_chunk,
                          parts=self.parts if self.layer_prob else None, cancelled=cancelled)
+
+    # ----------------------------------------------------------------- attribution
+    # Added by the attribution branch: a thin delegate to attribution.py.
+    def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
+                    n_steps: int = DEFAULT_STEPS,
+                    progress: Callable[[int, int], None] | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> Attribution:
+        """Per-position scores of prompt `key` for log p_base(target) after its last
+        position (attribution.py has the definitions); cached per (ids, target, method)."""
+        with self._lock:
+            ids = self._prompts[key].ids
+            if not 0 <= int(target) < self.vocab_size:
+                raise EngineError(f"Token id {target} is outside the vocabulary of {self.info.name}.")
+            self._use_impl(self._fast_impl)
+            return self._attributor.attribute(ids, target, method, n_steps=n_steps,
+                                              progress=progress, cancelled=cancelled)
