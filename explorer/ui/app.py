@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from explorer.backend import Capabilities, Cancelled
+from explorer.backend.types import ATTRIBUTION_LABELS, ATTRIBUTION_METHODS, Attribution
 from explorer.config import Settings
 from explorer.session import Job, Lane, PromptBook, PromptFileError, save_prompt
 from explorer.ui import jobs, startup
@@ -54,6 +55,8 @@ class TokenExplorerApp(App):
         Binding("ctrl+r", "book('reset')", "Reset", id="prompt.reset"),
         Binding("e", "cycle_colour", "Colour", id="view.colour"),
         Binding("p", "cycle_layer_view", "Layers", id="view.layers"),
+        Binding("i", "cycle_attribution", "Method", id="view.attribution_method"),
+        Binding("escape", "cancel_attribution", "Cancel", id="view.cancel", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -68,6 +71,7 @@ class TokenExplorerApp(App):
         self.lane: Lane | None = None
         self.colour = ColourLayer.NONE
         self.layer_view = LayerView.NONE
+        self.attribution_method = ATTRIBUTION_METHODS[0]  # i cycles through the methods
         self.start_error: str | None = None  # one sentence when the model could not load
         self._drawn: tuple | None = None
         self._last_note: tuple[str, float] = ("", 0.0)
@@ -140,7 +144,19 @@ class TokenExplorerApp(App):
 
     @property
     def look(self) -> Look:
-        return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities)
+        attribution = None
+        if self.colour is ColourLayer.ATTRIBUTION and self.lane is not None:
+            candidate = self.table.selected()
+            if candidate is not None:
+                attribution = (self.attribution_method, candidate.token_id, candidate.text)
+        return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
+                    attribution)
+
+    @property
+    def attribution(self) -> Attribution | None:
+        """The attribution the prompt is coloured by now (None: layer off or computing)."""
+        name = self.look.attribution_name
+        return None if name is None or self.lane is None else self.lane.views.get(name)
 
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
@@ -148,7 +164,8 @@ class TokenExplorerApp(App):
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
-        if self.lane is None and action in ("book", "cycle_colour", "cycle_layer_view"):
+        if self.lane is None and action in ("book", "cycle_colour", "cycle_layer_view",
+                                            "cycle_attribution", "cancel_attribution"):
             return False
         return True
 
@@ -158,7 +175,8 @@ class TokenExplorerApp(App):
             return
         for press, title, help_text in PALETTE:
             yield SystemCommand(title, help_text, partial(self.action_book, press))
-        yield SystemCommand("Cycle colour layer", "none → probability → entropy → influence",
+        yield SystemCommand("Cycle colour layer",
+                            "none → probability → entropy → influence → attribution",
                             self.action_cycle_colour)
         yield SystemCommand("Cycle layer view", "probabilities → correlations → none (--layer_prob)",
                             self.action_cycle_layer_view)
@@ -202,6 +220,9 @@ class TokenExplorerApp(App):
             self.query_one(LoadingPanel).progress(message.done, message.total)
         else:
             label = f"Reading prompt {message.done}/{message.total} "
+            if running.kind == "views" and self.colour is ColourLayer.ATTRIBUTION:
+                method = ATTRIBUTION_LABELS[self.attribution_method]
+                label = f"{method} {message.done}/{message.total} (esc cancels) "
             self.query_one(BusyBar).progress(label, message.done, message.total)
 
     def on_job_done(self, message: JobDone) -> None:
@@ -215,7 +236,7 @@ class TokenExplorerApp(App):
                 self.notify(startup.describe(error), title="Model", severity="error", timeout=10)
             if running.kind == "views":
                 # Without its data the view cannot be drawn; turn it off rather than retry.
-                if self.colour is ColourLayer.INFLUENCE:
+                if self.colour in (ColourLayer.INFLUENCE, ColourLayer.ATTRIBUTION):
                     self.colour = ColourLayer.NONE
                 self.layer_view = LayerView.NONE
         self.lane.finish(message.job, message.result, error)
@@ -254,6 +275,27 @@ class TokenExplorerApp(App):
     def action_cycle_colour(self) -> None:
         self.colour = self.colour.next()
         self._after_lane()
+
+    def action_cycle_attribution(self) -> None:
+        """i: the next attribution method (and the attribution layer, if it was off)."""
+        if self.colour is ColourLayer.ATTRIBUTION:
+            i = ATTRIBUTION_METHODS.index(self.attribution_method)
+            self.attribution_method = ATTRIBUTION_METHODS[(i + 1) % len(ATTRIBUTION_METHODS)]
+        else:
+            self.colour = ColourLayer.ATTRIBUTION
+        self._after_lane()
+
+    def action_cancel_attribution(self) -> None:
+        """esc: stop an attribution being computed (the layer goes off, nothing else)."""
+        if self.colour is ColourLayer.ATTRIBUTION and self.attribution is None:
+            self.colour = ColourLayer.NONE
+            self.notify("Attribution cancelled.", title="Attribution", timeout=2)
+            self._after_lane()
+
+    def on_data_table_row_highlighted(self, event) -> None:
+        # Attribution follows the cursor: another candidate is another target.
+        if self.colour is ColourLayer.ATTRIBUTION and self.lane is not None:
+            self._after_lane()
 
     def action_cycle_layer_view(self) -> None:
         if not self.layer_prob:

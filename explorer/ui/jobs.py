@@ -6,10 +6,12 @@ from __future__ import annotations
 from explorer.backend import Cancelled
 from explorer.session import Job
 from explorer.ui.messages import JobDone, JobProgress
+from explorer.ui.views import parse_attribution_view
 
 
-def fetch_views(backend, job: Job) -> dict:
-    """The arrays named in job.views, straight from the backend (which caches them)."""
+def fetch_views(backend, job: Job, progress=None) -> dict:
+    """The arrays named in job.views, straight from the backend (which caches them).
+    progress(done, total): reported by long views (attribution)."""
     out = {}
     for name in sorted(job.views):
         if job.cancelled():
@@ -20,6 +22,10 @@ def fetch_views(backend, job: Job) -> dict:
             out[name] = backend.prompt_layer_probs(job.key)
         elif name == "candidate_lens":
             out[name] = backend.layer_probs(job.key, job.candidates)
+        elif (wanted := parse_attribution_view(name)) is not None:
+            method, target = wanted
+            out[name] = backend.attribution(job.key, target, method, progress=progress,
+                                            cancelled=job.cancelled)
     return out
 
 
@@ -36,7 +42,8 @@ def run_job(post, backend, job: Job) -> None:
                 cancelled=job.cancelled,
             )
         else:
-            result = fetch_views(backend, job)
+            result = fetch_views(backend, job,
+                                 lambda done, total: post(JobProgress(job.id, done, total)))
     except BaseException as exc:  # noqa: BLE001 - reported to the lane, shown by the app
         error = exc
     finally:
