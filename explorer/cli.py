@@ -19,6 +19,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="open this prompt (.txt, or a saved .json) instead of the default")
     parser.add_argument("--model", metavar="ID_OR_DIR",
                         help='hub id or local folder; overrides config.toml ("embedded" = built-in)')
+    parser.add_argument("--server", metavar="URL",
+                        help="use a vLLM or llama.cpp server (http[s]://host:port) instead of a local model")
     parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
     parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
                         help="enable logit-lens layer views (p cycles them)")
@@ -34,7 +36,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         model = replace(model, name=args.model)
     if args.bf16:
         model = replace(model, dtype="bfloat16")
-    return replace(settings, model=model, layer_prob=args.layer_prob)
+    server = settings.server
+    if getattr(args, "server", None):
+        server = replace(server, url=args.server)
+    if server.url and args.model:  # --model names the served model on a server
+        server = replace(server, model=args.model)
+    return replace(settings, model=model, server=server, layer_prob=args.layer_prob)
 
 
 def main(argv: list[str] | None = None) -> int:

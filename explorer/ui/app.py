@@ -292,7 +292,7 @@ class TokenExplorerApp(App):
             self.notify("Attribution cancelled.", title="Attribution", timeout=2)
             self._after_lane()
 
-    def on_data_table_row_highlighted(self, event) -> None:
+    def on_line_table_cursor_moved(self, event) -> None:
         # Attribution follows the cursor: another candidate is another target.
         if self.colour is ColourLayer.ATTRIBUTION and self.lane is not None:
             self._after_lane()

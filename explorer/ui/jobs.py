@@ -9,10 +9,10 @@ from explorer.ui.messages import JobDone, JobProgress
 from explorer.ui.views import parse_attribution_view
 
 
-def fetch_views(backend, job: Job, progress=None) -> dict:
-    """The arrays named in job.views, straight from the backend (which caches them).
-    progress(done, total): reported by long views (attribution)."""
+def fetch_views(backend, job: Job, post=None) -> dict:
+    """The arrays named in job.views, straight from the backend (which caches them)."""
     out = {}
+    progress = None if post is None else (lambda done, total: post(JobProgress(job.id, done, total)))
     for name in sorted(job.views):
         if job.cancelled():
             raise Cancelled("superseded")
@@ -26,6 +26,10 @@ def fetch_views(backend, job: Job, progress=None) -> dict:
             method, target = wanted
             out[name] = backend.attribution(job.key, target, method, progress=progress,
                                             cancelled=job.cancelled)
+        elif name == "prompt_values":
+            # Only backends whose capabilities say prompt_logprobs=False are asked (servers
+            # without prompt log-probs): one request per position, cancellable.
+            out[name] = backend.prompt_values(job.key, progress=progress, cancelled=job.cancelled)
     return out
 
 
@@ -42,8 +46,7 @@ def run_job(post, backend, job: Job) -> None:
                 cancelled=job.cancelled,
             )
         else:
-            result = fetch_views(backend, job,
-                                 lambda done, total: post(JobProgress(job.id, done, total)))
+            result = fetch_views(backend, job, post)
     except BaseException as exc:  # noqa: BLE001 - reported to the lane, shown by the app
         error = exc
     finally:
