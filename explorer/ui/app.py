@@ -39,6 +39,10 @@ PALETTE = [
     ("pop", "Pop last token", "Remove the prompt's last token"),
 ]
 
+# A job shorter than this never says "computing": a fast key press then repaints the
+# screen once, with its result, instead of twice a frame apart.
+BUSY_AFTER_S = 0.15
+
 
 class TokenExplorerApp(App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -75,6 +79,8 @@ class TokenExplorerApp(App):
         self.start_error: str | None = None  # one sentence when the model could not load
         self._drawn: tuple | None = None
         self._last_note: tuple[str, float] = ("", 0.0)
+        self._busy_since: float | None = None
+        self._busy_timer = None
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -218,7 +224,10 @@ class TokenExplorerApp(App):
             return
         if self.lane.shown is None:
             self.query_one(LoadingPanel).progress(message.done, message.total)
-        else:
+        elif message.total > 1 and self._busy_since is not None \
+                and time.monotonic() - self._busy_since >= BUSY_AFTER_S:
+            # Only a long prefill gets the bar, not a held key's one-token steps: showing,
+            # relabelling and hiding it each cost a layout pass.
             label = f"Reading prompt {message.done}/{message.total} "
             if running.kind == "views" and self.colour is ColourLayer.ATTRIBUTION:
                 method = ATTRIBUTION_LABELS[self.attribution_method]
@@ -335,14 +344,24 @@ class TokenExplorerApp(App):
         lane, info = self.lane, self.engine.info
         busy = ""
         if lane.pending or lane.busy:
-            busy = f"computing ({lane.pending} queued)" if lane.pending else "computing"
+            now = time.monotonic()
+            if self._busy_since is None:
+                self._busy_since = now
+                self._busy_timer = self.set_timer(BUSY_AFTER_S, self._show_header)
+            if now - self._busy_since >= BUSY_AFTER_S:
+                busy = f"computing ({lane.pending} queued)" if lane.pending else "computing"
+        elif self._busy_since is not None:
+            self._busy_since = None
+            self._busy_timer.stop()
         header.show(
             model=info.name,
             device=info.device,
             dtype=info.dtype,
             prompt_index=lane.book.index + 1,
             prompts=len(lane.book),
-            tokens=len(lane.book.current.ids),
+            # What the screen shows (the panel below says the same), so that a press does
+            # not repaint the header before its result arrives.
+            tokens=len(lane.shown[1] if lane.shown else lane.book.current.ids),
             layer=self.colour,
             view=self.layer_view if self.layer_prob else None,
             busy=busy,

@@ -18,6 +18,7 @@ from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.prompt_view import PromptView
+from explorer.ui.repaint import set_titles
 from explorer.ui.token_display import column_labels, segments
 from explorer.ui.views import (
     ColourLayer,
@@ -89,8 +90,7 @@ class MainView(Vertical):
         prompt = self.query_one(PromptView)
         prompt.show(segs, values, scale, joint=look.colour is ColourLayer.PROBABILITY)
         scroll = self.query_one("#prompt-scroll", VerticalScroll)
-        scroll.border_title = f"prompt · {len(ids)} tokens"
-        scroll.border_subtitle = prompt.notes
+        set_titles(scroll, f"prompt · {len(ids)} tokens", prompt.notes)
         scroll.scroll_end(animate=False)
 
         table = self.query_one(NextTokenTable)
@@ -99,10 +99,8 @@ class MainView(Vertical):
         # server's truncated top-K it is a lower bound: "≥" says so.
         at_least = "≥" if last.next_entropy_bound else ""
         source = "" if look.capabilities.kind == "local" else f" · top {len(last.top)} from {look.capabilities.kind}"
-        table.border_title = (
-            f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
-            f"({at_least}{last.next_entropy / math.log(2):.2f} bits){source}"
-        )
+        set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
+                          f"({at_least}{last.next_entropy / math.log(2):.2f} bits){source}")
         self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning)
 
         lens_on = look.layer_view not in (None, LayerView.NONE)

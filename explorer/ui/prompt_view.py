@@ -10,6 +10,7 @@ from textual.color import Color
 from textual.widgets import Static
 
 from explorer.ui.colors import Scale
+from explorer.ui.repaint import update_static
 from explorer.ui.token_display import Kind, Segment, group_value
 
 NEWLINE = "↵"
@@ -36,6 +37,7 @@ class PromptView(Static):
     """
 
     _segments: list[Segment] = []
+    _plain_cache: tuple[str, tuple[Style, Style]] | None = None  # (theme, styles)
 
     def show(
         self,
@@ -47,7 +49,7 @@ class PromptView(Static):
     ) -> None:
         """values: one per token; joint: a group's value is the product of its tokens'."""
         self._segments, self._values, self._scale, self._joint = list(segments), values, scale, joint
-        self.update(self._build())
+        update_static(self, self._build())
 
     @property
     def notes(self) -> str:
@@ -56,6 +58,15 @@ class PromptView(Static):
         return " · ".join(note for kind, note in KIND_NOTE.items() if kind in kinds)
 
     def _plain_styles(self) -> tuple[Style, Style]:
+        # Computing the theme's variables costs milliseconds: once per theme.
+        theme = self.app.theme
+        if self._plain_cache is not None and self._plain_cache[0] == theme:
+            return self._plain_cache[1]
+        styles = self._theme_styles()
+        self._plain_cache = (theme, styles)
+        return styles
+
+    def _theme_styles(self) -> tuple[Style, Style]:
         variables = self.app.get_css_variables()
         first = Color.parse(variables.get("surface", "#1e1e1e"))
         second = Color.parse(variables.get("panel", "#2b2b2b"))
