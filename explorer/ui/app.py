@@ -20,11 +20,13 @@ from explorer.backend import Capabilities, Cancelled
 from explorer.backend.types import ATTRIBUTION_LABELS, ATTRIBUTION_METHODS, Attribution
 from explorer.config import Settings
 from explorer.session import Job, Lane, PromptBook, PromptFileError, save_prompt
+from explorer.session.book import Prompt
 from explorer.ui import jobs, startup
 from explorer.ui.chrome import BusyBar, HeaderLine, LoadingPanel
 from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
 from explorer.ui.next_table import NextTokenTable
+from explorer.ui.sampler_actions import SAMPLER_ACTIONS, SAMPLER_BINDINGS, SamplerActions
 from explorer.ui.views import ColourLayer, LayerView
 
 # (book press, palette title, palette help) for the command palette.
@@ -44,7 +46,7 @@ PALETTE = [
 BUSY_AFTER_S = 0.15
 
 
-class TokenExplorerApp(App):
+class TokenExplorerApp(SamplerActions, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Token Explorer"
 
@@ -62,6 +64,7 @@ class TokenExplorerApp(App):
         Binding("i", "cycle_attribution", "Method", id="view.attribution_method"),
         Binding("escape", "cancel_attribution", "Cancel", id="view.cancel", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        *SAMPLER_BINDINGS,
     ]
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,
@@ -81,6 +84,7 @@ class TokenExplorerApp(App):
         self._last_note: tuple[str, float] = ("", 0.0)
         self._busy_since: float | None = None
         self._busy_timer = None
+        self._init_sampler()
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -156,7 +160,7 @@ class TokenExplorerApp(App):
             if candidate is not None:
                 attribution = (self.attribution_method, candidate.token_id, candidate.text)
         return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
-                    attribution)
+                    attribution, tracking=bool(self.tracked_ids))
 
     @property
     def attribution(self) -> Attribution | None:
@@ -170,8 +174,9 @@ class TokenExplorerApp(App):
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
-        if self.lane is None and action in ("book", "cycle_colour", "cycle_layer_view",
-                                            "cycle_attribution", "cancel_attribution"):
+        if self.lane is None and (action in ("book", "cycle_colour", "cycle_layer_view",
+                                                "cycle_attribution", "cancel_attribution")
+                                  or action in SAMPLER_ACTIONS):
             return False
         return True
 
@@ -186,6 +191,7 @@ class TokenExplorerApp(App):
                             self.action_cycle_colour)
         yield SystemCommand("Cycle layer view", "probabilities → correlations → none (--layer_prob)",
                             self.action_cycle_layer_view)
+        yield from self.sampler_commands()
 
     # -- start-up ----------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, name="load", group="load")
@@ -208,8 +214,9 @@ class TokenExplorerApp(App):
         for text in message.warnings:
             self.notify(text, title="Input file", severity="warning", timeout=10)
         self.query_one(LoadingPanel).say(f"Reading the prompt ({len(message.ids)} tokens)…")
-        self.lane = Lane(PromptBook([message.ids]), start=self._start_job,
-                         notify=self._lane_note, on_press=self._on_press)
+        edits = self._start_sampler()
+        self.lane = Lane(PromptBook([Prompt.new(message.ids, message.messages)]), start=self._start_job,
+                         notify=self._lane_note, on_press=self._on_press, edits=edits)
         self.refresh_bindings()
         self._after_lane()
 
@@ -248,8 +255,10 @@ class TokenExplorerApp(App):
                 if self.colour in (ColourLayer.INFLUENCE, ColourLayer.ATTRIBUTION):
                     self.colour = ColourLayer.NONE
                 self.layer_view = LayerView.NONE
+            self._stop_autoplay(None)
         self.lane.finish(message.job, message.result, error)
         self._after_lane()
+        self._autoplay_tick()
 
     def _lane_note(self, text: str, severity: str) -> None:
         # A held key repeats a refusal (popping the only token) dozens of times: say it once.
@@ -264,10 +273,11 @@ class TokenExplorerApp(App):
             self._save()
 
     def _save(self) -> None:
-        ids = self.book.current.ids
+        prompt = self.book.current
+        ids = prompt.ids
         folder = self.settings.resolve(self.settings.prompts.save_dir)
         try:
-            path = save_prompt(folder, self.engine.decode(ids), ids, self.engine.info.name)
+            path = save_prompt(folder, self.engine.decode(ids), ids, self.engine.info.name, prompt.chat)
         except PromptFileError as exc:
             self.notify(str(exc), title="Save", severity="error", timeout=10)
             return
@@ -329,11 +339,13 @@ class TokenExplorerApp(App):
             if lane.running is None:
                 self.query_one(BusyBar).done()
             # Redraw only when what is drawn changed: a press queued behind a job does not.
-            drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views)), look)
+            drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views)), look,
+                     self.sampler_draw_key())
             if drawn != self._drawn:
                 self._drawn = drawn
                 main.draw(lane.records, lane.views, look, self.engine.token_bytes,
-                          self.engine.special_ids)
+                          self.engine.special_ids, **self.sampler_drawing())
+                self.forced_report()
         self._show_header()
 
     def _show_header(self) -> None:
