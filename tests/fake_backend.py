@@ -124,5 +124,8 @@ class TableBackend:
     def prompt_layer_probs(self, key):
         raise Unavailable(self.capabilities.missing("lens"))
 
+    def grow_tree(self, key, settings, *, progress=None, cancelled=None):
+        raise Unavailable(self.capabilities.missing("trees"))
+
     def close(self) -> None:
         self._prompts.clear()

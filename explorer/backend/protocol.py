@@ -30,13 +30,15 @@ class Capabilities:
     prompt_logprobs: bool = True  # per-position log-prob and rank of the prompt's tokens
     tracked_tokens: bool = False  # p of chosen tokens at every position, at any rank
     sampling: bool = False  # can sample a next token with sampler settings
+    trees: bool = False  # can grow token trees (grow_tree)
     max_top_k: int | None = None  # largest top-k the backend returns (None: any)
     kind: str = "local"  # shown in the header: "local", "vLLM", "llama.cpp", ...
 
     def missing(self, view: str) -> str | None:
         """One sentence when `view` ("influence", "lens") cannot be served, else None."""
         labels = {"influence": ("Attention influence", self.influence),
-                  "lens": ("The logit lens", self.lens)}
+                  "lens": ("The logit lens", self.lens),
+                  "trees": ("Growing token trees", self.trees)}
         label, ok = labels.get(view, (view, True))
         return None if ok else f"{label} is not available on this backend ({self.kind})."
 
@@ -87,6 +89,12 @@ class Backend(Protocol):
 
     def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
         """float32 [L+1, n]: column i = p^l_{i-1}[t_i]; column 0 is NaN."""
+
+    def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
+                  cancelled: IsCancelled | None = None):
+        """An explorer.tree.TokenTree of the likely continuations of prompt `key` (synced
+        first); settings: explorer.tree.TreeSettings. Cancelling returns the part grown.
+        Raises Unavailable without Capabilities.trees."""
 
     def close(self) -> None:
         """Release what the backend holds (connections, caches)."""

@@ -26,6 +26,7 @@ from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from .token_text import TokenTexts
 from .tracked import TrackedSeries, track
+from . import branching
 from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
 
@@ -158,6 +159,7 @@ class Engine:
             prompt_logprobs=True,
             tracked_tokens=False,
             sampling=False,
+            trees=True,
             max_top_k=None,
             kind="local",
         )
@@ -556,3 +558,19 @@ class Engine:
             self._use_impl(self._fast_impl)
             return track(self.model, ids, token_ids, chunk=self.prefill_chunk,
                          parts=self.parts if self.layer_prob else None, cancelled=cancelled)
+
+    # ----------------------------------------------------------------- token trees
+    # A thin delegate to branching.py (kept apart while engine.py is being split).
+    def grow_tree(self, key: Hashable, settings, *,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancelled: Callable[[], bool] | None = None):
+        """A token tree (explorer.tree.TokenTree) after prompt `key`, on a fork of its KV
+        cache: the prompt's own cache is neither changed nor evicted."""
+        with self._lock:
+            ids = self._prompts[key].ids
+            self._use_impl(self._fast_impl)
+            return branching.grow_tree(
+                self.model, ids, self._kv.peek(key), settings, token_text=self._text,
+                decode=self.decode, eos=branching.eos_ids(self.model, self.tokenizer),
+                max_context=self.info.max_context, chunk=self.prefill_chunk,
+                progress=progress, cancelled=cancelled)
