@@ -1,0 +1,206 @@
+"""Key to screen: what a key press costs the app beyond the model's own work.
+
+    uv run python benchmarks/key_latency.py [--reps 15] [--held 100] [--models small,default]
+
+Drives the real app with Textual's Pilot (headless, 120x40) on the small model (the
+embedded one, by name) and on config.toml's default model (when that is another model),
+and times, in one run, each key from the moment it is posted (as the terminal driver
+posts it) until the app is idle *and the screen has painted the result*
+(`App.wait_for_refresh`). Completion is polled every 0.2 ms on the app's event loop.
+
+- append (→): key to idle over the engine's own append (`backend.sync` one token
+  longer, on a prompt of its own, timed right after the app's press: interleaved);
+  screen and plumbing overhead = key to idle minus the engine time, per press.
+- pop (←), cursor move (↓/↑), colour-layer toggle (e: none → probability → entropy):
+  no model work, so absolute milliseconds (pop beside the engine's own crop).
+- held: --held presses of → posted at once (a held key) until all are on screen, over
+  the sum of the engine's append steps for the same tokens.
+
+Medians over --reps presses per key. The last line is one JSON object; its top-level
+figures are the worst over the models measured, `models` holds each one.
+Targets (issue 13): overhead <= 15 ms, pop/cursor/toggle <= 16 ms, held <= 1.2x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textual import events  # noqa: E402
+
+from explorer.backend import open_backend  # noqa: E402
+from explorer.config import EMBEDDED_NAME, ModelSettings, Settings, load_settings  # noqa: E402
+from explorer.ui.app import TokenExplorerApp  # noqa: E402
+from explorer.ui.views import ColourLayer  # noqa: E402
+
+SIZE = (120, 40)
+POLL = 0.0002
+BENCH_KEY = ("key-latency-bench",)
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1e3
+
+
+async def settle(app: TokenExplorerApp, pilot) -> None:
+    """Wait (untimed) until start-up or earlier presses are done."""
+    for _ in range(100_000):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if app.is_idle or app.start_failed:
+            return
+    raise RuntimeError("the app never settled")
+
+
+async def timed_key(app: TokenExplorerApp, key: str, done) -> float:
+    """Post `key` (as the driver does), wait until done() holds, the app is idle and the
+    screen has painted; seconds from post to paint."""
+    char = key if len(key) == 1 else None
+    start = time.perf_counter()
+    app.post_message(events.Key(key, char))
+    while not (done() and app.is_idle):
+        await asyncio.sleep(POLL)
+    await app.wait_for_refresh()
+    return time.perf_counter() - start
+
+
+async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict:
+    app = TokenExplorerApp(settings, engine=backend)
+    times: dict[str, list[float]] = {k: [] for k in
+                                     ("append", "engine_append", "overhead", "pop", "engine_pop",
+                                      "cursor", "toggle")}
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        if app.start_failed:
+            raise RuntimeError(app.start_error)
+        start_ids = app.book.current.ids
+        backend.sync(BENCH_KEY, start_ids)
+        for rep in range(reps + 1):  # the first round warms caches
+            ids = app.book.current.ids
+            n = len(ids)
+            token = app.records[-1].top[app.table.cursor_row].token_id
+            t_append = await timed_key(app, "right", lambda: len(app.records) == n + 1)
+            t0 = time.perf_counter()
+            backend.sync(BENCH_KEY, ids + (token,))
+            t_engine = time.perf_counter() - t0
+            t_pop = await timed_key(app, "left", lambda: len(app.records) == n)
+            t0 = time.perf_counter()
+            backend.sync(BENCH_KEY, ids)
+            t_engine_pop = time.perf_counter() - t0
+            cursors = []
+            for key, row in (("down", 1), ("up", 0)):
+                cursors.append(await timed_key(app, key, lambda r=row: app.table.cursor_row == r))
+            toggles = []
+            for colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY):
+                toggles.append(await timed_key(app, "e", lambda c=colour: app.colour is c))
+            # entropy -> influence (model work, not timed here) -> none
+            for _ in range(2):
+                app.post_message(events.Key("e", "e"))
+            await settle(app, pilot)
+            assert app.colour is ColourLayer.NONE
+            if rep == 0:
+                continue
+            times["append"].append(t_append)
+            times["engine_append"].append(t_engine)
+            times["overhead"].append(t_append - t_engine)
+            times["pop"].append(t_pop)
+            times["engine_pop"].append(t_engine_pop)
+            times["cursor"] += cursors
+            times["toggle"] += toggles
+
+        held_app = held_engine = float("nan")
+        if held:
+            n = len(app.book.current.ids)
+            start = time.perf_counter()
+            for _ in range(held):
+                app.post_message(events.Key("right", None))
+            while not (len(app.records) == n + held and app.is_idle):
+                await asyncio.sleep(POLL)
+            await app.wait_for_refresh()
+            held_app = time.perf_counter() - start
+            ids = app.book.current.ids
+            assert len(ids) == n + held
+            held_engine = 0.0
+            for k in range(n + 1, n + held + 1):
+                t0 = time.perf_counter()
+                backend.sync(BENCH_KEY, ids[:k])
+                held_engine += time.perf_counter() - t0
+        backend.forget(BENCH_KEY)
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "append_ms": ms(med["append"]),
+        "engine_append_ms": ms(med["engine_append"]),
+        "append_over_engine": med["append"] / med["engine_append"],
+        "append_screen_overhead_ms": ms(med["overhead"]),
+        "pop_ms": ms(med["pop"]),
+        "engine_pop_ms": ms(med["engine_pop"]),
+        "cursor_ms": ms(med["cursor"]),
+        "toggle_ms": ms(med["toggle"]),
+        "held": held,
+        "held_ms": ms(held_app),
+        "held_engine_ms": ms(held_engine),
+        "held_over_engine": held_app / held_engine if held else float("nan"),
+    }
+
+
+def models_to_measure(which: list[str]) -> dict[str, ModelSettings]:
+    default = load_settings().model
+    out = {}
+    if "small" in which:
+        out["small"] = replace(default, name=EMBEDDED_NAME)
+    if "default" in which:
+        if default.name == EMBEDDED_NAME and "small" in out:
+            print("config.toml's default model is the small (embedded) model: measured once.")
+        else:
+            out["default"] = default
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--held", type=int, default=100)
+    parser.add_argument("--models", default="small,default")
+    args = parser.parse_args()
+
+    results = {}
+    for label, model in models_to_measure(args.models.split(",")).items():
+        settings = replace(load_settings(), model=model)
+        backend = open_backend(settings)
+        print(f"{label}: {model.name} ({backend.info.n_layers} layers, vocab {backend.info.vocab_size}, "
+              f"{backend.info.device})", flush=True)
+        r = asyncio.run(measure_app(settings, backend, args.reps, args.held))
+        backend.close()
+        results[f"{label}:{model.name}"] = {k: round(v, 2) if isinstance(v, float) else v
+                                            for k, v in r.items()}
+        print(f"  append     {r['append_ms']:7.1f} ms key to idle, engine {r['engine_append_ms']:6.1f} ms"
+              f" = {r['append_over_engine']:.2f}x; screen and plumbing {r['append_screen_overhead_ms']:.1f} ms")
+        print(f"  pop        {r['pop_ms']:7.1f} ms (engine crop {r['engine_pop_ms']:.2f} ms)")
+        print(f"  cursor     {r['cursor_ms']:7.1f} ms")
+        print(f"  toggle     {r['toggle_ms']:7.1f} ms")
+        if args.held:
+            print(f"  held x{args.held:<4} {r['held_ms']:7.0f} ms, engine {r['held_engine_ms']:.0f} ms"
+                  f" = {r['held_over_engine']:.2f}x", flush=True)
+
+    worst = {key: max(r[key] for r in results.values())
+             for key in ("append_screen_overhead_ms", "pop_ms", "cursor_ms", "toggle_ms",
+                         "held_over_engine")}
+    load = os.getloadavg()[0]
+    print(json.dumps({**worst, "load_avg_1m": round(load, 2), "cpus": os.cpu_count(),
+                      "models": results}))
+
+
+if __name__ == "__main__":
+    main()
