@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from explorer.config import ConfigError, Settings, load_settings
+from explorer.tree.cli import add_tree_flags, tree_settings_from_args
+from explorer.tree.rule import TreeSettingsError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,6 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
                         help="enable logit-lens layer views (p cycles them)")
     parser.add_argument("--config", type=Path, metavar="TOML", help=argparse.SUPPRESS)
+    add_tree_flags(parser)  # for `b` in the app
     return parser.parse_args(argv)
 
 
@@ -34,10 +37,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         model = replace(model, name=args.model)
     if args.bf16:
         model = replace(model, dtype="bfloat16")
-    return replace(settings, model=model, layer_prob=args.layer_prob)
+    try:
+        tree = tree_settings_from_args(args, settings.tree)
+    except TreeSettingsError as exc:
+        raise ConfigError(str(exc)) from exc
+    return replace(settings, model=model, layer_prob=args.layer_prob, tree=tree)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["tree"]:  # `main.py tree ...`: the headless token tree
+        from explorer.tree.cli import main as tree_main
+
+        return tree_main(argv[1:])
     args = parse_args(argv)
     try:
         settings = settings_from_args(args)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from explorer.sampling.settings import SamplingConfig, SamplingError
+from explorer.tree.rule import TreeSettings, TreeSettingsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -52,6 +53,7 @@ class Settings:
     display: DisplaySettings = field(default_factory=DisplaySettings)
     prompts: PromptSettings = field(default_factory=PromptSettings)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    tree: TreeSettings = field(default_factory=TreeSettings)  # [tree]: token trees
     layer_prob: bool = False  # command line only
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keys] section)
 
@@ -95,6 +97,13 @@ def _sampling(table: dict) -> SamplingConfig:
         raise ConfigError(str(exc)) from exc
 
 
+def _tree(table: dict) -> TreeSettings:
+    try:
+        return TreeSettings.from_table(table)
+    except TreeSettingsError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith("config.toml") else f"config.toml: {exc}") from exc
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read config.toml (default: the one beside main.py); a missing file means defaults."""
     path = path or REPO_DIR / "config.toml"
@@ -104,7 +113,7 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling"})
+    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "tree"})
     if unknown:
         raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
     model = dict(data.get("model", {}))
@@ -115,6 +124,7 @@ def load_settings(path: Path | None = None) -> Settings:
         prompts=_section(PromptSettings, data.get("prompts", {}), "prompts"),
         keys=_keys(data.get("keys", {})),
         sampling=_sampling(data.get("sampling", {})),
+        tree=_tree(data.get("tree", {})),
     )
     if settings.model.dtype not in ("float32", "bfloat16"):
         raise ConfigError('config.toml: model.dtype must be "float32" or "bfloat16".')

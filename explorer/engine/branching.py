@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
@@ -35,13 +36,17 @@ class CachedExpander:
     """Expands paths after `prompt` on one working cache, forked from the prompt's."""
 
     def __init__(self, model, prompt: Sequence[int], prompt_kv: PromptKV | None, *,
-                 chunk: int = 256):
+                 chunk: int = 256,
+                 few_threads: Callable[[], AbstractContextManager] = nullcontext):
         from transformers import DynamicCache
 
         self.model = model
         self.device = next(model.parameters()).device
         self.prompt = tuple(int(i) for i in prompt)
         self.chunk = max(1, int(chunk))
+        # The reductions after each pass are small: on a busy CPU, one thread avoids a
+        # pool wake-up per op (the engine's Runner.few_threads).
+        self.few_threads = few_threads
         self.forward_passes = 0
         self.positions_fed = 0
         if prompt_kv is not None and common_prefix(prompt_kv.ids, self.prompt) > 0:
@@ -111,7 +116,8 @@ class CachedExpander:
                 else:
                     logits = self._siblings_logits(self.prompt + tuple(group[0][:-1]),
                                                    [p[-1] for p in group])
-                out.extend(reduce_rows(logits, floor, most))
+                with self.few_threads():
+                    out.extend(reduce_rows(logits, floor, most))
                 del logits
                 i = j
         return out
@@ -149,6 +155,7 @@ def eos_ids(model, tokenizer) -> frozenset[int]:
 def grow_tree(model, prompt: Sequence[int], prompt_kv: PromptKV | None, settings: TreeSettings, *,
               token_text: Callable[[int], str], decode: Callable[[Sequence[int]], str],
               eos: Collection[int], max_context: int | None, chunk: int = 256,
+              few_threads: Callable[[], AbstractContextManager] = nullcontext,
               progress: Callable[[int, int], None] | None = None,
               cancelled: Callable[[], bool] | None = None) -> TokenTree:
     prompt = tuple(int(i) for i in prompt)
@@ -156,7 +163,7 @@ def grow_tree(model, prompt: Sequence[int], prompt_kv: PromptKV | None, settings
         raise PromptTooLongError(
             f"The prompt already fills the model's context of {max_context} tokens, "
             "so no tree can grow after it.")
-    expander = CachedExpander(model, prompt, prompt_kv, chunk=chunk)
+    expander = CachedExpander(model, prompt, prompt_kv, chunk=chunk, few_threads=few_threads)
     try:
         return grow(expander, prompt, settings, token_text=token_text, decode=decode,
                     eos_ids=eos, max_context=max_context, progress=progress, cancelled=cancelled)

@@ -232,7 +232,7 @@ class Engine:
                 self.model, ids, self._store.peek_kv(key), settings, token_text=self._text,
                 decode=self.decode, eos=branching.eos_ids(self.model, self.tokenizer),
                 max_context=self.info.max_context, chunk=self.prefill_chunk,
-                progress=progress, cancelled=cancelled)
+                few_threads=self._runner.few_threads, progress=progress, cancelled=cancelled)
 
     # ----------------------------------------------------------------- internals
     def _check_ids(self, ids: tuple[int, ...]) -> None:

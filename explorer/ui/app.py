@@ -24,6 +24,7 @@ from explorer.ui.chrome import BusyBar, HeaderLine, LoadingPanel
 from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
 from explorer.ui.next_table import NextTokenTable
+from explorer.ui.tree_screen import TreeScreen
 from explorer.ui.views import ColourLayer, LayerView
 
 # (book press, palette title, palette help) for the command palette.
@@ -54,6 +55,7 @@ class TokenExplorerApp(App):
         Binding("ctrl+r", "book('reset')", "Reset", id="prompt.reset"),
         Binding("e", "cycle_colour", "Colour", id="view.colour"),
         Binding("p", "cycle_layer_view", "Layers", id="view.layers"),
+        Binding("b", "grow_tree", "Tree", id="view.tree"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -148,7 +150,8 @@ class TokenExplorerApp(App):
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
-        if self.lane is None and action in ("book", "cycle_colour", "cycle_layer_view"):
+        if action in ("book", "cycle_colour", "cycle_layer_view", "grow_tree") and (
+                self.lane is None or isinstance(self.screen, TreeScreen)):
             return False
         return True
 
@@ -261,6 +264,29 @@ class TokenExplorerApp(App):
                         title="Layer views", severity="warning")
             return
         self.layer_view = self.layer_view.next()
+        self._after_lane()
+
+    def action_grow_tree(self) -> None:
+        """`b`: grow a token tree after the prompt on screen (explorer.ui.tree_screen)."""
+        missing = self.capabilities.missing("trees")
+        if missing:
+            self.notify(missing, title="Token tree", severity="warning")
+            return
+        if not self.is_idle or self.shown is None:
+            self.notify("The model is still working; press b again when the prompt is shown.",
+                        title="Token tree", severity="warning")
+            return
+        key, ids = self.shown
+        screen = TreeScreen(self.engine, key, ids, self.settings.tree,
+                            self.settings.resolve(self.settings.prompts.save_dir))
+        self.push_screen(screen, callback=self._open_branch)
+
+    def _open_branch(self, ids: tuple[int, ...] | None) -> None:
+        """A branch chosen in the tree view becomes a new prompt (all views apply)."""
+        if ids:
+            self.book.add(ids)
+            self.notify(f"Opened the branch as prompt {self.book.index + 1}/{len(self.book)}.",
+                        title="Token tree")
         self._after_lane()
 
     # -- drawing (no model work: the lane's records and view arrays only) ------------------
