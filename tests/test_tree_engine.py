@@ -100,7 +100,7 @@ def test_embedded_model_tree_equals_reference():
     engine.sync("tree-ref", prompt)
     settings = TreeSettings(t_min=0.05, t_max=0.3, q_limit=4, max_depth=4, max_nodes=25)
     tree = engine.grow_tree("tree-ref", settings)
-    eos = {engine.tokenizer.eos_token_id, engine.model.config.eos_token_id}
+    eos = {engine.model.generation_config.eos_token_id}
     assert_same_tree(tree, reference_tree(engine.model, prompt, settings, eos=eos))
     engine.forget("tree-ref")
 
@@ -128,10 +128,23 @@ def test_expansions_reuse_the_cache(counted):
     tree = engine.grow_tree("a", TreeSettings(**BRANCHY))
     expanded = sum(1 for n in tree.nodes() if n.end is None) + 1  # + the prompt itself
     assert len(calls) == tree.forward_passes == expanded
-    # never the prompt again: each call feeds the few tokens of a path, one row
-    # (a jump to another branch feeds that branch's tokens in the same single pass)
+    # each expansion is one one-token decode step on a fork of its parent's cache
+    # (the first: the prompt's last token on a fork of the prompt's cache)
+    assert calls == [(1, 1)] * expanded
+
+
+def test_a_zero_cache_budget_still_never_recomputes_the_prompt(counted):
+    engine, calls = counted
+    engine.sync("a", list(range(2, 40)))
+    calls.clear()
+    settings = TreeSettings(**BRANCHY, cache_mib=0)  # only the prompt's fork is kept
+    tree = engine.grow_tree("a", settings)
+    assert len(calls) == sum(1 for n in tree.nodes() if n.end is None) + 1
+    # a path is fed from the prompt's fork: its own tokens, never the prompt's
     assert all(rows == 1 and 1 <= cols <= BRANCHY["max_depth"] for rows, cols in calls)
-    assert calls[0] == (1, 1)  # the prompt's last token, on the fork of its cache
+    assert any(cols > 1 for _, cols in calls)
+    assert_same_tree(tree, reference_tree(engine.model, list(range(2, 40)), settings,
+                                          eos={engine.tokenizer.eos_token_id}))
 
 
 def test_batched_siblings_share_a_pass(counted):
@@ -173,7 +186,7 @@ def test_eos_and_stop_string_end_paths(make_engine, tokenizer):
     tree = engine.grow_tree("a", settings)
     ends = [n for n in tree.nodes() if n.token_id == eos]
     assert ends and all(n.end == "eos" and not n.children for n in ends)
-    assert_same_tree(tree, reference_tree(engine.model, prompt, settings, eos={eos, tokenizer.eos_token_id}))
+    assert_same_tree(tree, reference_tree(engine.model, prompt, settings, eos={eos}))
 
     stop = tokenizer.decode([first.children[0].children[0].token_id])
     tree = engine.grow_tree("a", TreeSettings(**BRANCHY, stop=(stop,)))

@@ -7,10 +7,13 @@ never on a concrete engine.
 from explorer.backend.errors import BackendError, Cancelled, ModelLoadError, PromptTooLongError, Unavailable
 from explorer.backend.factory import open_backend
 from explorer.backend.protocol import Backend, Capabilities, IsCancelled, Progress
-from explorer.backend.types import Candidate, ModelInfo, TokenRecord
+from explorer.backend.sampling import ChatTemplateError, SamplingBackend, supports_sampling
+from explorer.backend.types import Candidate, ModelInfo, TokenRecord, TrackedSeries
 
 __all__ = [
     "Backend", "BackendError", "Cancelled", "Candidate", "Capabilities", "IsCancelled",
     "ModelInfo", "ModelLoadError", "Progress", "PromptTooLongError", "TokenRecord",
     "Unavailable", "open_backend",
+    # the sampling side
+    "ChatTemplateError", "SamplingBackend", "TrackedSeries", "supports_sampling",
 ]

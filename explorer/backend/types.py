@@ -53,3 +53,19 @@ class ModelInfo:
     vocab_size: int  # V, the width of the logits
     max_context: int | None  # positions the model supports, None when unknown
     architecture: str  # e.g. "LlamaForCausalLM"
+
+
+@dataclass(frozen=True)
+class TrackedSeries:
+    """Tracked tokens through a whole prompt: plain data for the panel, the trace JSONL
+    and tests. Row i is the distribution *after* position i (predicting position i+1), so
+    the last row is the current next-token distribution (the table's p_base)."""
+
+    token_ids: tuple[int, ...]
+    logprobs: np.ndarray  # float32 [n, k]: log p_i[t_j]
+    ranks: np.ndarray  # int64 [n, k]: 1 + how many tokens are strictly more likely
+    layer_probs: np.ndarray | None  # float32 [L+1, k] after the last position, or None
+
+    @property
+    def probs(self) -> np.ndarray:
+        return np.exp(self.logprobs)

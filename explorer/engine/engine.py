@@ -30,10 +30,11 @@ from .reductions import RowStats, make_record, reduce_logits, row_stats
 from .runner import Runner
 from .store import Prompt, PromptStore
 from .token_text import TokenTexts
-from .tracked import TrackedSeries, track
-from . import branching
 from .types import ModelInfo, TokenRecord
 from .view_cache import ViewCache
+from . import branching
+from . import sampler_side
+from explorer.backend.types import TrackedSeries
 
 
 class Engine:
@@ -76,6 +77,7 @@ class Engine:
         self._runner = Runner(model, self.device, self.prefill_chunk)
         self._store = PromptStore(settings.cache_size)
         self._views = ViewCache(self.parts, self.influence_heads)
+        self._sampler = sampler_side.SamplerSide(self)  # kept raw rows, tracked tokens
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -128,8 +130,8 @@ class Engine:
             influence=True,
             lens=self.layer_prob and self.parts is not None,
             prompt_logprobs=True,
-            tracked_tokens=False,
-            sampling=False,
+            tracked_tokens=True,
+            sampling=True,
             trees=True,
             max_top_k=None,
             kind="local",
@@ -139,6 +141,7 @@ class Engine:
         with self._lock:
             self._store.clear()
             self._views.clear()
+            self._sampler.clear()
 
     # ----------------------------------------------------------------- prompts
     def sync(self, key: Hashable, ids: Sequence[int], *,
@@ -206,18 +209,27 @@ class Engine:
                 out[-1, i] = math.exp(prompt.records[i].logprob)
             return out
 
-    # Added by the sampler branch: a thin delegate to tracked.py.
+    # ----------------------------------------------------------------- sampling side
+    # Thin delegates to sampler_side.py (explorer.backend.SamplingBackend).
+    def next_logits(self, key: Hashable) -> np.ndarray:
+        return self._sampler.next_logits(key)
+
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
                 cancelled: Callable[[], bool] | None = None) -> TrackedSeries:
-        """p_base of each token at every position of prompt `key` (row i = after position
-        i), exact at any rank; with --layer_prob also per layer after the last position.
-        One chunked pass on a scratch cache; the prompt's own cache is untouched."""
-        with self._lock:
-            ids = self._store[key].ids
-            self._check_vocab(token_ids)
-            self._runner.use_fast()
-            return track(self.model, ids, token_ids, chunk=self.prefill_chunk,
-                         parts=self.parts if self.layer_prob else None, cancelled=cancelled)
+        return self._sampler.tracked(key, token_ids, cancelled=cancelled)
+
+    def encode_plain(self, text: str) -> list[int]:
+        return sampler_side.encode_plain(self.tokenizer, text)
+
+    def chat_ids(self, messages) -> list[int]:
+        return sampler_side.chat_ids(self.tokenizer, self.info.name, messages)
+
+    def sampling_defaults(self):
+        return sampler_side.sampling_defaults(self.model)
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return sampler_side.eos_ids(self.model, self.tokenizer)
 
     # A thin delegate to branching.py (token trees, issue 10).
     def grow_tree(self, key: Hashable, settings, *,
@@ -230,7 +242,7 @@ class Engine:
             self._runner.use_fast()
             return branching.grow_tree(
                 self.model, ids, self._store.peek_kv(key), settings, token_text=self._text,
-                decode=self.decode, eos=branching.eos_ids(self.model, self.tokenizer),
+                decode=self.decode, eos=self.eos_ids,
                 max_context=self.info.max_context, chunk=self.prefill_chunk,
                 few_threads=self._runner.few_threads, progress=progress, cancelled=cancelled)
 
@@ -274,6 +286,7 @@ class Engine:
         step_from = first if n - first <= 2 else n - 1
 
         def reduce(pos: int, logits: torch.Tensor) -> list[torch.Tensor]:
+            self._sampler.keep_rows(ids, pos, logits)  # raw rows of the last positions
             kept = reduce_logits(logits, ids, pos, want_from, self.tokens_to_show, stats, TAIL_ROWS)
             kv.keep_tails(kept)
             return kept

@@ -13,12 +13,12 @@ i+1), so the last row is the current next-token distribution (the table's p_base
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from explorer.backend.errors import Cancelled
+from explorer.backend.types import TrackedSeries
 
 from . import metrics
 from .lens import make_point, point_probs
@@ -26,20 +26,6 @@ from .parts import ModelParts
 
 # Rows of log-probs computed at once from a chunk's logits: bounds the fp32 temporaries.
 REDUCE_ROWS = 64
-
-
-@dataclass(frozen=True)
-class TrackedSeries:
-    """Plain data for the panel, the trace JSONL and tests."""
-
-    token_ids: tuple[int, ...]
-    logprobs: np.ndarray  # float32 [n, k]: log p_i[t_j]
-    ranks: np.ndarray  # int64 [n, k]: 1 + how many tokens are strictly more likely
-    layer_probs: np.ndarray | None  # float32 [L+1, k] after the last position, or None
-
-    @property
-    def probs(self) -> np.ndarray:
-        return np.exp(self.logprobs)
 
 
 def track(model, ids: Sequence[int], token_ids: Sequence[int], *, chunk: int = 256,

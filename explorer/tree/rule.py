@@ -26,6 +26,7 @@ class TreeSettings:
     max_nodes: int = 200  # nodes in the whole tree (the prompt is not a node)
     stop: tuple[str, ...] = ()  # a path ends once its continuation text contains one
     batch: int = 1  # open paths expanded per forward pass (siblings share one batch)
+    cache_mib: float = 256.0  # the tree's own KV-cache budget (forks kept for reuse)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(str(s) for s in self.stop))
@@ -41,6 +42,9 @@ class TreeSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise TreeSettingsError(f"Tree setting {name} must be a whole number of at least 1, not {value!r}.")
+        if isinstance(self.cache_mib, bool) or not isinstance(self.cache_mib, (int, float)) \
+                or not math.isfinite(self.cache_mib) or self.cache_mib < 0:
+            raise TreeSettingsError(f"Tree setting cache_mib must be a number of MiB (0 or more), not {self.cache_mib!r}.")
         if any(s == "" for s in self.stop):
             raise TreeSettingsError("A tree stop string must not be empty.")
 
@@ -63,7 +67,7 @@ class TreeSettings:
                     value = [value]
                 if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
                     raise TreeSettingsError("Tree setting stop must be a string or a list of strings.")
-            elif key in ("t_min", "t_max") and isinstance(value, int) and not isinstance(value, bool):
+            elif key in ("t_min", "t_max", "cache_mib") and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             values[key] = value
         values["stop"] = tuple(values["stop"])

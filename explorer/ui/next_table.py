@@ -9,11 +9,10 @@ import numpy as np
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
-
-from explorer.ui.colors import LAYER
 
 from explorer.backend.types import Candidate
+from explorer.ui.colors import LAYER
+from explorer.ui.line_table import LineTable
 
 BAR_WIDTH = 12
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -27,8 +26,8 @@ def prob_bar(prob: float, width: int = BAR_WIDTH) -> str:
 
 
 def layer_strip(values: Sequence[float], cell: int) -> Text:
-    """Cells painted by background colour: DataTable lets a cell's own background win over
-    the cursor row's (a foreground-coloured █ lost its colour when highlighted)."""
+    """Cells painted by background colour: a cell's own background wins over the cursor
+    row's (a foreground-coloured █ lost its colour when highlighted)."""
     strip = Text(no_wrap=True)
     for v in values:
         v = float(v)
@@ -36,10 +35,10 @@ def layer_strip(values: Sequence[float], cell: int) -> Text:
     return strip
 
 
-class NextTokenTable(DataTable, inherit_bindings=False):
+class NextTokenTable(LineTable, inherit_bindings=False):
     """Rows are candidates, best first. Owns only cursor movement: left/right belong to the
-    prompt (pop/append), so DataTable's and ScrollView's bindings are not inherited (at
-    narrow widths their left/right would scroll the table sideways instead)."""
+    prompt (pop/append), so ScrollView's bindings are not inherited (at narrow widths their
+    left/right would scroll the table sideways instead)."""
 
     BINDINGS = [
         Binding("up,k", "cursor_up", "Move", id="table.up", key_display="↑↓/jk"),
@@ -51,24 +50,19 @@ class NextTokenTable(DataTable, inherit_bindings=False):
     ]
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(**kwargs)
         self._candidates: tuple[Candidate, ...] = ()
-        self._with_strip = False
+        self._shown_key: tuple | None = None
         self._layers = 0
 
     def on_mount(self) -> None:
-        self._set_columns(with_strip=False)
+        self.set_rows(self._labels_for(with_strip=False), [])
 
-    def _set_columns(self, with_strip: bool) -> None:
-        self.clear(columns=True)
-        self.add_column("#", key="rank")
-        self.add_column("token", key="token")
-        self.add_column("id", key="id")
-        self.add_column("probability", key="prob")
-        self.add_column("log p", key="logprob")
+    def _labels_for(self, with_strip: bool) -> list[str]:
+        labels = ["#", "token", "id", "probability", "log p"]
         if with_strip:
-            self.add_column(f"layers 0..{self._layers - 1}" if self._layers else "layers", key="layers")
-        self._with_strip = with_strip
+            labels.append(f"layers 0..{self._layers - 1}" if self._layers else "layers")
+        return labels
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Nothing to move through until the first table arrives (keeps the footer honest).
@@ -91,20 +85,23 @@ class NextTokenTable(DataTable, inherit_bindings=False):
         special_ids: Collection[int] = (),
     ) -> None:
         """Replace the rows, keeping the cursor on the same row number (holding right on
-        row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending)."""
-        row = self.cursor_row
-        if strips is not None and strips.shape[0] != self._layers:
+        row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending).
+        Showing what is already shown (a colour-layer toggle redraws the view) costs nothing."""
+        candidates = tuple(candidates)
+        bar_colour = self.app.current_theme.primary
+        key = (candidates, with_strip, bar_colour,
+               None if strips is None else (strips.shape, strips.tobytes()),
+               frozenset(c.token_id for c in candidates if c.token_id in special_ids))
+        if key == self._shown_key:
+            return
+        self._shown_key = key
+        if strips is not None:
             self._layers = strips.shape[0]
-            self._with_strip = not with_strip  # force new column titles
-        if with_strip != self._with_strip:
-            self._set_columns(with_strip)
-        else:
-            self.clear()
         was_empty = not self._candidates
-        self._candidates = tuple(candidates)
+        self._candidates = candidates
         if was_empty:
             self.refresh_bindings()
-        bar_style = Style(color=self.app.current_theme.primary)
+        bar_style = Style(color=bar_colour)
         cell = 1
         if strips is not None and strips.shape[0] <= 13:
             cell = 2
@@ -124,6 +121,4 @@ class NextTokenTable(DataTable, inherit_bindings=False):
                 else:
                     row_cells.append(layer_strip(strips[:, i], cell))
             rows.append(row_cells)
-        self.add_rows(rows)
-        if self._candidates:
-            self.move_cursor(row=min(row, len(self._candidates) - 1), animate=False)
+        self.set_rows(self._labels_for(with_strip), rows)

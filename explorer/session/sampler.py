@@ -1,0 +1,173 @@
+"""The session's sampler: settings and seed, p_base/p_final for what is shown, seeded picks,
+and when autoplay stops. No Textual, no tensors in the interface (numpy rows in, plain
+values out); torch runs inside explorer.sampling's pipeline only when a row is computed.
+
+Shared by the app (space, g, the o panel, the table's p_final column) and the headless
+commands (trace), which call `autoplay` directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from explorer.sampling import (
+    Distributions,
+    SamplingSettings,
+    apply_preset,
+    distributions,
+    draw,
+    fresh_seed,
+)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the table needs from the sampler for one position: p_final of the listed
+    candidates (0 = excluded) and both entropies (nats)."""
+
+    p_final: tuple[float, ...]
+    entropy_base: float
+    entropy_final: float
+    vocab_size: int
+
+    @property
+    def entropy_base_norm(self) -> float:
+        return self.entropy_base / math.log(self.vocab_size)
+
+    @property
+    def entropy_final_norm(self) -> float:
+        return self.entropy_final / math.log(self.vocab_size)
+
+
+def entropy(p: np.ndarray) -> float:
+    """-sum p ln p in nats, in float64; p = 0 contributes 0."""
+    p = np.asarray(p, dtype=np.float64)
+    kept = p[p > 0]
+    return float(-(kept * np.log(kept)).sum())
+
+
+class Sampler:
+    """Settings with a resolved seed; one cached Distributions for the last row asked."""
+
+    def __init__(self, settings: SamplingSettings) -> None:
+        self._seed_given = settings.seed is not None
+        self.settings = settings if self._seed_given else settings.with_changes(seed=fresh_seed())
+        self._cache: tuple | None = None
+
+    @property
+    def seed(self) -> int:
+        return int(self.settings.seed)
+
+    def change(self, **knobs: object) -> SamplingSettings:
+        """Apply knob changes (text or numbers); raises SamplingError with one sentence and
+        leaves the settings as they were."""
+        self.settings = self.settings.with_changes(**knobs)
+        if self.settings.seed is None:  # "random" typed in the panel: a fresh one, shown
+            self.settings = self.settings.with_changes(seed=fresh_seed())
+        return self.settings
+
+    def use_preset(self, name: str) -> SamplingSettings:
+        self.settings = apply_preset(self.settings, name)
+        return self.settings
+
+    def distributions(self, row: np.ndarray, ids: Sequence[int], prompt_len: int) -> Distributions:
+        """p_base and p_final of `row` (the raw logits after ids); cached for the last call."""
+        key = (tuple(ids), prompt_len, self.settings, id(row))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        result = distributions(row, ids, prompt_len, self.settings)
+        self._cache = (key, result, row)  # the row is held so its id stays unique
+        return result
+
+    def shown(self, row: np.ndarray, ids: Sequence[int], prompt_len: int,
+              candidates: Sequence[int]) -> Shown:
+        d = self.distributions(row, ids, prompt_len)
+        return Shown(tuple(float(d.p_final[t]) for t in candidates), entropy(d.p_base),
+                     entropy(d.p_final), int(d.p_final.size))
+
+    def pick(self, row: np.ndarray, ids: Sequence[int], prompt_len: int) -> int:
+        """The seeded draw for the token that will follow ids."""
+        return draw(self.distributions(row, ids, prompt_len).p_final, self.seed, len(ids))
+
+    def describe(self) -> str:
+        """One line: the knobs that are on, and the seed."""
+        s = self.settings
+        if s.greedy:
+            parts = ["greedy"]
+        else:
+            parts = [f"T {s.temperature:g}"]
+            if s.top_k:
+                parts.append(f"top-k {s.top_k}")
+            if s.top_p < 1:
+                parts.append(f"top-p {s.top_p:g}")
+            if s.min_p > 0:
+                parts.append(f"min-p {s.min_p:g}")
+        if s.repetition_penalty != 1:
+            parts.append(f"rep {s.repetition_penalty:g}")
+        if s.presence_penalty:
+            parts.append(f"presence {s.presence_penalty:g}")
+        if s.frequency_penalty:
+            parts.append(f"frequency {s.frequency_penalty:g}")
+        parts.append(f"seed {self.seed}")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When autoplay stops: an end-of-sequence token, a stop string in the text produced
+    since autoplay started, `max_tokens` tokens, or the model's context limit."""
+
+    max_tokens: int = 256
+    stop_strings: tuple[str, ...] = ()
+    eos_ids: frozenset[int] = field(default_factory=frozenset)
+    max_context: int | None = None
+
+    def after(self, produced: Sequence[int], total_len: int, decode: Callable[[Sequence[int]], str]) -> str | None:
+        """Why autoplay stops after these produced tokens (None: go on). The last token is
+        kept either way, as generate keeps its EOS."""
+        if produced and produced[-1] in self.eos_ids:
+            return "it reached the end-of-sequence token"
+        if self.stop_strings:
+            text = decode(produced)
+            hit = next((s for s in self.stop_strings if s and s in text), None)
+            if hit is not None:
+                return f"it produced the stop string {hit!r}"
+        if len(produced) >= self.max_tokens:
+            return f"it produced {len(produced)} tokens (the limit)"
+        if self.max_context is not None and total_len >= self.max_context:
+            return f"the prompt reached the model's context limit of {self.max_context} tokens"
+        return None
+
+
+@dataclass(frozen=True)
+class Step:
+    token_id: int
+    distributions: Distributions  # of the position the token was drawn at
+
+
+def autoplay(backend, key: Hashable, ids: Sequence[int], prompt_len: int, sampler: Sampler,
+             stop: StopRule, *, cancelled: Callable[[], bool] | None = None) -> Iterator[Step]:
+    """Headless autoplay through a SamplingBackend: one decode step per token (sync of one
+    more id), the sampler on the kept row, a seeded draw. Yields each step; the caller
+    reads why it stopped from `stop.after`. Stops early when cancelled() turns true."""
+    seq = [int(i) for i in ids]
+    if stop.max_context is not None and len(seq) >= stop.max_context:
+        return
+    backend.sync(key, seq)
+    produced: list[int] = []
+    while True:
+        if cancelled is not None and cancelled():
+            return
+        row = backend.next_logits(key)
+        d = sampler.distributions(row, seq, prompt_len)
+        token = draw(d.p_final, sampler.seed, len(seq))
+        seq.append(token)
+        produced.append(token)
+        yield Step(token, d)
+        if stop.after(produced, len(seq), backend.decode) is not None:
+            return
+        backend.sync(key, seq)

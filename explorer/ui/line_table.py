@@ -1,0 +1,246 @@
+"""A table of one-line rows drawn with the line API, looking like Textual's DataTable
+(header, zebra rows, row cursor) at a fraction of the cost.
+
+DataTable renders every cell through rich's Padding/Styled/render_lines machinery and
+throws all of it away on any change (clear + add_rows), so a key press that replaced the
+rows cost two full renders. Here a cell becomes segments directly, each table row becomes
+one Strip cached under what changes its look (the row, whether the cursor is on it, the
+width, the scroll column), and a cursor move repaints just the two rows involved (the way
+Toolong draws its log view). Replacing rows with equal ones is free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+_NEWLINE = Text("\n")
+_PAD = 1  # cells of padding either side of a cell (DataTable's cell_padding)
+
+
+def cell_segments(console, text: Text, width: int) -> list[Segment]:
+    """One cell's content, `width` cells wide, as rich would render the Text inside a
+    DataTable cell (justify, truncate, pad with unstyled spaces)."""
+    line = text.copy()
+    line.end = ""
+    justify = text.justify or "default"
+    if justify == "left":
+        line.truncate(width, overflow=text.overflow or "fold", pad=True)
+    elif justify == "right":
+        line.rstrip()
+        line.truncate(width, overflow=text.overflow or "fold")
+        line.pad_left(width - cell_len(line.plain))
+    elif justify == "center":
+        line.rstrip()
+        line.truncate(width, overflow=text.overflow or "fold")
+        line.pad_left((width - cell_len(line.plain)) // 2)
+        line.pad_right(width - cell_len(line.plain))
+    else:
+        line.truncate(width, overflow=text.overflow or "fold")
+    segments = list(_NEWLINE.join([line]).render(console))
+    used = cell_len(line.plain)
+    if used < width:
+        segments.append(Segment(" " * (width - used)))
+    return segments
+
+
+class LineTable(ScrollView, can_focus=True):
+    """Rows of rich Text cells under a header; columns as wide as their widest cell.
+    Owns a row cursor (`cursor_row`); subclasses supply the data with `set_rows`."""
+
+    COMPONENT_CLASSES = {
+        "line-table--header",
+        "line-table--cursor",
+        "line-table--even-row",
+        "line-table--odd-row",
+    }
+
+    # DataTable's look, under our own component names.
+    DEFAULT_CSS = """
+    LineTable {
+        background: $surface;
+        color: $foreground;
+        height: auto;
+        max-height: 100%;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .line-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .line-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        &:dark {
+            & > .line-table--even-row {
+                background: $surface-darken-1 40%;
+            }
+        }
+        & > .line-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .line-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .line-table--odd-row {
+        }
+        & > .line-table--even-row {
+            background: $surface-lighten-1 50%;
+        }
+        & > .line-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
+
+    BINDINGS = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_top", "First", show=False),
+        Binding("end", "scroll_bottom", "Last", show=False),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._labels: tuple[Text, ...] = ()
+        self._rows: list[Sequence[Text]] = []
+        self._widths: list[int] = []  # per column, padding included
+        self._cursor = 0
+        # (row index or -1 for the header, cursor on it, widget width) -> full-width Strip
+        self._strips: dict[tuple[int, bool, int], Strip] = {}
+
+    # -- data -----------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    def set_rows(self, labels: Sequence[str | Text], rows: Sequence[Sequence[Text]]) -> None:
+        """Replace header and rows (one Text per column each); the cursor keeps its row
+        number (clamped) and stays in view."""
+        self._labels = tuple(Text(label) if isinstance(label, str) else label for label in labels)
+        self._rows = list(rows)
+        widths = [cell_len(label.plain) for label in self._labels]
+        for row in self._rows:
+            for j, cell in enumerate(row):
+                w = cell.cell_len
+                if w > widths[j]:
+                    widths[j] = w
+        self._widths = [w + 2 * _PAD for w in widths]
+        self._strips.clear()
+        self.virtual_size = Size(sum(self._widths), len(self._rows) + 1)
+        self._cursor = max(0, min(self._cursor, len(self._rows) - 1))
+        self._scroll_cursor_into_view()
+        self.refresh()
+
+    def move_cursor(self, row: int) -> None:
+        row = max(0, min(row, len(self._rows) - 1))
+        if row == self._cursor:
+            return
+        old, self._cursor = self._cursor, row
+        # +1: the header is line 0 of the virtual area.
+        self.refresh_line(old + 1)
+        self.refresh_line(row + 1)
+        self._scroll_cursor_into_view()
+
+    def _scroll_cursor_into_view(self) -> None:
+        visible = self.scrollable_content_region.height - 1  # below the header
+        if visible <= 0:
+            return
+        top = round(self.scroll_y)
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False, force=True)
+        elif self._cursor >= top + visible:
+            self.scroll_to(y=self._cursor - visible + 1, animate=False, force=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._scroll_cursor_into_view()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()  # focus, theme or CSS changed the look
+
+    # -- drawing --------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        index = -1 if y == 0 else y - 1 + scroll_y
+        if index >= len(self._rows) or not self._widths:
+            return Strip.blank(width, self.rich_style)
+        cursor = index == self._cursor
+        key = (index, cursor, width)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._render_row(index, cursor, width)
+        if scroll_x:
+            strip = strip.crop(scroll_x, scroll_x + width)
+        return strip.adjust_cell_length(width, self.rich_style)
+
+    def _render_row(self, index: int, cursor: bool, width: int) -> Strip:
+        """The whole row, from column 0 to max(table width, widget width); styles are
+        layered as DataTable layers them (row, then cell, then the cursor's colour)."""
+        console = self.app.console
+        get = self.get_component_rich_style
+        if index == -1:
+            row_style, cells = get("line-table--header"), self._labels
+        else:
+            row_style = get("line-table--odd-row" if index % 2 else "line-table--even-row")
+            cells = self._rows[index]
+        cursor_style = get("line-table--cursor") if cursor else Style()
+        post = Style.from_color(color=cursor_style.color) if cursor else Style()
+        pad = " " * _PAD
+        segments: list[Segment] = []
+        for j, (cell, col_width) in enumerate(zip(cells, self._widths)):
+            pre = row_style + Style.from_meta({"row": index, "column": j}) + cursor_style
+            content = [Segment(pad), *cell_segments(console, cell, col_width - 2 * _PAD), Segment(pad)]
+            segments.extend(Segment.apply_style(content, pre, post))
+        rest = max(0, width - sum(self._widths))
+        fill = row_style + cursor_style + Style.from_meta(
+            {"row": index, "column": 0, "out_of_bounds": True})
+        segments.append(Segment(" " * rest, fill))
+        return Strip(segments).simplify()
+
+    # -- keys and mouse -------------------------------------------------------------------
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self._cursor + 1)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(self._cursor - max(1, self.scrollable_content_region.height - 1))
+
+    def action_page_down(self) -> None:
+        self.move_cursor(self._cursor + max(1, self.scrollable_content_region.height - 1))
+
+    def action_scroll_top(self) -> None:
+        self.move_cursor(0)
+
+    def action_scroll_bottom(self) -> None:
+        self.move_cursor(len(self._rows) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.style.meta.get("row")
+        if isinstance(row, int) and row >= 0:
+            self.move_cursor(row)
