@@ -65,13 +65,17 @@ async def test_b_grows_walk_enter_opens_branch_escape_back(tmp_path):
 
 
 async def test_escape_while_growing_keeps_the_part_grown(tmp_path):
-    big = TreeSettings(t_min=0.02, t_max=0.2, max_depth=12, max_nodes=5000)
+    # a long greedy chain: far more work than the test waits for
+    big = TreeSettings(t_min=0.3, t_max=0.3, max_depth=900, max_nodes=5000)
     app = make_app(tmp_path, tree=big)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("b")
         screen = app.screen
         assert isinstance(screen, TreeScreen)
+        while screen.progress[0] < 3:  # growing: a few nodes done
+            await pilot.pause()
+        assert screen.growing and f"growing: " in screen_text(app) and "/5000 nodes" in screen_text(app)
         await pilot.press("escape")  # cancel
         await settle(app, pilot)
         assert isinstance(app.screen, TreeScreen) and screen.token_tree is not None

@@ -91,6 +91,7 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
         self.model_name = model_name
         self.token_tree: TokenTree | None = None  # the grown tree (partial when cancelled)
         self.error: str | None = None
+        self.progress: tuple[int, int] = (0, settings.max_nodes)  # nodes done, limit
         self._cancel = threading.Event()
 
     # -- public surface ---------------------------------------------------------------
@@ -143,6 +144,7 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
             self.post_message(TreeGrown(None, exc))
 
     def on_tree_progress(self, message: TreeProgress) -> None:
+        self.progress = (message.done, message.total)
         if self.growing:
             self.query_one(ProgressBar).update(total=message.total, progress=message.done)
             state = "cancelling…" if self._cancel.is_set() else "escape cancels"
