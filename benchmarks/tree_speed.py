@@ -34,7 +34,7 @@ import torch  # noqa: E402
 from explorer.config import REPO_DIR, ModelSettings  # noqa: E402
 from explorer.tree import TreeSettings  # noqa: E402
 
-MEMORY_NODES = (50, 150, 450)
+MEMORY_NODES = (150, 450, 1350)
 MEMORY_BUDGET_MIB = 8  # a small tree cache budget, so the node counts go well past it
 WIDE = dict(t_min=0.02, t_max=0.2, q_limit=8, max_depth=16)  # trees that reach the node limits
 

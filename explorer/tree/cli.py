@@ -14,7 +14,7 @@ from explorer.tree.rule import TreeSettings, TreeSettingsError
 
 FLAGS = {  # flag -> TreeSettings field
     "--t-min": "t_min", "--t-max": "t_max", "--q-limit": "q_limit", "--max-depth": "max_depth",
-    "--max-nodes": "max_nodes", "--batch": "batch",
+    "--max-nodes": "max_nodes", "--batch": "batch", "--cache-mib": "cache_mib",
 }
 
 
@@ -22,7 +22,7 @@ def add_tree_flags(parser: argparse.ArgumentParser) -> None:
     """The [tree] settings as flags (each overrides config.toml)."""
     group = parser.add_argument_group("tree settings (override config.toml's [tree])")
     for flag, name in FLAGS.items():
-        kind = float if name.startswith("t_") else int
+        kind = float if name.startswith("t_") or name == "cache_mib" else int
         group.add_argument(flag, type=kind, dest=f"tree_{name}", metavar="N",
                            help=f"{name} (default {getattr(TreeSettings(), name)})")
     group.add_argument("--stop", action="append", dest="tree_stop", metavar="TEXT",
