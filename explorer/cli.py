@@ -1,8 +1,9 @@
-"""Command line: parse flags, load settings, run the app."""
+"""Command line: parse flags, load settings, run the app, or a headless subcommand."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,19 +13,35 @@ from explorer.tree.cli import add_tree_flags, tree_settings_from_args
 from explorer.tree.rule import TreeSettingsError
 
 
+# `main.py NAME ...` runs module NAME's main(argv) instead of the app (argv without NAME).
+SUBCOMMANDS = {
+    "trace": "explorer.core.trace_command",
+    "tree": "explorer.tree.cli",
+}
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """--model, --bf16 and the hidden --config: shared by the app and the subcommands."""
+    parser.add_argument("--model", metavar="ID_OR_DIR",
+                        help='hub id or local folder; overrides config.toml ("embedded" = built-in)')
+    parser.add_argument("--server", metavar="URL",
+                        help="use a vLLM or llama.cpp server (http[s]://host:port) instead of a local model")
+    parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
+    parser.add_argument("--config", type=Path, metavar="TOML", help=argparse.SUPPRESS)
+    parser.set_defaults(layer_prob=False)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="token-explorer",
-        description="Look inside a causal language model one token at a time.",
+        description="Look inside a causal language model one token at a time. "
+                    "Subcommand: trace (a per-token report; trace --help).",
     )
     parser.add_argument("--input", "-i", type=Path, metavar="FILE",
                         help="open this prompt (.txt, or a saved .json) instead of the default")
-    parser.add_argument("--model", metavar="ID_OR_DIR",
-                        help='hub id or local folder; overrides config.toml ("embedded" = built-in)')
-    parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
+    add_model_flags(parser)
     parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
                         help="enable logit-lens layer views (p cycles them)")
-    parser.add_argument("--config", type=Path, metavar="TOML", help=argparse.SUPPRESS)
     add_tree_flags(parser)  # for `b` in the app
     return parser.parse_args(argv)
 
@@ -37,19 +54,22 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         model = replace(model, name=args.model)
     if args.bf16:
         model = replace(model, dtype="bfloat16")
+    server = settings.server
+    if getattr(args, "server", None):
+        server = replace(server, url=args.server)
+    if server.url and args.model:  # --model names the served model on a server
+        server = replace(server, model=args.model)
     try:
         tree = tree_settings_from_args(args, settings.tree)
     except TreeSettingsError as exc:
         raise ConfigError(str(exc)) from exc
-    return replace(settings, model=model, layer_prob=args.layer_prob, tree=tree)
+    return replace(settings, model=model, server=server, layer_prob=args.layer_prob, tree=tree)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["tree"]:  # `main.py tree ...`: the headless token tree
-        from explorer.tree.cli import main as tree_main
-
-        return tree_main(argv[1:])
+    if argv and argv[0] in SUBCOMMANDS:
+        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
     args = parse_args(argv)
     try:
         settings = settings_from_args(args)

@@ -48,11 +48,23 @@ class PromptSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """A remote inference server (vLLM or llama.cpp) instead of a local model."""
+
+    url: str = ""  # "" = run the model locally; else http(s)://host:port
+    model: str = ""  # "" = the first model the server lists
+    connect_timeout: float = 5.0
+    read_timeout: float = 120.0
+    retries: int = 2
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     prompts: PromptSettings = field(default_factory=PromptSettings)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    server: ServerSettings = field(default_factory=ServerSettings)
     tree: TreeSettings = field(default_factory=TreeSettings)  # [tree]: token trees
     layer_prob: bool = False  # command line only
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keys] section)
@@ -97,6 +109,15 @@ def _sampling(table: dict) -> SamplingConfig:
         raise ConfigError(str(exc)) from exc
 
 
+def _server(table: dict) -> ServerSettings:
+    table = {k: float(v) if k.endswith("_timeout") and isinstance(v, int) and not isinstance(v, bool) else v
+             for k, v in table.items()}
+    server = _section(ServerSettings, table, "server")
+    if server.connect_timeout <= 0 or server.read_timeout <= 0 or server.retries < 0:
+        raise ConfigError("config.toml: server timeouts must be positive and retries not negative.")
+    return server
+
+
 def _tree(table: dict) -> TreeSettings:
     try:
         return TreeSettings.from_table(table)
@@ -113,7 +134,7 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "tree"})
+    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "server", "tree"})
     if unknown:
         raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
     model = dict(data.get("model", {}))
@@ -124,6 +145,7 @@ def load_settings(path: Path | None = None) -> Settings:
         prompts=_section(PromptSettings, data.get("prompts", {}), "prompts"),
         keys=_keys(data.get("keys", {})),
         sampling=_sampling(data.get("sampling", {})),
+        server=_server(data.get("server", {})),
         tree=_tree(data.get("tree", {})),
     )
     if settings.model.dtype not in ("float32", "bfloat16"):

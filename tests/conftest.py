@@ -12,6 +12,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import pytest  # noqa: E402
 
+# Real vLLM / llama.cpp servers for the remote-backend tests (tests/servers.py).
+pytest_plugins = ("servers",)
+
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
     "Token Explorer shows what a language model predicts, one token at a time.",

@@ -25,7 +25,7 @@ def test_token_text_makes_whitespace_special_and_bytes_visible(make_engine, toke
 
 
 def test_token_text_of_complete_multibyte_piece():
-    from explorer.engine.token_text import _bytes_as_text
+    from explorer.backend.token_text import bytes_as_text as _bytes_as_text
 
     assert _bytes_as_text("é".encode()) == "é"
     assert _bytes_as_text("東".encode()[:2]) == "<0xE6><0x9D>"

@@ -7,10 +7,15 @@ from collections.abc import Callable
 from explorer.backend.protocol import Backend
 
 
-def open_backend(settings, *, progress: Callable[[str], None] | None = None) -> Backend:
+def open_backend(settings, *, progress: Callable[[str], None] | None = None,
+                 influence: bool = True) -> Backend:
     """A ready backend for `settings` (explorer.config.Settings). Raises BackendError
     (ModelLoadError, ...) with one sentence for the screen. May take a while: call it from a
-    worker thread."""
+    worker thread. influence=False: a backend that never computes attention influence
+    (capabilities.influence is False), so each step is a bare forward pass (headless trace);
+    a server computes none anyway."""
+    if settings.server.url:
+        return _open_server(settings, progress)
     # Imported here: the engine loads torch, which the UI must not pay for at start-up.
     from explorer.engine import Engine
 
@@ -20,4 +25,20 @@ def open_backend(settings, *, progress: Callable[[str], None] | None = None) -> 
         influence_heads=settings.display.influence_heads,
         layer_prob=settings.layer_prob,
         progress=progress,
+        influence=influence,
+    )
+
+
+def _open_server(settings, progress) -> Backend:
+    from explorer.remote import Timeouts, open_remote
+
+    server = settings.server
+    if progress is not None:
+        progress("Connecting to the server…")
+    return open_remote(
+        server.url,
+        model=server.model or None,
+        tokens_to_show=settings.display.tokens_to_show,
+        timeouts=Timeouts(connect=server.connect_timeout, read=server.read_timeout,
+                          retries=server.retries),
     )

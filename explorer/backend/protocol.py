@@ -27,7 +27,11 @@ class Capabilities:
     exact_entropy: bool = True  # entropy over the full vocabulary (else a bound from top-K)
     influence: bool = True  # attention influence of prompt positions
     lens: bool = False  # logit-lens layer probabilities (local engine with --layer_prob)
-    prompt_logprobs: bool = True  # per-position log-prob and rank of the prompt's tokens
+    # Per-position log-prob and rank of the prompt's tokens come with sync(). When False
+    # (llama.cpp), records hold only the last position's numbers, and the backend offers
+    # prompt_values(key, *, progress, cancelled) -> records with every position filled in,
+    # fetched only when a view asks (one request per position, cancellable, cached).
+    prompt_logprobs: bool = True
     tracked_tokens: bool = False  # p of chosen tokens at every position, at any rank
     sampling: bool = False  # can sample a next token with sampler settings
     trees: bool = False  # can grow token trees (grow_tree)

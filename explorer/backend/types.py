@@ -38,6 +38,10 @@ class TokenRecord:
     next_entropy: float  # H_i in nats
     next_entropy_norm: float  # H_i / ln V
     top: tuple[Candidate, ...]  # top-k of p_i, most probable first
+    # True when the entropy above is a lower bound from a server's truncated top-K list
+    # (explorer/remote/numbers.py), not the entropy over all V.
+    entropy_bound: bool = False
+    next_entropy_bound: bool = False
 
     @property
     def prob(self) -> float | None:

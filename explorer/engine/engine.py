@@ -40,13 +40,15 @@ from explorer.backend.types import TrackedSeries
 class Engine:
     def __init__(self, model, tokenizer, *, name: str, settings: ModelSettings,
                  tokens_to_show: int = 30, influence_heads: int = 16,
-                 layer_prob: bool = False, device: str | None = None):
+                 layer_prob: bool = False, device: str | None = None, influence: bool = True):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.settings = settings
         self.tokens_to_show = int(tokens_to_show)
         self.influence_heads = int(influence_heads)
         self.layer_prob = bool(layer_prob)
+        # influence=False: no attention row is read on any step (headless trace needs none).
+        self.influence_enabled = bool(influence)
         self.device = torch.device(device or next(model.parameters()).device)
         self.prefill_chunk = max(1, int(settings.prefill_chunk))
         self._lock = threading.RLock()
@@ -82,27 +84,28 @@ class Engine:
     # ----------------------------------------------------------------- construction
     @classmethod
     def load(cls, settings: ModelSettings, *, tokens_to_show: int = 30, influence_heads: int = 16,
-             layer_prob: bool = False, progress: Callable[[str], None] | None = None) -> "Engine":
+             layer_prob: bool = False, progress: Callable[[str], None] | None = None,
+             influence: bool = True) -> "Engine":
         device = pick_device(settings.device)
         model, tokenizer = load_pretrained(settings.name, settings.path_or_id, settings.dtype,
                                            device, progress)
         return cls(model, tokenizer, name=settings.name, settings=settings,
                    tokens_to_show=tokens_to_show, influence_heads=influence_heads,
-                   layer_prob=layer_prob, device=device)
+                   layer_prob=layer_prob, device=device, influence=influence)
 
     @classmethod
     def from_pretrained_objects(cls, model, tokenizer, *, name: str = "test",
                                 settings: ModelSettings | None = None, tokens_to_show: int = 30,
                                 influence_heads: int = 16, layer_prob: bool = False,
                                 progress: Callable[[str], None] | None = None,
-                                **setting_overrides) -> "Engine":
+                                influence: bool = True, **setting_overrides) -> "Engine":
         """Wrap an already-built model + tokenizer (tests, notebooks). Extra keyword
         arguments override ModelSettings fields (prefill_chunk=, cache_size=, parts=)."""
         from dataclasses import replace
 
         settings = replace(settings or ModelSettings(name=name), **setting_overrides)
         return cls(model, tokenizer, name=name, settings=settings, tokens_to_show=tokens_to_show,
-                   influence_heads=influence_heads, layer_prob=layer_prob)
+                   influence_heads=influence_heads, layer_prob=layer_prob, influence=influence)
 
     # ----------------------------------------------------------------- text
     def encode(self, text: str) -> list[int]:
@@ -127,7 +130,7 @@ class Engine:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             exact_entropy=True,
-            influence=True,
+            influence=self.influence_enabled,
             lens=self.layer_prob and self.parts is not None,
             prompt_logprobs=True,
             tracked_tokens=True,
@@ -300,7 +303,8 @@ class Engine:
             with torch.inference_mode():
                 self._runner.prefill(ids, kv, step_from, chunk_done, cancelled=cancelled,
                                      on_cancel=lambda: SyncCancelled("Loading the prompt was cancelled."))
-                out = self._runner.forward(ids[step_from:], kv, attentions=True, hidden=self.layer_prob)
+                out = self._runner.forward(ids[step_from:], kv, attentions=self.influence_enabled,
+                                           hidden=self.layer_prob)
                 with self._runner.few_threads():
                     rows = reduce(step_from, out.logits)
                     kv.ids = ids
@@ -318,6 +322,8 @@ class Engine:
         return tuple(make_record(ids, i, stats, self._text, self._ln_vocab) for i in range(start, n))
 
     def _influence_entry(self, key: Hashable):
+        if not self.influence_enabled:
+            raise Unavailable(f"{self.info.name} was opened without attention influence.")
         with self._lock:
             entry = self._at_last(key, self._views.influence)
             if entry is None:

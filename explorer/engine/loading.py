@@ -93,3 +93,4 @@ def max_context(config) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+

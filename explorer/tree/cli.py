@@ -48,9 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the tree as JSON here")
     parser.add_argument("--jsonl", type=Path, metavar="PATH",
                         help="write the leaf paths as JSONL here (one line per leaf)")
-    parser.add_argument("--model", metavar="ID_OR_DIR", help="hub id or local folder")
-    parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
-    parser.add_argument("--config", type=Path, metavar="TOML", help=argparse.SUPPRESS)
+    from explorer.cli import add_model_flags  # imported here: explorer.cli imports this module
+
+    add_model_flags(parser)
     add_tree_flags(parser)
     args = parser.parse_args(argv)
     args.layer_prob = False
@@ -83,7 +83,7 @@ def run(settings, args: argparse.Namespace) -> int:
         return 1
 
     try:
-        backend = open_backend(settings)
+        backend = open_backend(settings, influence=False)  # a tree needs no attention rows
     except BackendError as exc:
         return fail(str(exc))
     try:

@@ -8,9 +8,10 @@ from explorer.session import Job
 from explorer.ui.messages import JobDone, JobProgress
 
 
-def fetch_views(backend, job: Job) -> dict:
+def fetch_views(backend, job: Job, post=None) -> dict:
     """The arrays named in job.views, straight from the backend (which caches them)."""
     out = {}
+    progress = None if post is None else (lambda done, total: post(JobProgress(job.id, done, total)))
     for name in sorted(job.views):
         if job.cancelled():
             raise Cancelled("superseded")
@@ -20,6 +21,10 @@ def fetch_views(backend, job: Job) -> dict:
             out[name] = backend.prompt_layer_probs(job.key)
         elif name == "candidate_lens":
             out[name] = backend.layer_probs(job.key, job.candidates)
+        elif name == "prompt_values":
+            # Only backends whose capabilities say prompt_logprobs=False are asked (servers
+            # without prompt log-probs): one request per position, cancellable.
+            out[name] = backend.prompt_values(job.key, progress=progress, cancelled=job.cancelled)
     return out
 
 
@@ -36,7 +41,7 @@ def run_job(post, backend, job: Job) -> None:
                 cancelled=job.cancelled,
             )
         else:
-            result = fetch_views(backend, job)
+            result = fetch_views(backend, job, post)
     except BaseException as exc:  # noqa: BLE001 - reported to the lane, shown by the app
         error = exc
     finally:

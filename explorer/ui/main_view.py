@@ -35,6 +35,9 @@ class Look:
             wanted.add("influence")
         if self.layer_view not in (None, LayerView.NONE) and self.capabilities.lens:
             wanted |= {"prompt_lens", "candidate_lens"}
+        if self.colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY) \
+                and not self.capabilities.prompt_logprobs:
+            wanted.add("prompt_values")  # a server without prompt log-probs: fetched on demand
         return wanted
 
 
@@ -69,10 +72,13 @@ class MainView(Vertical):
 
         table = self.query_one(NextTokenTable)
         last = records[-1]
-        # The entropy of the distribution the table shows (H / ln V, and in bits).
+        # The entropy of the distribution the table shows (H / ln V, and in bits). From a
+        # server's truncated top-K it is a lower bound: "≥" says so.
+        at_least = "≥" if last.next_entropy_bound else ""
+        source = "" if look.capabilities.kind == "local" else f" · top {len(last.top)} from {look.capabilities.kind}"
         table.border_title = (
-            f"next token · entropy {last.next_entropy_norm:.2f} "
-            f"({last.next_entropy / math.log(2):.2f} bits)"
+            f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
+            f"({at_least}{last.next_entropy / math.log(2):.2f} bits){source}"
         )
         self.query_one(Legend).show(look.colour, look.layer_view, note)
 
@@ -96,6 +102,13 @@ class MainView(Vertical):
 
     @staticmethod
     def _colour_values(records, views, look: Look) -> tuple[list[float | None] | None, str]:
+        if look.colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY) \
+                and not look.capabilities.prompt_logprobs:
+            records = views.get("prompt_values")
+            if records is None:
+                return None, f"fetching per-token values from {look.capabilities.kind}…"
+        if look.colour is ColourLayer.ENTROPY and any(r.entropy_bound for r in records):
+            return [r.entropy_norm for r in records], "≥ lower bounds from the server's top-K"
         if look.colour is ColourLayer.PROBABILITY:
             return [r.prob for r in records], ""
         if look.colour is ColourLayer.ENTROPY:

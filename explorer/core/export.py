@@ -1,0 +1,110 @@
+"""Files the headless commands and the app write: JSONL token lines, written atomically.
+
+One writer for both: `trace --jsonl` (one line per generated token) and the app's `x`
+(one line per prompt position). A line describes one token and the distribution it was
+predicted by, so the two files read the same way in pandas:
+
+    step, position, token_id, token, logprob, rank, entropy (nats), top: [{token_id, token, logprob}]
+
+`logprob`, `rank` and `entropy` are null on a prompt's first position (nothing predicts it)
+and `top` is empty there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from explorer.backend.types import Candidate, TokenRecord
+
+
+class ExportError(Exception):
+    """A file could not be written; str() is one sentence. Nothing half-written is left."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and a rename, so
+    a reader sees the old file or the whole new one, never a part. Raises ExportError."""
+    path = Path(path)
+    tmp = None
+    try:
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent,
+                                         prefix=f".{path.name}.", suffix=".tmp",
+                                         delete=False) as handle:
+            tmp = Path(handle.name)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.chmod(0o644)  # NamedTemporaryFile makes it private; a saved file is not
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        reason = exc.strerror or type(exc).__name__
+        raise ExportError(f"Could not write {path}: {reason}.") from exc
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, before any model work, when `path` cannot be written. Raises ExportError."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise ExportError(f"Could not write {path}: it is a folder.")
+    if not folder.is_dir():
+        raise ExportError(f"Could not write {path}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ExportError(f"Could not write {path}: permission denied.")
+
+
+def _finite(value: float | None) -> float | None:
+    # JSON has no -Infinity; a token with probability 0 gets null rather than a broken file.
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def token_line(step: int, position: int, record: TokenRecord,
+               predicted_by: Sequence[Candidate], token_str: Callable[[int], str]) -> dict:
+    """One JSONL line: `record` is the token at `position`; `predicted_by` is the top of the
+    distribution that predicted it (the previous position's record.top)."""
+    return {
+        "step": step,
+        "position": position,
+        "token_id": record.token_id,
+        "token": token_str(record.token_id),
+        "logprob": _finite(record.logprob),
+        "rank": record.rank,
+        "entropy": _finite(record.entropy),
+        "top": [{"token_id": c.token_id, "token": token_str(c.token_id), "logprob": _finite(c.logprob)}
+                for c in predicted_by],
+    }
+
+
+def record_lines(records: Sequence[TokenRecord], decode: Callable[[Sequence[int]], str], *,
+                 start: int = 0, first_step: int | None = None) -> list[dict]:
+    """Lines for positions start.. of `records` (a prompt's records, as sync returns them).
+    `step` counts from `first_step` (default: the position itself). `decode` turns ids into
+    text (Backend.decode); each id is decoded once."""
+    texts: dict[int, str] = {}
+
+    def token_str(token_id: int) -> str:
+        if token_id not in texts:
+            texts[token_id] = decode([token_id])
+        return texts[token_id]
+
+    base = start if first_step is None else first_step
+    return [
+        token_line(base + i - start, i, records[i], records[i - 1].top if i > 0 else (), token_str)
+        for i in range(start, len(records))
+    ]
+
+
+def jsonl_text(lines: Iterable[dict]) -> str:
+    return "".join(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n" for line in lines)
+
+
+def write_jsonl(path: Path, lines: Iterable[dict]) -> None:
+    """One JSON object per line, written atomically. Raises ExportError."""
+    write_atomic(path, jsonl_text(lines))

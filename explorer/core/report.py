@@ -1,0 +1,84 @@
+"""The text report of a trace: settings and model, the ids, one block per generated token,
+and the id check. Plain text (no colour codes), so it reads the same in a pipe or a file."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from explorer.backend.types import ModelInfo, TokenRecord
+from explorer.core.id_check import IdCheck
+from explorer.core.trace import Trace
+
+INDENT = "    "
+
+
+def _quoted(text: str) -> str:
+    # JSON quoting shows newlines and tabs as \n and \t while keeping other text readable.
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _prob(logprob: float | None) -> str:
+    return "n/a" if logprob is None else f"{math.exp(logprob):.4f}"
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return "[" + ", ".join(str(i) for i in ids) + "]"
+
+
+def _tokens(n: int) -> str:
+    return f"{n} token" if n == 1 else f"{n} tokens"
+
+
+def _step_block(n: int, record: TokenRecord, before: TokenRecord, top_k: int) -> list[str]:
+    entropy = "n/a" if record.entropy is None else f"{record.entropy:.3f} nats"
+    head = (f"step {n}  {record.text}  p {_prob(record.logprob)}  rank {record.rank}  "
+            f"id {record.token_id}  entropy {entropy}")
+    top = before.top[:top_k]
+    width = max((len(c.text) for c in top), default=0)
+    lines = [head]
+    for k, c in enumerate(top, 1):
+        mark = "  <- chosen" if c.token_id == record.token_id else ""
+        lines.append(f"{INDENT}{k:>2}. {c.text:<{width}}  {c.prob:.4f}  id {c.token_id}{mark}")
+    return lines
+
+
+def _id_check_lines(check: IdCheck, token_text: Callable[[int], str]) -> list[str]:
+    if check.ok:
+        return [f"id check: ok, re-tokenising the text gives the same {len(check.ids)} ids."]
+    n = len(check.mismatches)
+    lines = [f"id check: {n} mismatch{'' if n == 1 else 'es'}: re-tokenising the text does not "
+             "give the same ids."]
+    for m in check.mismatches:
+        where = "prompt" if m.end <= check.prompt_len else (
+            "completion" if m.start >= check.prompt_len else "prompt/completion boundary")
+        span = f"position {m.start}" if m.end - m.start <= 1 else f"positions {m.start}-{m.end - 1}"
+        if m.start == m.end:
+            span = f"before position {m.start}"
+        generated = " ".join(f"{t}:{token_text(t)}" for t in m.generated) or "(nothing)"
+        again = " ".join(f"{t}:{token_text(t)}" for t in m.retokenised) or "(nothing)"
+        lines.append(f"{INDENT}{span} ({where}): generated {generated}  ->  re-tokenised {again}")
+    return lines
+
+
+def format_report(info: ModelInfo, settings: Mapping[str, object], result: Trace,
+                  check: IdCheck, decode: Callable[[Sequence[int]], str],
+                  token_text: Callable[[int], str], top_k: int) -> str:
+    """The whole report; `settings` are shown as `name value` pairs in the given order."""
+    n_new = len(result.completion_ids)
+    stopped = "an end-of-sequence token" if result.stop == "eos" else "--max-new-tokens"
+    lines = [
+        f"model       {info.name} ({info.architecture}, {info.device}, {info.dtype}, "
+        f"vocabulary {info.vocab_size:,})",
+        "settings    " + ", ".join(f"{k} {v}" for k, v in settings.items()),
+        f"prompt      {_quoted(decode(result.prompt_ids))}",
+        f"prompt ids  {_ids(result.prompt_ids)} ({_tokens(len(result.prompt_ids))})",
+        f"completion  {_quoted(decode(result.completion_ids))}",
+        f"completion ids  {_ids(result.completion_ids)} ({_tokens(n_new)}, stopped by {stopped})",
+        "",
+    ]
+    for n, (record, before) in enumerate(result.steps, 1):
+        lines += _step_block(n, record, before, top_k) + [""]
+    lines += _id_check_lines(check, token_text)
+    return "\n".join(lines) + "\n"

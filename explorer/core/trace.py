@@ -1,0 +1,99 @@
+"""Generation over the backend interface, keeping every step's numbers.
+
+Each new token is one `Backend.sync` of the ids grown by that token: one decode step on
+the prompt's KV cache, which returns the token's record (its log-probability, rank and the
+entropy of the distribution it was chosen from) and the distribution after it. Which token
+to take is a `Choose` function, so a sampler can replace `greedy` without touching the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from explorer.backend import Backend, PromptTooLongError
+from explorer.backend.protocol import IsCancelled, Progress
+from explorer.backend.sampling import SamplingBackend
+from explorer.backend.types import TokenRecord
+
+# (ids so far, the last position's record) -> the next token id. record.top is the
+# distribution after the last position, most probable first.
+Choose = Callable[[tuple[int, ...], TokenRecord], int]
+
+
+def greedy(ids: tuple[int, ...], last: TokenRecord) -> int:
+    """The most probable next token (its first entry, as greedy `generate` takes argmax)."""
+    return last.top[0].token_id
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A finished generation: the records of every position, prompt and completion."""
+
+    records: tuple[TokenRecord, ...]
+    prompt_len: int
+    stop: str  # "eos" (an end-of-sequence token was chosen) or "length" (max_new_tokens)
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(r.token_id for r in self.records)
+
+    @property
+    def prompt_ids(self) -> tuple[int, ...]:
+        return self.ids[: self.prompt_len]
+
+    @property
+    def completion_ids(self) -> tuple[int, ...]:
+        return self.ids[self.prompt_len:]
+
+    @property
+    def steps(self) -> list[tuple[TokenRecord, TokenRecord]]:
+        """Per generated token: (its record, the record before it, whose `top` is the
+        distribution it was chosen from)."""
+        return [(self.records[i], self.records[i - 1]) for i in range(self.prompt_len, len(self.records))]
+
+
+def check_length(backend: Backend, prompt_len: int, max_new_tokens: int) -> None:
+    """Refuse, before any model work, a run that cannot fit the model's context."""
+    if max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be at least 1, not {max_new_tokens}.")
+    limit = backend.info.max_context
+    if limit is not None and prompt_len + max_new_tokens > limit:
+        room = limit - prompt_len
+        raise PromptTooLongError(
+            f"The prompt has {prompt_len} token{'' if prompt_len == 1 else 's'} and {backend.info.name} supports {limit}, "
+            + (f"so at most {room} new tokens fit, not {max_new_tokens}." if room > 0
+               else "so no new token fits.")
+        )
+
+
+def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
+          choose: Choose = greedy, key: object = "trace", stop_ids: Collection[int] | None = None,
+          prefill_progress: Progress | None = None, step_progress: Progress | None = None,
+          cancelled: IsCancelled | None = None) -> Trace:
+    """Generate up to `max_new_tokens` tokens after `prompt_ids`, stopping after a token of
+    `stop_ids` (default: the model's end-of-sequence ids, `eos_ids` of a backend that
+    serves sampling; () never stops early). The backend's state for `key` is forgotten afterwards. Raises
+    BackendError (PromptTooLongError, Cancelled, ...)."""
+    ids = tuple(int(i) for i in prompt_ids)
+    if not ids:
+        raise ValueError("The prompt gives no tokens.")
+    check_length(backend, len(ids), max_new_tokens)
+    if stop_ids is None:
+        stop_ids = backend.eos_ids if isinstance(backend, SamplingBackend) else ()
+    eos = frozenset(int(i) for i in stop_ids)
+    stop = "length"
+    try:
+        records = backend.sync(key, ids, progress=prefill_progress, cancelled=cancelled)
+        for done in range(1, max_new_tokens + 1):
+            token = int(choose(ids, records[-1]))
+            ids = ids + (token,)
+            records = backend.sync(key, ids, cancelled=cancelled)
+            if step_progress is not None:
+                step_progress(done, max_new_tokens)
+            if token in eos:
+                stop = "eos"
+                break
+    finally:
+        backend.forget(key)
+    return Trace(tuple(records), len(prompt_ids), stop)

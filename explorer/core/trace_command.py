@@ -1,0 +1,133 @@
+"""`uv run main.py trace ...`: a per-token report of a generation, and optionally JSONL.
+
+Bad input (an empty prompt, a missing file, an unknown model, a bad --max-new-tokens, an
+unwritable --jsonl) is one sentence on stderr and exit code 2, checked before any model
+work where it can be; nothing half-written is left (the JSONL is written atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from explorer.backend import Backend, BackendError, open_backend
+from explorer.cli import add_model_flags, settings_from_args
+from explorer.config import ConfigError, Settings
+from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
+from explorer.core.id_check import check_ids
+from explorer.core.progress import TraceProgress
+from explorer.core.report import format_report
+from explorer.core.trace import check_length, greedy, trace
+from explorer.session.files import PromptFileError, load_prompt_file
+
+PROG = "token-explorer trace"
+
+
+class UsageError(Exception):
+    """Bad command-line input; str() is one sentence."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage block + message becomes one sentence
+        raise UsageError(f"{message[0].upper()}{message[1:]} (see trace --help).")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Generate greedily after a prompt and report every token: its "
+                    "probability, rank and id, and the top candidates it was chosen from.",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--prompt", metavar="TEXT", help="the prompt text")
+    source.add_argument("--input", "-i", type=Path, metavar="FILE",
+                        help="read the prompt from a .txt or a saved .json (its exact token ids)")
+    parser.add_argument("--max-new-tokens", type=int, default=32, metavar="N",
+                        help="stop after N new tokens (default 32), or earlier at end-of-sequence")
+    parser.add_argument("--top-logprobs", type=int, default=5, metavar="K",
+                        help="candidates shown per step and written to the JSONL (default 5)")
+    parser.add_argument("--jsonl", type=Path, metavar="PATH",
+                        help="also write one JSON object per generated token to PATH")
+    add_model_flags(parser)
+    return parser
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Everything that can be refused before the model loads."""
+    if args.prompt is None and args.input is None:
+        raise UsageError("Give a prompt with --prompt TEXT or -i FILE.")
+    if args.prompt is not None and not args.prompt.strip():
+        raise UsageError("The prompt is empty; give some text with --prompt.")
+    if args.input is not None and not args.input.is_file():
+        what = "is a folder, not a file" if args.input.is_dir() else "does not exist"
+        raise UsageError(f"Input file {args.input} {what}.")
+    if args.max_new_tokens < 1:
+        raise UsageError(f"--max-new-tokens must be at least 1, not {args.max_new_tokens}.")
+    if args.top_logprobs < 1:
+        raise UsageError(f"--top-logprobs must be at least 1, not {args.top_logprobs}.")
+    if args.jsonl is not None:
+        check_writable(args.jsonl)
+
+
+def _prompt(args: argparse.Namespace, backend: Backend, warn) -> tuple[str, tuple[int, ...]]:
+    """(text, ids) of the prompt: --prompt encoded, or a file (a saved .json keeps its ids)."""
+    if args.input is None:
+        text, ids = args.prompt, tuple(backend.encode(args.prompt))
+    else:
+        loaded = load_prompt_file(args.input, backend.encode, backend.info.name)
+        if loaded.warning:
+            warn(loaded.warning)
+        text, ids = loaded.text, loaded.ids
+    if not ids:
+        raise UsageError("The prompt gives no tokens.")
+    return text, ids
+
+
+def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -> str:
+    """Do the trace and return the report; writes the JSONL when asked."""
+    with progress.loading(settings.model.name) as say:
+        backend = open_backend(settings, progress=say, influence=False)
+    try:
+        if args.top_logprobs > backend.info.vocab_size:
+            raise UsageError(f"--top-logprobs must be at most the vocabulary size, "
+                             f"{backend.info.vocab_size}, not {args.top_logprobs}.")
+        text, ids = _prompt(args, backend, progress.warn)
+        check_length(backend, len(ids), args.max_new_tokens)
+        with progress.generating(len(ids), args.max_new_tokens) as (on_prefill, on_step):
+            result = trace(backend, ids, args.max_new_tokens, choose=greedy,
+                           prefill_progress=on_prefill, step_progress=on_step)
+        check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
+        shown = {"decoding": "greedy", "max-new-tokens": args.max_new_tokens,
+                 "top-logprobs": args.top_logprobs}
+        report = format_report(backend.info, shown, result, check, backend.decode,
+                               backend.token_text, args.top_logprobs)
+        if args.jsonl is not None:
+            write_jsonl(args.jsonl, record_lines(result.records, backend.decode,
+                                                 start=result.prompt_len, first_step=1))
+        return report
+    finally:
+        backend.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Our own progress bar replaces the hub's and transformers' download/loading bars.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    progress = TraceProgress.for_terminal()
+    try:
+        args = build_parser().parse_args(argv)
+        _check_args(args)
+        settings = settings_from_args(args)
+        # The engine keeps the top `tokens_to_show` of every distribution: ask for K.
+        settings = replace(settings, display=replace(settings.display, tokens_to_show=args.top_logprobs))
+        report = run(args, settings, progress)
+    except (UsageError, ConfigError, BackendError, PromptFileError, ExportError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    sys.stdout.write(report)
+    return 0

@@ -1,0 +1,262 @@
+"""What every remote backend shares: prompt state per key, records from server numbers,
+the append path that costs one decode on the server, and the views a server cannot serve.
+
+A server subclass supplies four calls: tokenize/detokenize, `next_distribution(ids)` (one
+request: the top-K after the last position, prefix cache on), `load(ids)` (a whole prompt's
+distributions, as many as the server gives in one go) and `token_piece(id)`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from explorer.backend.errors import BackendError, Cancelled, PromptTooLongError, Unavailable
+from explorer.backend.protocol import Capabilities, IsCancelled, Progress
+from explorer.backend.token_text import make_visible
+from explorer.backend.types import ModelInfo, TokenRecord
+from explorer.remote.client import RemoteError, ServerClient
+from explorer.remote.numbers import Distribution, build_records
+
+# Special tokens as servers spell them (servers do not list them): drawn apart, no bytes.
+SPECIAL_TEXT = re.compile(r"<\|[^|]*\|>|</?s>|<unk>|<pad>")
+
+
+@dataclass
+class _Prompt:
+    ids: tuple[int, ...]
+    before: list[Distribution | None]  # before[i]: the distribution that predicted ids[i]
+    after: list[Distribution | None]  # after[i]: the distribution after position i
+    records: tuple[TokenRecord, ...]
+
+
+class RemoteBackend:
+    kind = "remote"
+
+    def __init__(self, client: ServerClient, model: str, *, vocab_size: int,
+                 max_context: int | None, tokens_to_show: int, special_ids: frozenset[int],
+                 max_top_k: int | None):
+        self.client = client
+        self.model = model
+        self.vocab_size = int(vocab_size)
+        self.tokens_to_show = int(tokens_to_show)
+        self._special = special_ids
+        self._max_top_k = max_top_k
+        # Servers often name a model by its file path; the header shows the last part.
+        shown = model.rstrip("/").rsplit("/", 1)[-1] if model.startswith("/") else model
+        self._info = ModelInfo(name=shown, device=f"{self.kind} at {client.where}", dtype="server",
+                               n_layers=0, vocab_size=self.vocab_size, max_context=max_context,
+                               architecture=self.kind)
+        self._lock = threading.RLock()
+        self._prompts: dict[Hashable, _Prompt] = {}
+        self._text: dict[int, str] = {}
+        self._bytes: dict[int, bytes | None] = {}
+
+    # -- facts ----------------------------------------------------------------------------
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def top_k(self) -> int:
+        """How many entries we ask the server for (the table never shows more)."""
+        return self.tokens_to_show if self._max_top_k is None else min(self.tokens_to_show, self._max_top_k)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        # sampling=False: the app's sampler (explorer.backend.SamplingBackend) works on a
+        # full logits row, which no server sends; the server's own sampler is offered by
+        # sample(ids, settings) instead.
+        return Capabilities(exact_entropy=False, influence=False, lens=False,
+                            prompt_logprobs=True, tracked_tokens=False, sampling=False,
+                            max_top_k=self._max_top_k, kind=self.kind)
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        return self._special
+
+    # -- text -----------------------------------------------------------------------------
+    def token_text(self, token_id: int) -> str:
+        token_id = int(token_id)
+        if token_id not in self._text:
+            self._learn_texts([token_id])
+        return self._text[token_id]
+
+    def token_bytes(self, token_id: int) -> bytes | None:
+        token_id = int(token_id)
+        if token_id not in self._text:
+            self._learn_texts([token_id])
+        return self._bytes.get(token_id)
+
+    def remember_text(self, token_id: int, text: str, raw: bytes | None) -> None:
+        self._text[int(token_id)] = text
+        self._bytes[int(token_id)] = raw
+
+    def _learn_texts(self, token_ids: Sequence[int]) -> None:
+        """Fill the text memo for ids the server has not described yet: one detokenize per
+        token (the APIs join several into one string), in parallel, once per session."""
+        ids = [int(t) for t in token_ids]
+        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
+            texts = list(pool.map(lambda t: self.decode([t]), ids))
+        for tid, text in zip(ids, texts):
+            if tid in self._special or SPECIAL_TEXT.fullmatch(text):
+                self._special = self._special | {tid}
+                self.remember_text(tid, text, None)
+            elif "\ufffd" in text:  # part of a character: the text does not say which bytes
+                self.remember_text(tid, f"<{tid}:partial>", None)
+            else:
+                self.remember_text(tid, make_visible(text), text.encode("utf-8"))
+
+    def _texts_for(self, token_ids) -> None:
+        missing = sorted({int(t) for t in token_ids} - self._text.keys())
+        if missing:
+            self._learn_texts(missing)
+
+    # -- prompts --------------------------------------------------------------------------
+    def sync(self, key: Hashable, ids: Sequence[int], *, progress: Progress | None = None,
+             cancelled: IsCancelled | None = None) -> tuple[TokenRecord, ...]:
+        ids = tuple(int(i) for i in ids)
+        self._check_ids(ids)
+        with self._lock:
+            prompt = self._prompts.get(key)
+            if prompt is not None and prompt.ids == ids:
+                return prompt.records
+            base = self._closest(prompt, ids)
+            keep = _common(base.ids, ids) if base else 0
+            if base is not None and keep == len(ids):  # pop or reset: no request
+                new = self._make(ids, base.before[:keep], base.after[:keep], base.records[: keep - 1])
+            elif base is not None and keep == len(ids) - 1 and self._can_append(base, keep, ids[-1]):
+                if cancelled is not None and cancelled():
+                    raise Cancelled("The request was cancelled.")
+                nxt = self.next_distribution(ids)
+                new = self._make(ids, base.before[:keep] + [base.after[keep - 1]],
+                                 base.after[:keep] + [nxt], base.records[: keep - 1])
+            else:
+                if cancelled is not None and cancelled():
+                    raise Cancelled("The request was cancelled.")
+                if progress is not None:
+                    progress(0, 1)
+                before, after = self.load(ids, progress=progress, cancelled=cancelled)
+                new = self._make(ids, before, after)
+            self._prompts[key] = new
+            return new.records
+
+    def records(self, key: Hashable) -> tuple[TokenRecord, ...]:
+        prompt = self._prompts.get(key)
+        return () if prompt is None else prompt.records
+
+    def forget(self, key: Hashable) -> None:
+        with self._lock:
+            self._prompts.pop(key, None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._prompts.clear()
+        self.client.close()
+
+    def _can_append(self, base: _Prompt, keep: int, token_id: int) -> bool:
+        """The distribution after the kept prefix already knows the new token's log-prob
+        and rank: the append is then one request, for the next distribution only."""
+        last = base.after[keep - 1]
+        return last is not None and last.logprob_of(token_id) is not None
+
+    def _closest(self, prompt: _Prompt | None, ids: tuple[int, ...]) -> _Prompt | None:
+        """The stored prompt sharing the longest prefix with ids (a fork borrows its
+        parent's numbers)."""
+        best, best_len = prompt, _common(prompt.ids, ids) if prompt else -1
+        for other in self._prompts.values():
+            n = _common(other.ids, ids)
+            if n > best_len:
+                best, best_len = other, n
+        return best if best_len > 0 else None
+
+    def _make(self, ids, before, after, reuse: tuple[TokenRecord, ...] = ()) -> _Prompt:
+        """Records for ids; `reuse` are records of a shared prefix that stay as they are
+        (all but the old last one, whose table moves on)."""
+        last = after[-1] if after else None
+        wanted = [t for t, _ in last.top[: self.top_k]] if last is not None else []
+        self._texts_for(list(ids[len(reuse):]) + wanted)
+        n = len(reuse)
+        records = reuse + build_records(ids[n:], before[n:], after[n:], vocab_size=self.vocab_size,
+                                        limit=self.top_k, token_text=self.token_text)
+        return _Prompt(ids, list(before), list(after), records)
+
+    def _replace(self, key: Hashable, before, after) -> tuple[TokenRecord, ...]:
+        with self._lock:
+            prompt = self._prompts[key]
+            new = self._make(prompt.ids, before, after)
+            self._prompts[key] = new
+            return new.records
+
+    def _check_ids(self, ids: tuple[int, ...]) -> None:
+        if not ids:
+            raise BackendError("A prompt needs at least one token.")
+        bad = next((t for t in ids if not 0 <= t < self.vocab_size), None)
+        if bad is not None:
+            raise BackendError(
+                f"Token id {bad} is outside the vocabulary of {self.model} on the server at "
+                f"{self.client.where} ({self.vocab_size} tokens).")
+        limit = self._info.max_context
+        if limit is not None and len(ids) > limit:
+            raise PromptTooLongError(
+                f"The prompt has {len(ids)} tokens, more than the served model's context of {limit}.")
+
+    # -- server calls (subclasses) ----------------------------------------------------------
+    def next_distribution(self, ids: tuple[int, ...]) -> Distribution:
+        raise NotImplementedError
+
+    def load(self, ids: tuple[int, ...], *, progress: Progress | None,
+             cancelled: IsCancelled | None) -> tuple[list, list]:
+        raise NotImplementedError
+
+    # -- views a server cannot serve -------------------------------------------------------
+    def influence(self, key: Hashable) -> np.ndarray:
+        raise Unavailable(self.capabilities.missing("influence"))
+
+    def layer_probs(self, key: Hashable, token_ids: Sequence[int]) -> np.ndarray:
+        raise Unavailable(self.capabilities.missing("lens"))
+
+    def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
+        raise Unavailable(self.capabilities.missing("lens"))
+
+    def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
+                  cancelled: IsCancelled | None = None):
+        # A tree needs one forward pass per node on a forked KV cache; a server's
+        # completions API offers neither, so trees stay on the local engine.
+        raise Unavailable(self.capabilities.missing("trees"))
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def check_token(token_id, vocab_size: int, where: str) -> int:
+    """A token id from a server's answer, checked: outside the vocabulary is an error."""
+    try:
+        tid = int(token_id)
+    except (TypeError, ValueError):
+        raise RemoteError(f"The server at {where} sent a token id that is not a number ({token_id!r}).") from None
+    if not 0 <= tid < vocab_size:
+        raise RemoteError(f"The server at {where} sent token id {tid}, outside the vocabulary of {vocab_size}.")
+    return tid
+
+
+def finite(value, where: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise RemoteError(f"The server at {where} sent a log-probability that is not a number ({value!r}).") from None
+    if math.isnan(out):
+        raise RemoteError(f"The server at {where} sent a log-probability that is not a number.")
+    return out

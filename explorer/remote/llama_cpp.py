@@ -1,0 +1,177 @@
+"""llama.cpp's llama-server.
+
+- Text: /tokenize (parse_special, with pieces) and /detokenize; prompts go as token ids.
+- Next token: /completion with the ids, `n_probs: K` and `cache_prompt: true`, so an
+  append is one decode step on the server. Every candidate comes with its raw bytes.
+- llama-server has no prompt log-probs. A prompt's per-position values are fetched only
+  when a colour layer asks for them (`prompt_values`): one request per position, in
+  order so the prompt cache makes each one a single decode, with progress, cancellable,
+  and cached by prefix. For vocabularies up to FULL_VOCAB_LIMIT each request asks for all
+  V probabilities, so those values (entropy included) are exact; above it, the top-K.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from explorer.backend.errors import Cancelled
+from explorer.backend.protocol import Capabilities
+from explorer.backend.token_text import text_of_bytes
+from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite
+from explorer.remote.client import RemoteError, ServerClient, field
+from explorer.remote.numbers import Distribution, make_distribution
+
+FULL_VOCAB_LIMIT = 32768
+PREFIX_ENTRIES = 4096  # per-position distributions kept (each is reduced to the top-K)
+
+
+class LlamaCppBackend(RemoteBackend):
+    kind = "llama.cpp"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._by_prefix: OrderedDict[tuple[int, ...], Distribution] = OrderedDict()
+        self.last_timings: dict | None = None  # the server's own timings of the last request
+
+    @classmethod
+    def connect(cls, client: ServerClient, model: str, meta: dict, *,
+                tokens_to_show: int) -> "LlamaCppBackend":
+        vocab = meta.get("n_vocab")
+        if not isinstance(vocab, int) or vocab <= 0:
+            raise RemoteError(f"The server at {client.where} did not say its vocabulary size (meta.n_vocab).")
+        # The slot's context (-c), not the model's training length, bounds a prompt.
+        n_ctx = meta.get("n_ctx") or meta.get("n_ctx_train")
+        return cls(client, model, vocab_size=vocab,
+                   max_context=None if not n_ctx else int(n_ctx) - 1,
+                   tokens_to_show=tokens_to_show, special_ids=frozenset(), max_top_k=None)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        base = super().capabilities
+        return Capabilities(exact_entropy=False, influence=False, lens=False,
+                            prompt_logprobs=False, tracked_tokens=False, sampling=False,
+                            max_top_k=None, kind=base.kind)
+
+    # -- text -----------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        data = self.client.post("/tokenize", {"content": text, "add_special": True,
+                                              "parse_special": True, "with_pieces": True})
+        out = []
+        for item in field(data, "tokens", where=self.client.where, what="/tokenize"):
+            if isinstance(item, dict):
+                tid = check_token(item.get("id"), self.vocab_size, self.client.where)
+                piece = item.get("piece")
+                if isinstance(piece, list):  # not valid UTF-8 alone: the server sends bytes
+                    raw = bytes(int(b) & 0xFF for b in piece)
+                    self.remember_text(tid, text_of_bytes(raw), raw)
+            else:
+                tid = check_token(item, self.vocab_size, self.client.where)
+            out.append(tid)
+        return out
+
+    def decode(self, ids: Sequence[int]) -> str:
+        data = self.client.post("/detokenize", {"tokens": [int(i) for i in ids]})
+        return str(field(data, "content", where=self.client.where, what="/detokenize"))
+
+    def _learn_from_probs(self, entries) -> None:
+        """Candidates carry their raw bytes: the exact text, partial characters included."""
+        for entry in entries:
+            tid = entry.get("id")
+            raw = entry.get("bytes")
+            if isinstance(tid, int) and isinstance(raw, list) and tid not in self._text:
+                data = bytes(int(b) & 0xFF for b in raw)
+                text = entry.get("token", "")
+                if isinstance(text, str) and SPECIAL_TEXT.fullmatch(text):
+                    self._special = self._special | {tid}
+                    self.remember_text(tid, text, None)
+                else:
+                    self.remember_text(tid, text_of_bytes(data), data)
+
+    # -- numbers --------------------------------------------------------------------------
+    def _completion(self, ids, n_probs: int, **extra) -> dict:
+        body = {"prompt": list(ids), "n_predict": 1, "n_probs": int(n_probs),
+                "cache_prompt": True, "temperature": 0, "return_tokens": True, **extra}
+        data = self.client.post("/completion", body)
+        if not isinstance(data, dict):
+            raise RemoteError(f"The server at {self.client.where} answered /completion with something that is not an object.")
+        self.last_timings = data.get("timings")
+        return data
+
+    def _distribution(self, data: dict, keep: int, track=()) -> Distribution:
+        probs = field(data, "completion_probabilities", 0, "top_logprobs", where=self.client.where,
+                      what="/completion")
+        if not isinstance(probs, list) or not probs:
+            raise RemoteError(f"The server at {self.client.where} sent no top log-probs.")
+        self._learn_from_probs(probs[:keep])
+        pairs = []
+        for entry in probs:
+            tid = check_token(field(entry, "id", where=self.client.where, what="top_logprobs"),
+                              self.vocab_size, self.client.where)
+            lp = finite(field(entry, "logprob", where=self.client.where, what="top_logprobs"),
+                        self.client.where)
+            pairs.append((tid, max(lp, -math.inf)))
+        return make_distribution(pairs, self.vocab_size, keep=keep, track=track)
+
+    def next_distribution(self, ids: tuple[int, ...]) -> Distribution:
+        return self._distribution(self._completion(ids, self.top_k), self.top_k)
+
+    def load(self, ids, *, progress, cancelled):
+        # Only the last position: the table. Earlier positions wait for prompt_values().
+        before: list[Distribution | None] = [None] + [self._by_prefix.get(ids[:i]) for i in range(1, len(ids))]
+        after = before[1:] + [self.next_distribution(ids)]
+        if progress is not None:
+            progress(1, 1)
+        return before, after
+
+    def prompt_values(self, key, *, progress=None, cancelled=None):
+        """Records of prompt `key` with every position's log-prob, rank and entropy, one
+        request per position not seen before. Raises Cancelled between requests."""
+        with self._lock:
+            prompt = self._prompts[key]
+            ids = prompt.ids
+            n_probs = self.vocab_size if self.vocab_size <= FULL_VOCAB_LIMIT else self.top_k
+            missing = [i for i in range(1, len(ids)) if ids[:i] not in self._by_prefix]
+            for done, i in enumerate(missing):
+                if cancelled is not None and cancelled():
+                    raise Cancelled("Fetching per-token values was cancelled.")
+                if progress is not None:
+                    progress(done, len(missing))
+                data = self._completion(ids[:i], n_probs)
+                self._remember(ids[:i], self._distribution(data, self.top_k, track=(ids[i],)))
+            if progress is not None and missing:
+                progress(len(missing), len(missing))
+            before = [None] + [self._by_prefix.get(ids[:i]) for i in range(1, len(ids))]
+            # The last position keeps the table's distribution (asked with K, not all V).
+            after = before[1:] + [prompt.after[-1]]
+            return self._replace(key, before, after)
+
+    def _remember(self, prefix: tuple[int, ...], dist: Distribution) -> None:
+        self._by_prefix[prefix] = dist
+        self._by_prefix.move_to_end(prefix)
+        while len(self._by_prefix) > PREFIX_ENTRIES:
+            self._by_prefix.popitem(last=False)
+
+    def sample(self, ids: Sequence[int], settings, seed: int | None = None) -> int:
+        """The token llama-server's own sampler draws after ids with these settings."""
+        ids = [int(i) for i in ids]
+        data = self._completion(ids, 1, **sampler_body(settings, seed, len(ids)))
+        tokens = data.get("tokens")
+        if not isinstance(tokens, list) or not tokens:
+            raise RemoteError(f"The server at {self.client.where} chose no token.")
+        return check_token(tokens[0], self.vocab_size, self.client.where)
+
+
+def sampler_body(settings, seed: int | None, n_ids: int) -> dict:
+    """SamplingSettings as llama-server's fields. The repetition penalty covers the whole
+    sequence (repeat_last_n = its length), as transformers' does."""
+    body = {"temperature": float(settings.temperature), "top_k": int(settings.top_k),
+            "top_p": float(settings.top_p), "min_p": float(settings.min_p),
+            "repeat_penalty": float(settings.repetition_penalty), "repeat_last_n": n_ids,
+            "presence_penalty": float(settings.presence_penalty),
+            "frequency_penalty": float(settings.frequency_penalty)}
+    seed = settings.seed if seed is None else seed
+    if seed is not None:
+        body["seed"] = int(seed)
+    return body

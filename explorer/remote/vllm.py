@@ -1,0 +1,163 @@
+"""vLLM's OpenAI-compatible server.
+
+- Text: /tokenize and /detokenize (the server's own tokenizer); prompts go as token ids.
+- A whole prompt: one /v1/completions request with `prompt_logprobs` (each prompt token's
+  exact log-prob and rank, and the top-K of every position) and `logprobs` (the top-K
+  after the last position).
+- An append: `max_tokens: 1, logprobs: K` on the new ids; automatic prefix caching makes
+  that one decode step on the server.
+- K is capped by the server (`--max-logprobs`, 20 by default); we learn the cap and the
+  vocabulary size from the server's own answer to `logprobs: -1`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from explorer.backend.errors import Cancelled
+from explorer.remote.base import RemoteBackend, check_token, finite
+from explorer.remote.client import RemoteError, ServerClient, field
+from explorer.remote.numbers import Distribution, make_distribution
+
+_TOKEN_ID = re.compile(r"token_id:(-?\d+)")
+_TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
+
+
+class VLLMBackend(RemoteBackend):
+    kind = "vLLM"
+
+    @classmethod
+    def connect(cls, client: ServerClient, model: str, max_model_len: int | None, *,
+                tokens_to_show: int) -> "VLLMBackend":
+        vocab, cap = _probe_vocab(client, model)
+        specials = frozenset(_tokenize(client, model, "", add_special=True))
+        backend = cls(client, model, vocab_size=vocab,
+                      max_context=None if max_model_len is None else max_model_len - 1,
+                      tokens_to_show=tokens_to_show, special_ids=specials, max_top_k=cap)
+        return backend
+
+    # -- text -----------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        return [check_token(t, self.vocab_size, self.client.where)
+                for t in _tokenize(self.client, self.model, text, add_special=True)]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        data = self.client.post("/detokenize", {"model": self.model, "tokens": [int(i) for i in ids]})
+        return str(field(data, "prompt", where=self.client.where, what="/detokenize"))
+
+    # -- numbers --------------------------------------------------------------------------
+    def _complete(self, ids, **extra) -> dict:
+        body = {"model": self.model, "prompt": list(ids), "max_tokens": 1, "temperature": 0,
+                "logprobs": self.top_k, "return_tokens_as_token_ids": True, **extra}
+        data = self.client.post("/v1/completions", body)
+        return field(data, "choices", 0, where=self.client.where, what="/v1/completions")
+
+    def next_distribution(self, ids: tuple[int, ...]) -> Distribution:
+        return self._next_from(self._complete(ids))
+
+    def _next_from(self, choice: dict) -> Distribution:
+        top = field(choice, "logprobs", "top_logprobs", 0, where=self.client.where,
+                    what="/v1/completions")
+        if not isinstance(top, dict):
+            raise RemoteError(f"The server at {self.client.where} sent top_logprobs that are not a mapping.")
+        pairs = [(self._id_of(k), finite(v, self.client.where)) for k, v in top.items()]
+        return make_distribution(pairs, self.vocab_size, keep=self.top_k)
+
+    def load(self, ids, *, progress, cancelled):
+        choice = self._complete(ids, prompt_logprobs=self.top_k)
+        rows = field(choice, "prompt_logprobs", where=self.client.where, what="/v1/completions")
+        if not isinstance(rows, list) or len(rows) != len(ids):
+            raise RemoteError(f"The server at {self.client.where} sent prompt log-probs for "
+                              f"{len(rows) if isinstance(rows, list) else 'no'} positions, not {len(ids)}.")
+        if cancelled is not None and cancelled():
+            raise Cancelled("The request was cancelled.")
+        before: list[Distribution | None] = [None]
+        for i in range(1, len(ids)):
+            before.append(self._prompt_row(rows[i], ids[i]))
+        after = before[1:] + [self._next_from(choice)]
+        if progress is not None:
+            progress(1, 1)
+        return before, after
+
+    def _prompt_row(self, row, actual: int) -> Distribution:
+        if not isinstance(row, dict):
+            raise RemoteError(f"The server at {self.client.where} sent a prompt log-prob row that is not a mapping.")
+        top, known = [], []
+        for key, entry in row.items():
+            tid = self._id_of(key)
+            lp = finite(field(entry, "logprob", where=self.client.where, what="prompt_logprobs"), self.client.where)
+            rank = int(field(entry, "rank", where=self.client.where, what="prompt_logprobs"))
+            if rank <= self.top_k:
+                top.append((tid, lp))
+            if tid == actual:
+                known.append((tid, lp, rank))
+        return make_distribution(top, self.vocab_size, keep=self.top_k, known=known)
+
+    def tracked_next(self, ids: Sequence[int], token_ids: Sequence[int]) -> dict[int, float]:
+        """Exact log p of chosen tokens after ids, at any rank: one request with vLLM's
+        `logprob_token_ids` (the current position only; vLLM on CPU has no per-prompt-row
+        variant)."""
+        wanted = [check_token(t, self.vocab_size, self.client.where) for t in token_ids]
+        choice = self._complete([int(i) for i in ids], logprobs=len(wanted), logprob_token_ids=wanted)
+        top = field(choice, "logprobs", "top_logprobs", 0, where=self.client.where,
+                    what="/v1/completions")
+        got = {self._id_of(k): finite(v, self.client.where) for k, v in top.items()}
+        missing = [t for t in wanted if t not in got]
+        if missing:
+            raise RemoteError(f"The server at {self.client.where} sent no log-prob for token {missing[0]}.")
+        return {t: got[t] for t in wanted}
+
+    def sample(self, ids: Sequence[int], settings, seed: int | None = None) -> int:
+        """The token the server's own sampler draws after ids with these settings."""
+        body = {"model": self.model, "prompt": [int(i) for i in ids], "max_tokens": 1,
+                "return_token_ids": True, **sampler_body(settings, seed)}
+        choice = field(self.client.post("/v1/completions", body), "choices", 0,
+                       where=self.client.where, what="/v1/completions")
+        token_ids = field(choice, "token_ids", where=self.client.where, what="/v1/completions")
+        if not token_ids:
+            raise RemoteError(f"The server at {self.client.where} chose no token.")
+        return check_token(token_ids[0], self.vocab_size, self.client.where)
+
+    def _id_of(self, key) -> int:
+        match = _TOKEN_ID.fullmatch(str(key))
+        raw = match.group(1) if match else key
+        return check_token(raw, self.vocab_size, self.client.where)
+
+
+def sampler_body(settings, seed: int | None) -> dict:
+    """SamplingSettings as vLLM's (OpenAI's plus vLLM's extras) request fields."""
+    body = {"temperature": float(settings.temperature), "top_p": float(settings.top_p),
+            "top_k": int(settings.top_k) if settings.top_k > 0 else -1,
+            "min_p": float(settings.min_p),
+            "repetition_penalty": float(settings.repetition_penalty),
+            "presence_penalty": float(settings.presence_penalty),
+            "frequency_penalty": float(settings.frequency_penalty)}
+    seed = settings.seed if seed is None else seed
+    if seed is not None:
+        body["seed"] = int(seed)
+    return body
+
+
+def _tokenize(client: ServerClient, model: str, text: str, *, add_special: bool) -> list[int]:
+    data = client.post("/tokenize", {"model": model, "prompt": text, "add_special_tokens": add_special})
+    tokens = field(data, "tokens", where=client.where, what="/tokenize")
+    if not isinstance(tokens, list):
+        raise RemoteError(f"The server at {client.where} sent tokens that are not a list.")
+    return [int(t) for t in tokens]
+
+
+def _probe_vocab(client: ServerClient, model: str) -> tuple[int, int | None]:
+    """(vocabulary size, the server's cap on logprobs) from asking for all of them."""
+    body = {"model": model, "prompt": [0], "max_tokens": 1, "temperature": 0, "logprobs": -1,
+            "return_tokens_as_token_ids": True}
+    try:
+        data = client.post("/v1/completions", body)
+    except RemoteError as exc:
+        match = _TOO_MANY.search(str(exc))
+        if not match:
+            raise
+        return int(match.group(1)), int(match.group(2))
+    top = field(data, "choices", 0, "logprobs", "top_logprobs", 0, where=client.where,
+                what="/v1/completions")
+    return len(top), None
