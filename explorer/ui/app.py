@@ -129,8 +129,10 @@ class TokenExplorerApp(App):
 
     @property
     def is_idle(self) -> bool:
-        """Loaded, nothing queued or computing, and the screen shows the current prompt."""
-        return self.lane is not None and self.lane.is_idle
+        """Loaded, nothing queued or computing (a token tree growing counts), and the
+        screen shows the current prompt."""
+        growing = isinstance(self.screen, TreeScreen) and self.screen.growing
+        return self.lane is not None and self.lane.is_idle and not growing
 
     @property
     def layer_prob(self) -> bool:

@@ -67,11 +67,8 @@ class TokenTreeView(Tree[TreeNode | None]):
         node = self.cursor_node
         if node is None or not node.children:
             return
-        if node.is_expanded:
-            self.move_cursor(node.children[0])
-        else:  # its lines exist only after the next refresh
-            node.expand()
-            self.call_after_refresh(self.move_cursor, node.children[0])
+        node.expand()
+        self.cursor_line += 1  # an open node's first child is the line below it
 
 
 class TreeScreen(Screen[tuple[int, ...] | None]):
@@ -183,8 +180,8 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
 
         add(view.root, tree.children)
         view.root.expand()
-        if view.root.children:  # the lines exist after the next refresh
-            view.call_after_refresh(view.move_cursor, view.root.children[0])
+        if view.root.children:
+            view.cursor_line = 1  # the most likely first token, just below the prompt row
 
     def _status(self, text: str) -> None:
         self.query_one("#tree-status", Static).update(text)
