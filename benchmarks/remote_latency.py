@@ -74,7 +74,8 @@ def bench_llama(url: str, reps: int) -> dict:
     backend = open_remote(url, tokens_to_show=20)
     ids = prompt_ids(backend)
     top = backend.sync("b", ids)[-1].top
-    ratios, walls, server = [], [], []
+    bare = httpx.Client(base_url=url, timeout=120)
+    ratios, walls, server, bare_walls = [], [], [], []
     for rep in range(reps + 3):
         t = top[rep % 5].token_id
         start = time.perf_counter()
@@ -83,13 +84,23 @@ def bench_llama(url: str, reps: int) -> dict:
         timings = backend.last_timings or {}
         own = float(timings.get("prompt_ms", 0)) + float(timings.get("predicted_ms", 0))
         backend.sync("b", ids)  # pop: no request
+        # The same request by hand (no records, no text): what HTTP and the server's
+        # work outside its own timings cost, apart from ours.
+        start = time.perf_counter()
+        bare.post("/completion", json={"prompt": list(ids + (t,)), "n_predict": 1, "n_probs": 20,
+                                       "cache_prompt": True, "temperature": 0}).raise_for_status()
+        bare_ms = (time.perf_counter() - start) * 1000
         if rep >= 3:  # warm-up: text lookups of new candidates, first cache fills
             walls.append(wall)
             server.append(own)
             ratios.append(wall / own)
+            bare_walls.append(bare_ms)
+    bare.close()
     backend.close()
     return {"append_ms": statistics.median(walls), "server_ms": statistics.median(server),
-            "append_over_server": statistics.median(ratios)}
+            "append_over_server": statistics.median(ratios),
+            "same_request_ms": statistics.median(bare_walls),
+            "append_over_same_request": statistics.median(walls) / statistics.median(bare_walls)}
 
 
 def bench_vllm(url: str, reps: int) -> dict:

@@ -55,8 +55,11 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.close()
                     return None
-                answer = httpx.request(method, proxy.upstream + self.path, content=body,
-                                       headers={"Content-Type": "application/json"}, timeout=300)
+                try:
+                    answer = httpx.request(method, proxy.upstream + self.path, content=body,
+                                           headers={"Content-Type": "application/json"}, timeout=300)
+                except httpx.HTTPError:  # upstream gone (e.g. a stalled call outlived the test)
+                    return self._send(502, b'{"error": "upstream unreachable"}')
                 content = answer.content
                 if hit and proxy.fault == "json":
                     return self._send(200, b"<html>502 Bad Gateway</html>")

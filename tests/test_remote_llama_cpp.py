@@ -34,6 +34,8 @@ def test_detects_llama_cpp_and_satisfies_the_protocol(remote):
     assert remote.info.vocab_size == 8192
     with pytest.raises(Unavailable, match="not available on this backend \\(llama.cpp\\)"):
         remote.influence("k")
+    with pytest.raises(Unavailable, match="token trees is not available on this backend \\(llama.cpp\\)"):
+        remote.grow_tree("k", None)
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -67,6 +69,8 @@ def test_appends_through_the_prompt_cache_equal_the_engine(remote, engine):
         assert max(abs(a.logprob - b.logprob) for a, b in zip(got[-1].top, want[-1].top)) < TOL
     # sync itself fetched no per-position values for the loaded prefix:
     assert got[1].logprob is None
+    # every appended step keeps the distribution it was chosen from (trace reads it)
+    assert all(len(r.top) == 20 for r in got[-6:])
 
 
 def test_prompt_values_are_fetched_lazily_exact_with_progress_and_cached(remote, engine):

@@ -47,9 +47,12 @@ def test_records_mark_bounds_and_unknowns():
     order = np.argsort(-lp, kind="stable")
     d = make_distribution([(int(i), float(lp[i])) for i in order[:5]], 50)
     ids = [int(order[0]), int(order[1])]
-    recs = build_records(ids, [None, d], [d, None], vocab_size=50, limit=3, token_text=str)
+    recs = build_records(ids, [None, d], [d, None], vocab_size=50, limit=3, token_text=str,
+                         tops_from=1)
     assert recs[0].logprob is None and recs[0].next_entropy_bound and recs[0].top == ()
     assert recs[1].rank == 2 and recs[1].entropy_bound
     assert recs[1].top == () and math.isnan(recs[1].next_entropy)
-    last = build_records(ids[:1], [None], [d], vocab_size=50, limit=3, token_text=str)
-    assert [c.token_id for c in last[0].top] == [int(t) for t in order[:3]]
+    last = build_records(ids[:1], [None], [d], vocab_size=50, limit=3, token_text=str, tops_from=5)
+    assert [c.token_id for c in last[0].top] == [int(t) for t in order[:3]]  # the last always
+    both = build_records(ids, [None, d], [d, d], vocab_size=50, limit=3, token_text=str)
+    assert both[0].top == both[1].top and len(both[0].top) == 3

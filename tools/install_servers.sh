@@ -36,9 +36,8 @@ install_vllm() {
     touch "$done_mark"
 }
 
-install_llama() {
-    local done_mark="$CACHE/llama.cpp/.built-$LLAMA_CPP_PYTHON_VERSION"
-    [[ -f "$done_mark" ]] && return 0
+fetch_llama_sources() {
+    [[ -f "$CACHE/llama.cpp/.built-$LLAMA_CPP_PYTHON_VERSION" ]] && return 0
     rm -rf "$CACHE/llama.cpp" "$CACHE/sdist"
     mkdir -p "$CACHE/sdist"
     "$PY" -m pip download --quiet --no-deps --no-binary :all: \
@@ -46,6 +45,11 @@ install_llama() {
     tar -xzf "$CACHE"/sdist/llama_cpp_python-*.tar.gz -C "$CACHE/sdist"
     mv "$CACHE"/sdist/llama_cpp_python-*/vendor/llama.cpp "$CACHE/llama.cpp"
     rm -rf "$CACHE/sdist"
+}
+
+install_llama() {
+    local done_mark="$CACHE/llama.cpp/.built-$LLAMA_CPP_PYTHON_VERSION"
+    [[ -f "$done_mark" ]] && return 0
     cmake -S "$CACHE/llama.cpp" -B "$CACHE/llama.cpp/build" -DCMAKE_BUILD_TYPE=Release \
         -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF >"$CACHE/llama-cmake.log" 2>&1 \
@@ -56,7 +60,10 @@ install_llama() {
 }
 
 start=$SECONDS
-# Downloading vLLM is mostly waiting on the network and disk, the build is all CPU: overlap.
+# The llama.cpp sources (77 MB) first, alone on the network: the build is the long pole.
+fetch_llama_sources
+# Downloading vLLM (3.4 GB) is mostly waiting on the network and disk, the build is all
+# CPU: overlap them.
 install_vllm >"$CACHE/vllm-install.log" 2>&1 &
 vllm_pid=$!
 trap 'kill "$vllm_pid" 2>/dev/null || true' EXIT  # a failed build stops the download too

@@ -178,13 +178,17 @@ class RemoteBackend:
 
     def _make(self, ids, before, after, reuse: tuple[TokenRecord, ...] = ()) -> _Prompt:
         """Records for ids; `reuse` are records of a shared prefix that stay as they are
-        (all but the old last one, whose table moves on)."""
-        last = after[-1] if after else None
-        wanted = [t for t, _ in last.top[: self.top_k]] if last is not None else []
-        self._texts_for(list(ids[len(reuse):]) + wanted)
+        (all but the old last one, whose table moves on). A freshly loaded prompt gets
+        the top-K candidates on its last record only (no text lookups for the others);
+        records built after that keep theirs, so a generation's every step keeps the
+        distribution it was chosen from (trace's report and JSONL read them)."""
         n = len(reuse)
+        tops_from = 0 if reuse else len(ids) - 1 - n
+        wanted = [t for d in after[n + max(tops_from, 0):] if d is not None for t, _ in d.top[: self.top_k]]
+        self._texts_for(list(ids[n:]) + wanted)
         records = reuse + build_records(ids[n:], before[n:], after[n:], vocab_size=self.vocab_size,
-                                        limit=self.top_k, token_text=self.token_text)
+                                        limit=self.top_k, token_text=self.token_text,
+                                        tops_from=tops_from)
         return _Prompt(ids, list(before), list(after), records)
 
     def _replace(self, key: Hashable, before, after) -> tuple[TokenRecord, ...]:
@@ -227,9 +231,8 @@ class RemoteBackend:
 
     def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
                   cancelled: IsCancelled | None = None):
-        # A tree needs one forward pass per node on a forked KV cache; a server's
-        # completions API offers neither, so trees stay on the local engine.
-        raise Unavailable(self.capabilities.missing("trees"))
+        # Expanding a tree needs batched forward passes on forked KV caches: no server API.
+        raise Unavailable(f"Growing token trees is not available on this backend ({self.kind}).")
 
 
 def _common(a: Sequence[int], b: Sequence[int]) -> int:

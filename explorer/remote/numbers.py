@@ -92,12 +92,11 @@ def candidates(dist: Distribution, limit: int, token_text) -> tuple[Candidate, .
 
 def build_records(ids: Sequence[int], before: Sequence[Distribution | None],
                   after: Sequence[Distribution | None], *, vocab_size: int, limit: int,
-                  token_text) -> tuple[TokenRecord, ...]:
+                  token_text, tops_from: int = 0) -> tuple[TokenRecord, ...]:
     """One record per position. before[i]: the distribution that predicted ids[i] (None for
     the first token or when not fetched); after[i]: the one after position i (None when
-    not fetched). Entropy fields are NaN when unknown; bounds are flagged. Only the last
-    record carries its top-K candidates (the table): each sync rebuilds the records, so
-    after a pop the new last one gets its own, and no text is looked up for the others."""
+    not fetched). Entropy fields are NaN when unknown; bounds are flagged. Records from
+    position `tops_from` on carry their top-K candidates (the last one always does)."""
     ln_v = math.log(vocab_size)
     out = []
     for i, tid in enumerate(ids):
@@ -110,7 +109,7 @@ def build_records(ids: Sequence[int], before: Sequence[Distribution | None],
             h_norm = h / ln_v
         if nxt is not None:
             nh, nh_bound = nxt.entropy, nxt.entropy_bound
-            top = candidates(nxt, limit, token_text) if i == len(ids) - 1 else ()
+            top = candidates(nxt, limit, token_text) if i >= min(tops_from, len(ids) - 1) else ()
         else:
             nh, nh_bound, top = math.nan, True, ()
         out.append(TokenRecord(
