@@ -121,6 +121,9 @@ class CachedExpander:
                 # No cache to fork (evicted): the tree prefills its own copy, once.
                 end = min(start + self.chunk, len(self.prompt) - 1)
                 self._forward(base, [list(self.prompt[start:end])])
+        # forward_passes counts expansions only (the tree's own work, the same whether or
+        # not the prompt's cache was still held); a prefill here is counted apart.
+        self.prefill_passes, self.forward_passes = self.forward_passes, 0
         self._base = base
 
     # -- model calls ------------------------------------------------------------------
