@@ -8,10 +8,19 @@ the run):
   through different settings; median milliseconds per setting, on one CPU thread, on the
   embedded model's row (8,192 tokens) and on random rows as wide as SmolLM2's (49,152)
   and Qwen2.5's (151,936). Target: under 5 ms.
-- autoplay_over_generate: tokens/s of a loop that does one cached decode step, the
-  pipeline and a seeded draw per token, over tokens/s of model.generate(do_sample=True)
-  with the same settings, on the embedded model, both producing exactly --tokens tokens
-  (EOS disabled for both). Target: at least 0.8.
+- autoplay_over_generate: tokens/s of autoplay *through the engine* (the headless
+  explorer.session.sampler.autoplay: Engine.sync of one more token, the kept logits row,
+  the pipeline and a seeded draw per token; the engine also computes each step's record,
+  top-k table and attention row) over tokens/s of model.generate(do_sample=True) with the
+  same settings, on the embedded model, both producing exactly --tokens tokens (EOS
+  disabled for both). Target: at least 0.8.
+- sample_over_append: a `space` step over an append step, both as the app does them
+  through the engine: the append syncs one more (picked) token, fetches the kept row and
+  computes the new table's p_final; the space step first draws from the p_final already
+  computed for the shown table, then does the same. Interleaved, each popped back (a
+  crop) so both run at the same cache length; medians. Target: at most 1.1.
+- autoplay_bare_over_generate: the same loop straight on the model (no engine), for
+  reference.
 The last line is one JSON object.
 """
 
@@ -77,6 +86,38 @@ def generate(model, ids: list[int], s, tokens: int) -> list[int]:
     return out[0, len(ids):].tolist()
 
 
+def engine_autoplay(engine, ids: list[int], settings, tokens: int, seed: int) -> list[int]:
+    from explorer.session.sampler import Sampler, StopRule, autoplay as run
+
+    sampler = Sampler(settings.with_changes(seed=seed))
+    return [s.token_id for s in run(engine, ("auto", seed), ids, len(ids), sampler, StopRule(max_tokens=tokens))]
+
+
+def step_costs(engine, ids: list[int], settings, reps: int) -> tuple[float, float]:
+    """Median seconds of an append step and of a space step (see the module docstring)."""
+    from explorer.session.sampler import Sampler
+
+    sampler = Sampler(settings.with_changes(seed=0))
+    key = "steps"
+    engine.sync(key, ids)
+    row = engine.next_logits(key)
+    top = [c.token_id for c in engine.records(key)[-1].top]
+    sampler.shown(row, ids, len(ids), top)  # the shown table's p_final, as on screen
+    append_t, space_t = [], []
+    for rep in range(reps):
+        for kind in (("append", "space") if rep % 2 else ("space", "append")):
+            t0 = time.perf_counter()
+            token = sampler.pick(row, ids, len(ids)) if kind == "space" else top[0]
+            seq = ids + [token]
+            records = engine.sync(key, seq)
+            new_row = engine.next_logits(key)
+            sampler.shown(new_row, seq, len(ids), [c.token_id for c in records[-1].top])
+            (space_t if kind == "space" else append_t).append(time.perf_counter() - t0)
+            engine.sync(key, ids)  # pop: a crop, not timed
+            sampler.shown(row, ids, len(ids), top)  # back to the shown table (cached)
+    return statistics.median(append_t), statistics.median(space_t)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64)
@@ -111,22 +152,32 @@ def main() -> None:
     print(f"  (152k row on {threads} threads, worst setting: {max(knob_pool.values()):.2f} ms)")
     worst = {r: max(v.values()) for r, v in knob.items()}
 
+    from explorer.engine import Engine
+
+    engine = Engine.from_pretrained_objects(model, tok, name="embedded")
     settings = PRESETS["balanced"]
-    autoplay(model, ids, settings, 4, seed=0)  # warm-up both paths
+    autoplay(model, ids, settings, 4, seed=0)  # warm-up every path
+    engine_autoplay(engine, ids, settings, 4, seed=0)
     generate(model, ids, settings, 4)
-    ours, theirs = [], []
-    for rep in range(args.reps):  # interleaved, so machine load hits both alike
+    ours, bare, theirs = [], [], []
+    for rep in range(args.reps):  # interleaved, so machine load hits all alike
         t0 = time.perf_counter()
-        n_ours = len(autoplay(model, ids, settings, args.tokens, seed=rep))
+        n_ours = len(engine_autoplay(engine, ids, settings, args.tokens, seed=rep))
         ours.append(n_ours / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        n_bare = len(autoplay(model, ids, settings, args.tokens, seed=rep))
+        bare.append(n_bare / (time.perf_counter() - t0))
         t0 = time.perf_counter()
         n_theirs = len(generate(model, ids, settings, args.tokens))
         theirs.append(n_theirs / (time.perf_counter() - t0))
-    ours_tps, gen_tps = statistics.median(ours), statistics.median(theirs)
+    ours_tps, bare_tps, gen_tps = statistics.median(ours), statistics.median(bare), statistics.median(theirs)
     ratio = ours_tps / gen_tps
-    print(f"autoplay through the pipeline: {ours_tps:.1f} tokens/s; model.generate: {gen_tps:.1f} tokens/s "
-          f"(balanced preset, {args.tokens} tokens, median of {args.reps})")
+    print(f"autoplay through the engine: {ours_tps:.1f} tokens/s; bare loop: {bare_tps:.1f} tokens/s; "
+          f"model.generate: {gen_tps:.1f} tokens/s (balanced preset, {args.tokens} tokens, median of {args.reps})")
     print(f"autoplay_over_generate = {ratio:.2f} (target >= 0.8)")
+    append_s, space_s = step_costs(engine, ids, settings, reps=max(20, 4 * args.reps))
+    print(f"append step {append_s * 1000:.1f} ms, space step {space_s * 1000:.1f} ms: "
+          f"sample_over_append = {space_s / append_s:.2f} (target <= 1.1)")
     print(json.dumps({
         **{f"knob_change_ms_{r}_worst": round(v, 3) for r, v in worst.items()},
         "knob_change_ms_152k_without_top_p": round(max(
@@ -135,6 +186,10 @@ def main() -> None:
         "autoplay_tokens_per_s": round(ours_tps, 2),
         "generate_tokens_per_s": round(gen_tps, 2),
         "autoplay_over_generate": round(ratio, 3),
+        "autoplay_bare_over_generate": round(bare_tps / gen_tps, 3),
+        "append_step_ms": round(append_s * 1000, 2),
+        "space_step_ms": round(space_s * 1000, 2),
+        "sample_over_append": round(space_s / append_s, 3),
         "tokens": args.tokens, "reps": args.reps, "device": "cpu",
         "threads": threads,
     }))

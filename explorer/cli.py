@@ -11,6 +11,7 @@ from pathlib import Path
 from explorer.config import ConfigError, Settings, load_settings
 from explorer.tree.cli import add_tree_flags, tree_settings_from_args
 from explorer.tree.rule import TreeSettingsError
+from explorer.sampling import SamplingError, add_sampling_flags, sampling_overrides, sampling_preset
 
 
 # `main.py NAME ...` runs module NAME's main(argv) instead of the app (argv without NAME).
@@ -42,8 +43,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_model_flags(parser)
     parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
                         help="enable logit-lens layer views (p cycles them)")
+    add_chat_flags(parser)
+    add_sampling_flags(parser)
+    add_autoplay_flags(parser)
     add_tree_flags(parser)  # for `b` in the app
     return parser.parse_args(argv)
+
+
+def add_chat_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chat", action="store_true", default=None,
+                        help="wrap the prompt as a user message in the model's chat template")
+    parser.add_argument("--system", metavar="TEXT", default=None,
+                        help="system message for --chat")
+
+
+def add_autoplay_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("autoplay")
+    group.add_argument("--max-tokens", type=int, metavar="N", default=None,
+                       help="autoplay (g) stops after N tokens (default 256)")
+    group.add_argument("--stop", action="append", metavar="TEXT", default=None,
+                       help="autoplay stops when the text it wrote contains TEXT (repeatable; \\n = newline)")
+
+
+def sampling_from_args(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The sampler, autoplay and chat flags on top of config.toml. Raises ConfigError."""
+    from explorer.session.sampler import unescape
+
+    try:
+        overrides = sampling_overrides(args)
+    except SamplingError as exc:
+        raise ConfigError(str(exc)) from None
+    sampling = settings.sampling
+    changes: dict = {"values": {**sampling.values, **overrides}}
+    if sampling_preset(args) is not None:
+        changes["preset"] = sampling_preset(args)
+    if getattr(args, "max_tokens", None) is not None:
+        if args.max_tokens < 1:
+            raise ConfigError(f"--max-tokens must be 1 or more, not {args.max_tokens}.")
+        changes["max_tokens"] = args.max_tokens
+    if getattr(args, "stop", None):
+        changes["stop"] = tuple(unescape(s) for s in args.stop if s)
+    prompts = settings.prompts
+    if getattr(args, "chat", None):
+        prompts = replace(prompts, chat=True)
+    if getattr(args, "system", None) is not None:
+        prompts = replace(prompts, system=args.system)
+    return replace(settings, sampling=replace(sampling, **changes), prompts=prompts)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -63,7 +108,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         tree = tree_settings_from_args(args, settings.tree)
     except TreeSettingsError as exc:
         raise ConfigError(str(exc)) from exc
-    return replace(settings, model=model, server=server, layer_prob=args.layer_prob, tree=tree)
+    settings = replace(settings, model=model, server=server, layer_prob=args.layer_prob, tree=tree)
+    return sampling_from_args(settings, args)
 
 
 def main(argv: list[str] | None = None) -> int:

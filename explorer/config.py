@@ -45,6 +45,8 @@ class DisplaySettings:
 class PromptSettings:
     default: str = "prompts/default.txt"
     save_dir: str = "prompts"
+    chat: bool = False  # wrap the prompt as a user message in the model's chat template
+    system: str = ""  # the system message for chat prompts ("" = none)
 
 
 @dataclass(frozen=True)

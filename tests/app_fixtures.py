@@ -14,6 +14,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub
 import pytest
 
 from explorer.config import EMBEDDED_MODEL_DIR, ModelSettings, Settings
+from explorer.sampling import SamplingConfig
 from explorer.ui.app import TokenExplorerApp
 
 SIZE = (120, 40)
@@ -33,7 +34,8 @@ def embedded_engine():
 
 def test_settings(tmp_path: Path | None = None, **overrides) -> Settings:
     # Pinned to the embedded model, whatever the app's default model becomes.
-    settings = Settings(model=ModelSettings(name="embedded"))
+    # A fixed sampler seed: the table's subtitle shows it, and draws must repeat.
+    settings = Settings(model=ModelSettings(name="embedded"), sampling=SamplingConfig(values={"seed": 1234}))
     if tmp_path is not None:
         settings = replace(settings, prompts=replace(settings.prompts, save_dir=str(tmp_path / "saved")))
     return replace(settings, **overrides)

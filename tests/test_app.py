@@ -32,9 +32,10 @@ async def test_opens_on_default_prompt():
         assert "quick␣brown" in text  # whitespace visible in the prompt panel
         top = app.records[-1].top[0]
         assert top.text in text and f"{top.prob:.2%}".strip() in text
-        # the entropy of the distribution the table shows, normalised and in bits
+        # the entropy of the distribution the table shows (p_base, and the sampler's
+        # p_final beside it), normalised and in bits
         last = app.records[-1]
-        assert f"entropy {last.next_entropy_norm:.2f}" in text
+        assert f"entropy p_base {last.next_entropy_norm:.2f}" in text
         assert f"({last.next_entropy / math.log(2):.2f} bits)" in text
         assert "Append" in text and "Pop" in text and "Quit" in text  # the footer
         assert not app.notes

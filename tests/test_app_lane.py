@@ -114,7 +114,7 @@ async def test_pops_with_influence_and_layer_views_on():
         await settle(app, pilot)
         assert app.book.current.ids == (start[:-30] if len(start) > 30 else start[:1])
         assert app.shown == (app.book.current.key, app.book.current.ids)
-        assert set(app.lane.views) == {"influence", "prompt_lens", "candidate_lens"}
+        assert set(app.lane.views) == {"influence", "prompt_lens", "candidate_lens", "logits"}
         assert app.lane.views["influence"].shape == (len(app.book.current.ids),)
 
 

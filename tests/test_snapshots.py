@@ -63,3 +63,28 @@ def test_token_tree_view(snap_compare):
 
     app = make_app(tree=TreeSettings(t_min=0.03, t_max=0.3, q_limit=4, max_depth=4, max_nodes=16))
     assert snap_compare(app, terminal_size=SIZE, run_before=_after("b", "right"))
+
+
+def test_p_final_with_excluded_tokens(snap_compare):
+    """The balanced preset (temperature 0.7, top-p 0.8) with top-k 12: kept tokens with
+    p_final, the others listed and greyed; the title shows both entropies."""
+    from explorer.sampling import SamplingConfig
+
+    app = make_app(sampling=SamplingConfig(preset="balanced", values={"seed": 1234, "top_k": 12}))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after())
+
+
+def test_chat_prompt_special_tokens(snap_compare):
+    from explorer.config import PromptSettings
+
+    app = make_app(prompts=PromptSettings(chat=True, system="Be brief."))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after())
+
+
+def test_tracked_tokens_panel_with_lens(snap_compare):
+    """Two pinned tokens after a sampled and a picked token: sparklines over every position,
+    p_base / p_final / rank, and the lens strip per layer."""
+    from explorer.sampling import SamplingConfig
+
+    app = make_app(layer_prob=True, sampling=SamplingConfig(preset="creative", values={"seed": 1234}))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after("space", "right", "m", "down", "m"))

@@ -20,7 +20,7 @@ def test_tree_flags_over_config(tmp_path):
     conf = tmp_path / "config.toml"
     conf.write_text("[tree]\nt_min = 0.05\nmax_nodes = 50\nstop = \"\\n\"\n")
     assert load_settings(conf).tree == TreeSettings(t_min=0.05, max_nodes=50, stop=("\n",))
-    args = cli.parse_args(["--config", str(conf), "--max-nodes", "9", "--stop", ".", "--batch", "2"])
+    args = cli.parse_args(["--config", str(conf), "--max-nodes", "9", "--tree-stop", ".", "--batch", "2"])
     tree = cli.settings_from_args(args).tree
     assert (tree.t_min, tree.max_nodes, tree.stop, tree.batch) == (0.05, 9, (".",), 2)
 

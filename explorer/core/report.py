@@ -31,15 +31,23 @@ def _tokens(n: int) -> str:
     return f"{n} token" if n == 1 else f"{n} tokens"
 
 
-def _step_block(n: int, record: TokenRecord, before: TokenRecord, top_k: int) -> list[str]:
+def _step_block(n: int, record: TokenRecord, before: TokenRecord, top_k: int,
+                final: Mapping[int, float | None] | None = None) -> list[str]:
+    """final: logprob_final of the chosen token and the candidates (None: excluded by the
+    sampler), or None when no sampler ran."""
     entropy = "n/a" if record.entropy is None else f"{record.entropy:.3f} nats"
     head = (f"step {n}  {record.text}  p {_prob(record.logprob)}  rank {record.rank}  "
             f"id {record.token_id}  entropy {entropy}")
+    if final is not None:
+        head += f"  p_final {_prob(final.get(record.token_id))}"
     top = before.top[:top_k]
     width = max((len(c.text) for c in top), default=0)
     lines = [head]
     for k, c in enumerate(top, 1):
         mark = "  <- chosen" if c.token_id == record.token_id else ""
+        if final is not None:
+            lp = final.get(c.token_id)
+            mark = (f"  final {_prob(lp)}" if lp is not None else "  (excluded)") + mark
         lines.append(f"{INDENT}{k:>2}. {c.text:<{width}}  {c.prob:.4f}  id {c.token_id}{mark}")
     return lines
 
@@ -64,7 +72,8 @@ def _id_check_lines(check: IdCheck, token_text: Callable[[int], str]) -> list[st
 
 def format_report(info: ModelInfo, settings: Mapping[str, object], result: Trace,
                   check: IdCheck, decode: Callable[[Sequence[int]], str],
-                  token_text: Callable[[int], str], top_k: int) -> str:
+                  token_text: Callable[[int], str], top_k: int,
+                  finals: Sequence[Mapping[int, float | None]] | None = None) -> str:
     """The whole report; `settings` are shown as `name value` pairs in the given order."""
     n_new = len(result.completion_ids)
     stopped = "an end-of-sequence token" if result.stop == "eos" else "--max-new-tokens"
@@ -79,6 +88,7 @@ def format_report(info: ModelInfo, settings: Mapping[str, object], result: Trace
         "",
     ]
     for n, (record, before) in enumerate(result.steps, 1):
-        lines += _step_block(n, record, before, top_k) + [""]
+        final = None if finals is None else finals[n - 1]
+        lines += _step_block(n, record, before, top_k, final) + [""]
     lines += _id_check_lines(check, token_text)
     return "\n".join(lines) + "\n"

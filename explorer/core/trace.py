@@ -70,10 +70,11 @@ def check_length(backend: Backend, prompt_len: int, max_new_tokens: int) -> None
 def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
           choose: Choose = greedy, key: object = "trace", stop_ids: Collection[int] | None = None,
           prefill_progress: Progress | None = None, step_progress: Progress | None = None,
-          cancelled: IsCancelled | None = None) -> Trace:
+          cancelled: IsCancelled | None = None, forget: bool = True) -> Trace:
     """Generate up to `max_new_tokens` tokens after `prompt_ids`, stopping after a token of
     `stop_ids` (default: the model's end-of-sequence ids, `eos_ids` of a backend that
-    serves sampling; () never stops early). The backend's state for `key` is forgotten afterwards. Raises
+    serves sampling; () never stops early). The backend's state for `key` is forgotten afterwards
+    (forget=False keeps it, e.g. to read tracked tokens; the caller forgets it). Raises
     BackendError (PromptTooLongError, Cancelled, ...)."""
     ids = tuple(int(i) for i in prompt_ids)
     if not ids:
@@ -94,6 +95,9 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
             if token in eos:
                 stop = "eos"
                 break
-    finally:
+    except BaseException:
+        backend.forget(key)
+        raise
+    if forget:
         backend.forget(key)
     return Trace(tuple(records), len(prompt_ids), stop)

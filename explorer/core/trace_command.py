@@ -20,7 +20,14 @@ from explorer.core.export import ExportError, check_writable, record_lines, writ
 from explorer.core.id_check import check_ids
 from explorer.core.progress import TraceProgress
 from explorer.core.report import format_report
-from explorer.core.trace import check_length, greedy, trace
+from explorer.core.trace import check_length, trace
+from explorer.core.trace_sampling import (
+    SamplingChoice,
+    add_sampling_fields,
+    add_trace_sampling_flags,
+    trace_sampler,
+    tracked_ids,
+)
 from explorer.session.files import PromptFileError, load_prompt_file
 
 PROG = "token-explorer trace"
@@ -52,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jsonl", type=Path, metavar="PATH",
                         help="also write one JSON object per generated token to PATH")
     add_model_flags(parser)
+    add_trace_sampling_flags(parser)
     return parser
 
 
@@ -95,18 +103,35 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             raise UsageError(f"--top-logprobs must be at most the vocabulary size, "
                              f"{backend.info.vocab_size}, not {args.top_logprobs}.")
         text, ids = _prompt(args, backend, progress.warn)
+        if settings.prompts.chat:  # the text as a user message in the chat template
+            from explorer.session.start import chat_messages
+
+            ids = tuple(backend.chat_ids(chat_messages(text, settings.prompts.system)))
+            text = backend.decode(ids)
+        try:
+            track = tracked_ids(args.track, backend.encode_plain, backend.token_text, progress.warn)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         check_length(backend, len(ids), args.max_new_tokens)
+        sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
+        choice = SamplingChoice(backend, "trace", sampler, len(ids))
         with progress.generating(len(ids), args.max_new_tokens) as (on_prefill, on_step):
-            result = trace(backend, ids, args.max_new_tokens, choose=greedy,
-                           prefill_progress=on_prefill, step_progress=on_step)
+            result = trace(backend, ids, args.max_new_tokens, choose=choice, key="trace",
+                           prefill_progress=on_prefill, step_progress=on_step, forget=False)
+        try:
+            series = backend.tracked("trace", track) if track else None
+        finally:
+            backend.forget("trace")
         check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
-        shown = {"decoding": "greedy", "max-new-tokens": args.max_new_tokens,
+        shown = {"decoding": sampler.describe(), "max-new-tokens": args.max_new_tokens,
                  "top-logprobs": args.top_logprobs}
+        if settings.prompts.chat:
+            shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
         report = format_report(backend.info, shown, result, check, backend.decode,
-                               backend.token_text, args.top_logprobs)
+                               backend.token_text, args.top_logprobs, choice.finals)
         if args.jsonl is not None:
-            write_jsonl(args.jsonl, record_lines(result.records, backend.decode,
-                                                 start=result.prompt_len, first_step=1))
+            lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
+            write_jsonl(args.jsonl, add_sampling_fields(lines, choice.finals, series))
         return report
     finally:
         backend.close()

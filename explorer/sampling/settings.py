@@ -185,6 +185,8 @@ class SamplingConfig:
 
     preset: str = "model"  # "model" (generation_config.json) or a name in PRESETS
     values: Mapping[str, object] = field(default_factory=dict)
+    max_tokens: int = 256  # autoplay stops after this many tokens
+    stop: tuple[str, ...] = ()  # autoplay stops once the produced text contains one
 
     @classmethod
     def from_table(cls, table: Mapping[str, object], where: str = "config.toml [sampling]") -> SamplingConfig:
@@ -192,7 +194,16 @@ class SamplingConfig:
         preset = table.pop("preset", "model")
         if preset != "model" and preset not in PRESETS:
             raise SamplingError(f"{where}: preset must be \"model\" or one of {', '.join(PRESETS)}, not {preset!r}.")
-        return cls(preset=preset, values=check_overrides(table, where))
+        max_tokens = table.pop("max_tokens", 256)
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise SamplingError(f"{where}: max_tokens must be a whole number of 1 or more, not {max_tokens!r}.")
+        stop = table.pop("stop", [])
+        if isinstance(stop, str):
+            stop = [stop]
+        if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+            raise SamplingError(f"{where}: stop must be a list of non-empty strings, not {stop!r}.")
+        return cls(preset=preset, values=check_overrides(table, where), max_tokens=max_tokens,
+                   stop=tuple(stop))
 
     def resolve(self, model_defaults: SamplingSettings, *overrides: Mapping[str, object]) -> SamplingSettings:
         """model defaults -> preset -> these values -> each further table (CLI flags...)."""

@@ -19,29 +19,50 @@ class LastPromptError(ValueError):
 _keys = itertools.count(1)
 
 
+# How a token got into the prompt (the prompt panel marks each kind).
+PROMPT, PICKED, SAMPLED, FORCED = "prompt", "picked", "sampled", "forced"
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
     key: int  # unique for the life of the process; the engine's cache key
     ids: tuple[int, ...]
     original: tuple[int, ...]  # what ctrl+r goes back to
+    origins: tuple[str, ...] = ()  # one per id: PROMPT, PICKED, SAMPLED or FORCED
+    # The chat messages the original ids were rendered from (None: plain text).
+    messages: tuple[tuple[str, str], ...] | None = None
 
     @classmethod
-    def new(cls, ids: Iterable[int]) -> Prompt:
+    def new(cls, ids: Iterable[int], messages=None) -> Prompt:
         ids = tuple(int(i) for i in ids)
         if not ids:
             raise ValueError("A prompt needs at least one token.")
-        return cls(next(_keys), ids, ids)
+        chat = None if messages is None else tuple((m["role"], m["content"]) for m in messages)
+        return cls(next(_keys), ids, ids, (PROMPT,) * len(ids), chat)
 
-    def with_ids(self, ids: Sequence[int]) -> Prompt:
-        return replace(self, ids=tuple(int(i) for i in ids))
+    def with_ids(self, ids: Sequence[int], origin: str = PICKED) -> Prompt:
+        """New ids; tokens kept from the common prefix keep their origin, new ones get `origin`."""
+        ids = tuple(int(i) for i in ids)
+        keep = 0
+        for a, b in zip(self.ids, ids):
+            if a != b:
+                break
+            keep += 1
+        origins = self.origins[:keep] + (origin,) * (len(ids) - keep)
+        return replace(self, ids=ids, origins=origins)
+
+    @property
+    def chat(self) -> list[dict[str, str]] | None:
+        """The messages as the chat template takes them."""
+        return None if self.messages is None else [{"role": r, "content": c} for r, c in self.messages]
 
 
 class PromptBook:
     """An ordered list of prompts with a current index. Mutators return what changed so a
     caller can tell the engine (e.g. `remove()` returns the key whose cache can go)."""
 
-    def __init__(self, prompts: Iterable[Sequence[int]]):
-        self._prompts = [Prompt.new(ids) for ids in prompts]
+    def __init__(self, prompts: Iterable[Sequence[int] | Prompt]):
+        self._prompts = [p if isinstance(p, Prompt) else Prompt.new(p) for p in prompts]
         if not self._prompts:
             raise ValueError("A prompt book needs at least one prompt.")
         self._index = 0
@@ -87,7 +108,7 @@ class PromptBook:
     def fork(self) -> Prompt:
         """Copy the current prompt (ids and original) right after it and move to the copy."""
         src = self.current
-        copy = Prompt(next(_keys), src.ids, src.original)
+        copy = replace(src, key=next(_keys))
         self._prompts.insert(self._index + 1, copy)
         self._index += 1
         return copy
@@ -101,14 +122,17 @@ class PromptBook:
         return removed
 
     # -- editing the current prompt ------------------------------------------------------
-    def set_ids(self, ids: Sequence[int]) -> Prompt:
+    def set_ids(self, ids: Sequence[int], origin: str = PICKED) -> Prompt:
         if not ids:
             raise LastPromptError("A prompt needs at least one token.")
-        self._prompts[self._index] = self.current.with_ids(ids)
+        self._prompts[self._index] = self.current.with_ids(ids, origin)
         return self.current
 
-    def append(self, token_id: int) -> Prompt:
-        return self.set_ids(self.current.ids + (int(token_id),))
+    def append(self, token_id: int, origin: str = PICKED) -> Prompt:
+        return self.set_ids(self.current.ids + (int(token_id),), origin)
+
+    def extend(self, token_ids: Sequence[int], origin: str = FORCED) -> Prompt:
+        return self.set_ids(self.current.ids + tuple(int(t) for t in token_ids), origin)
 
     def pop(self) -> int:
         """Drop the last token of the current prompt and return it."""
@@ -119,4 +143,5 @@ class PromptBook:
         return ids[-1]
 
     def reset(self) -> Prompt:
-        return self.set_ids(self.current.original)
+        self._prompts[self._index] = self.current.with_ids((), PROMPT).with_ids(self.current.original, PROMPT)
+        return self.current

@@ -2,7 +2,8 @@
 
 A saved prompt is two files with one stem: `<stem>.txt` holds the exact decoded text (for
 people and other tools) and `<stem>.json` holds {"model", "token_ids", "text"} (for us),
-because re-tokenising text does not always give back the same ids.
+because re-tokenising text does not always give back the same ids. A chat prompt also
+holds "messages" ([{"role", "content"}]), which another model renders with its own template.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class LoadedPrompt:
     ids: tuple[int, ...]
     text: str
     warning: str | None = None  # e.g. saved with another model: re-tokenised
+    messages: tuple[dict, ...] | None = None  # a chat prompt's messages
 
 
 def slug(text: str, max_len: int = 40) -> str:
@@ -39,7 +41,8 @@ def _free_stem(folder: Path, stem: str) -> str:
     return candidate
 
 
-def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str) -> Path:
+def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str,
+                messages: Sequence[dict] | None = None) -> Path:
     """Write <folder>/<stem>.txt and .json; return the .txt path. Raises PromptFileError."""
     folder = Path(folder)
     stem = slug(text) or time.strftime("prompt-%Y%m%d-%H%M%S")
@@ -49,6 +52,8 @@ def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str) -> Path
         txt, meta = folder / f"{stem}.txt", folder / f"{stem}.json"
         txt.write_text(text, encoding="utf-8", newline="")
         record = {"model": model, "token_ids": [int(i) for i in ids], "text": text}
+        if messages is not None:
+            record["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
         meta.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
@@ -82,14 +87,21 @@ def _read_json(path: Path) -> dict:
     text = record.get("text") if isinstance(record, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or not isinstance(text, str):
         raise PromptFileError(f"Input file {path} is not a saved prompt (needs token_ids and text).")
+    messages = record.get("messages")
+    if messages is not None and not (isinstance(messages, list) and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages)):
+        raise PromptFileError(f"Input file {path} has messages that are not a list of {{role, content}}.")
     return record
 
 
-def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str) -> LoadedPrompt:
+def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str,
+                     chat: Callable[[list[dict]], list[int]] | None = None) -> LoadedPrompt:
     """Read a .txt (using the ids of a matching sibling .json) or a saved .json prompt.
 
     Ids are used as saved only when the JSON names the same model; otherwise the text is
-    re-tokenised with `encode` and a warning says so. Raises PromptFileError.
+    re-tokenised with `encode` (a chat prompt's messages re-rendered with `chat`, this
+    model's template, when given) and a warning says so. Raises PromptFileError.
     """
     path = Path(path)
     record, text = None, None
@@ -110,13 +122,23 @@ def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str)
     if not text.strip() and not (record and record["token_ids"]):
         raise PromptFileError(f"Input file {path} is empty.")
     warning = None
+    messages = None if record is None or record.get("messages") is None else tuple(record["messages"])
     if record is not None and record["token_ids"]:
         if record.get("model") == model:
-            return LoadedPrompt(tuple(record["token_ids"]), text)
+            return LoadedPrompt(tuple(record["token_ids"]), text, messages=messages)
         warning = (
             f"{path.name} was saved with model {record.get('model')!r}; "
             f"its text was re-tokenised for {model!r}."
         )
+        if messages is not None and chat is not None:
+            try:
+                ids = tuple(chat([dict(m) for m in messages]))
+            except Exception as exc:  # noqa: BLE001 - the template's own sentence, then plain text
+                warning = f"{warning[:-1]}: {exc}"
+            else:
+                return LoadedPrompt(ids, text, (
+                    f"{path.name} was saved with model {record.get('model')!r}; its messages were "
+                    f"rendered with the chat template of {model!r}."), messages)
     ids = tuple(encode(text))
     if not ids:
         raise PromptFileError(f"Input file {path} gives no tokens.")

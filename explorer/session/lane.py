@@ -14,8 +14,9 @@ Rules, each one there because an ordering of presses and results once broke it:
 - A result is always true for its own target, so a finished sync is shown even when the
   user has moved on; the lane then starts the sync the book needs now.
 - An append takes the candidate at the cursor row it was pressed on, from the table of the
-  prompt it follows: it waits until that table is on screen. Every other press applies at
-  once, even while a job runs.
+  prompt it follows: it waits until that table is on screen. An `Edit` registered with
+  `needs` (e.g. sampling, which needs the kept logits row) waits the same way until those
+  views are fetched too. Every other press applies at once, even while a job runs.
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ Target = tuple[int, tuple[int, ...]]  # (prompt key, ids)
 class Press:
     name: str
     row: int = 0  # append: the table row under the cursor when the key was pressed
+    arg: Any = None  # what an Edit needs from the key press (e.g. forced text's ids)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A press registered by the caller that edits the book: `apply(lane, press)` runs in
+    key-press order. With `needs` (view names) it waits, like append, until the screen is
+    in sync and those views are fetched; it runs anyway when one failed (apply says so)."""
+
+    apply: Callable[["Lane", Press], None]
+    needs: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -55,6 +67,7 @@ class Job:
     forget: tuple[int, ...] = ()
     views: frozenset[str] = frozenset()
     candidates: tuple[int, ...] = ()  # token ids of the shown table (for per-candidate views)
+    tracked: tuple[int, ...] = ()  # token ids followed by the "tracked" view
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -84,9 +97,12 @@ class Lane:
         start: Callable[[Job], None],
         notify: Callable[[str, str], None] = lambda text, severity: None,
         on_press: Callable[[str], None] = lambda name: None,
+        edits: Mapping[str, Edit] | None = None,
     ) -> None:
         self.book = book
         self._start, self._notify, self._on_press = start, notify, on_press
+        self._edits: dict[str, Edit] = dict(edits or {})
+        self.tracked: tuple[int, ...] = ()
         self._queue: deque[Press] = deque()
         self._ids = itertools.count(1)
         self._forget: list[int] = []
@@ -132,8 +148,8 @@ class Lane:
         return not self.missing_views
 
     # -- input ---------------------------------------------------------------------------
-    def press(self, name: str, row: int = 0) -> None:
-        self._queue.append(Press(name, row))
+    def press(self, name: str, row: int = 0, arg: Any = None) -> None:
+        self._queue.append(Press(name, row, arg))
         self.most_pending = max(self.most_pending, len(self._queue))
         self.pump()
 
@@ -141,6 +157,18 @@ class Lane:
         """The views the screen needs for whatever it shows (e.g. {"influence"})."""
         self._wanted = frozenset(views)
         self.pump()
+
+    def track(self, token_ids: tuple[int, ...]) -> None:
+        """Follow these token ids in the "tracked" view (fetched again for the new set)."""
+        self.tracked = tuple(int(t) for t in token_ids)
+        self.views.pop("tracked", None)
+        self._failed_views.discard("tracked")
+        if self.running is not None and "tracked" in self.running.views:
+            self.running.cancel()  # its result would be for the old set
+        self.pump()
+
+    def notify(self, text: str, severity: str = "information") -> None:
+        self._notify(text, severity)
 
     def finish(self, job_id: int, result: Any = None, error: BaseException | None = None) -> None:
         """The runner's report that job `job_id` has stopped. Returns nothing; read state."""
@@ -157,8 +185,7 @@ class Lane:
     # -- the pump ------------------------------------------------------------------------
     def pump(self) -> None:
         while self._queue:
-            head = self._queue[0]
-            if head.name == "append" and (self.running is not None or not self.in_sync):
+            if self._waits(self._queue[0]):
                 break
             self._apply(self._queue.popleft())
         if self.running is not None:
@@ -173,10 +200,21 @@ class Lane:
                 self._begin(Job(next(self._ids), "sync", key, ids, forget=forget))
             return
         missing = self.missing_views
-        if missing and not self._queue:
+        if missing and (not self._queue or self._waits(self._queue[0])):
             key, ids = self.shown
             top = tuple(c.token_id for c in self.records[-1].top)
-            self._begin(Job(next(self._ids), "views", key, ids, views=missing, candidates=top))
+            self._begin(Job(next(self._ids), "views", key, ids, views=missing, candidates=top,
+                            tracked=self.tracked))
+
+    def _waits(self, press: Press) -> bool:
+        """Whether the press at the head of the queue must wait for the screen."""
+        edit = self._edits.get(press.name)
+        if press.name != "append" and (edit is None or not edit.needs):
+            return False
+        if self.running is not None or not self.in_sync:
+            return True
+        # Needed views still coming (a wanted view that failed does not hold the queue).
+        return edit is not None and bool(edit.needs & self.missing_views)
 
     def _begin(self, job: Job) -> None:
         self.running = job
@@ -203,6 +241,8 @@ class Lane:
                 self._forget.append(book.remove().key)
             elif press.name == "reset":
                 book.reset()
+            elif press.name in self._edits:
+                self._edits[press.name].apply(self, press)
             else:
                 self._on_press(press.name)
         except LastPromptError as exc:
@@ -217,8 +257,12 @@ class Lane:
             self._failed_target = None
         elif self.shown is not None and job.ids == self.shown[1]:
             got = dict(result) if isinstance(result, Mapping) else {}
+            if job.tracked != self.tracked:  # fetched for a set of tokens since changed
+                got.pop("tracked", None)
             self.views.update(got)
             self._failed_views |= job.views - got.keys()  # never ask again in a loop
+            if job.tracked != self.tracked:
+                self._failed_views.discard("tracked")
 
     def _recover(self, job: Job) -> None:
         """A job failed (its error is the caller's to show): drop the presses queued behind

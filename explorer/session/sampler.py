@@ -33,6 +33,7 @@ class Shown:
     entropy_base: float
     entropy_final: float
     vocab_size: int
+    line: str = ""  # the settings in one line (Sampler.describe)
 
     @property
     def entropy_base_norm(self) -> float:
@@ -47,7 +48,7 @@ def entropy(p: np.ndarray) -> float:
     """-sum p ln p in nats, in float64; p = 0 contributes 0."""
     p = np.asarray(p, dtype=np.float64)
     kept = p[p > 0]
-    return float(-(kept * np.log(kept)).sum())
+    return max(0.0, float(-(kept * np.log(kept)).sum()))  # never -0.0 for a certain one
 
 
 class Sampler:
@@ -87,7 +88,7 @@ class Sampler:
               candidates: Sequence[int]) -> Shown:
         d = self.distributions(row, ids, prompt_len)
         return Shown(tuple(float(d.p_final[t]) for t in candidates), entropy(d.p_base),
-                     entropy(d.p_final), int(d.p_final.size))
+                     entropy(d.p_final), int(d.p_final.size), self.describe())
 
     def pick(self, row: np.ndarray, ids: Sequence[int], prompt_len: int) -> int:
         """The seeded draw for the token that will follow ids."""
@@ -112,8 +113,14 @@ class Sampler:
             parts.append(f"presence {s.presence_penalty:g}")
         if s.frequency_penalty:
             parts.append(f"frequency {s.frequency_penalty:g}")
-        parts.append(f"seed {self.seed}")
+        if not s.greedy:  # a greedy pick does not depend on the seed
+            parts.append(f"seed {self.seed}")
         return " · ".join(parts)
+
+
+def unescape(text: str) -> str:
+    """\\n and \\t typed as two characters (one-line inputs, flags) -> newline, tab."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,25 @@ class StopRule:
     stop_strings: tuple[str, ...] = ()
     eos_ids: frozenset[int] = field(default_factory=frozenset)
     max_context: int | None = None
+
+    def with_text(self, max_tokens: str, stops: str) -> StopRule:
+        """From text fields (the sampler panel): stop strings separated by " | ", with \\n
+        and \\t for a newline and a tab. Raises SamplingError with one sentence."""
+        from dataclasses import replace
+
+        from explorer.sampling import SamplingError
+
+        try:
+            n = int(max_tokens.strip())
+        except ValueError:
+            raise SamplingError(f"Max tokens must be a whole number, not {max_tokens.strip()!r}.") from None
+        if n < 1:
+            raise SamplingError(f"Max tokens must be 1 or more, not {n}.")
+        parts = tuple(unescape(s) for s in stops.split(" | ") if s)
+        return replace(self, max_tokens=n, stop_strings=parts)
+
+    def stops_text(self) -> str:
+        return " | ".join(s.replace("\n", "\\n").replace("\t", "\\t") for s in self.stop_strings)
 
     def after(self, produced: Sequence[int], total_len: int, decode: Callable[[Sequence[int]], str]) -> str | None:
         """Why autoplay stops after these produced tokens (None: go on). The last token is

@@ -22,6 +22,7 @@ class StartPrompt:
     warnings: list[str] = field(default_factory=list)
     text: str = ""  # the file's text ("" for the fallback)
     name: str = ""  # the file's name
+    messages: tuple[dict, ...] | None = None  # a saved chat prompt's messages
 
 
 def _check_length(loaded_ids, path: Path, max_context: int | None) -> None:
@@ -37,12 +38,13 @@ def read_start_prompt(
     max_context: int | None,
     input_path: Path | None,
     default_path: Path,
+    chat: Callable[[list[dict]], list[int]] | None = None,
 ) -> StartPrompt:
     errors: list[str] = []
     warnings: list[str] = []
     for path in ([input_path] if input_path else []) + [default_path]:
         try:
-            loaded = load_prompt_file(path, encode, model)
+            loaded = load_prompt_file(path, encode, model, chat)
             _check_length(loaded.ids, path, max_context)
         except PromptFileError as exc:
             errors.append(str(exc))
@@ -51,7 +53,7 @@ def read_start_prompt(
             warnings.append(loaded.warning)
         if errors:
             errors[-1] += f" Opened {path.name} instead."
-        return StartPrompt(loaded.ids, errors, warnings, loaded.text, path.name)
+        return StartPrompt(loaded.ids, errors, warnings, loaded.text, path.name, loaded.messages)
     errors[-1] += f" Opened {FALLBACK_TEXT!r} instead."
     return StartPrompt(tuple(encode(FALLBACK_TEXT)), errors, warnings)
 
@@ -67,3 +69,8 @@ def special_text_notice(
         return None
     return (f"{start.name} contains the text {', '.join(spelled)}, read as the special token "
             f"(shown in bold italic), not as plain text.")
+
+
+def chat_messages(text: str, system: str = "") -> list[dict[str, str]]:
+    """The prompt text as a user message, after the system message when there is one."""
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]

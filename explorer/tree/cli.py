@@ -25,7 +25,7 @@ def add_tree_flags(parser: argparse.ArgumentParser) -> None:
         kind = float if name.startswith("t_") or name == "cache_mib" else int
         group.add_argument(flag, type=kind, dest=f"tree_{name}", metavar="N",
                            help=f"{name} (default {getattr(TreeSettings(), name)})")
-    group.add_argument("--stop", action="append", dest="tree_stop", metavar="TEXT",
+    group.add_argument("--tree-stop", action="append", dest="tree_stop", metavar="TEXT",
                        help="a path ends when its text contains TEXT (repeatable)")
 
 

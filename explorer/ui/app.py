@@ -19,12 +19,14 @@ from textual.widgets import Footer
 from explorer.backend import Capabilities, Cancelled
 from explorer.config import Settings
 from explorer.session import Job, Lane, PromptBook, PromptFileError, save_prompt
+from explorer.session.book import Prompt
 from explorer.ui import jobs, startup
 from explorer.ui.chrome import BusyBar, HeaderLine, LoadingPanel
 from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.tree_screen import TreeScreen
+from explorer.ui.sampler_actions import SAMPLER_ACTIONS, SAMPLER_BINDINGS, SamplerActions
 from explorer.ui.views import ColourLayer, LayerView
 
 # (book press, palette title, palette help) for the command palette.
@@ -39,8 +41,12 @@ PALETTE = [
     ("pop", "Pop last token", "Remove the prompt's last token"),
 ]
 
+# A job shorter than this never says "computing": a fast key press then repaints the
+# screen once, with its result, instead of twice a frame apart.
+BUSY_AFTER_S = 0.15
 
-class TokenExplorerApp(App):
+
+class TokenExplorerApp(SamplerActions, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Token Explorer"
 
@@ -57,6 +63,7 @@ class TokenExplorerApp(App):
         Binding("p", "cycle_layer_view", "Layers", id="view.layers"),
         Binding("b", "grow_tree", "Tree", id="view.tree"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        *SAMPLER_BINDINGS,
     ]
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,
@@ -73,6 +80,9 @@ class TokenExplorerApp(App):
         self.start_error: str | None = None  # one sentence when the model could not load
         self._drawn: tuple | None = None
         self._last_note: tuple[str, float] = ("", 0.0)
+        self._busy_since: float | None = None
+        self._busy_timer = None
+        self._init_sampler()
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -144,7 +154,8 @@ class TokenExplorerApp(App):
 
     @property
     def look(self) -> Look:
-        return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities)
+        return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
+                    tracking=bool(self.tracked_ids))
 
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
@@ -152,8 +163,9 @@ class TokenExplorerApp(App):
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
-        if action in ("book", "cycle_colour", "cycle_layer_view", "grow_tree") and (
-                self.lane is None or isinstance(self.screen, TreeScreen)):
+        if (self.lane is None or isinstance(self.screen, TreeScreen)) and (
+                action in ("book", "cycle_colour", "cycle_layer_view", "grow_tree")
+                or action in SAMPLER_ACTIONS):
             return False
         return True
 
@@ -167,6 +179,7 @@ class TokenExplorerApp(App):
                             self.action_cycle_colour)
         yield SystemCommand("Cycle layer view", "probabilities → correlations → none (--layer_prob)",
                             self.action_cycle_layer_view)
+        yield from self.sampler_commands()
 
     # -- start-up ----------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, name="load", group="load")
@@ -189,8 +202,9 @@ class TokenExplorerApp(App):
         for text in message.warnings:
             self.notify(text, title="Input file", severity="warning", timeout=10)
         self.query_one(LoadingPanel).say(f"Reading the prompt ({len(message.ids)} tokens)…")
-        self.lane = Lane(PromptBook([message.ids]), start=self._start_job,
-                         notify=self._lane_note, on_press=self._on_press)
+        edits = self._start_sampler()
+        self.lane = Lane(PromptBook([Prompt.new(message.ids, message.messages)]), start=self._start_job,
+                         notify=self._lane_note, on_press=self._on_press, edits=edits)
         self.refresh_bindings()
         self._after_lane()
 
@@ -205,7 +219,10 @@ class TokenExplorerApp(App):
             return
         if self.lane.shown is None:
             self.query_one(LoadingPanel).progress(message.done, message.total)
-        else:
+        elif message.total > 1 and self._busy_since is not None \
+                and time.monotonic() - self._busy_since >= BUSY_AFTER_S:
+            # Only a long prefill gets the bar, not a held key's one-token steps: showing,
+            # relabelling and hiding it each cost a layout pass.
             label = f"Reading prompt {message.done}/{message.total} "
             self.query_one(BusyBar).progress(label, message.done, message.total)
 
@@ -223,8 +240,10 @@ class TokenExplorerApp(App):
                 if self.colour is ColourLayer.INFLUENCE:
                     self.colour = ColourLayer.NONE
                 self.layer_view = LayerView.NONE
+            self._stop_autoplay(None)
         self.lane.finish(message.job, message.result, error)
         self._after_lane()
+        self._autoplay_tick()
 
     def _lane_note(self, text: str, severity: str) -> None:
         # A held key repeats a refusal (popping the only token) dozens of times: say it once.
@@ -239,10 +258,11 @@ class TokenExplorerApp(App):
             self._save()
 
     def _save(self) -> None:
-        ids = self.book.current.ids
+        prompt = self.book.current
+        ids = prompt.ids
         folder = self.settings.resolve(self.settings.prompts.save_dir)
         try:
-            path = save_prompt(folder, self.engine.decode(ids), ids, self.engine.info.name)
+            path = save_prompt(folder, self.engine.decode(ids), ids, self.engine.info.name, prompt.chat)
         except PromptFileError as exc:
             self.notify(str(exc), title="Save", severity="error", timeout=10)
             return
@@ -306,11 +326,13 @@ class TokenExplorerApp(App):
             if lane.running is None:
                 self.query_one(BusyBar).done()
             # Redraw only when what is drawn changed: a press queued behind a job does not.
-            drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views)), look)
+            drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views)), look,
+                     self.sampler_draw_key())
             if drawn != self._drawn:
                 self._drawn = drawn
                 main.draw(lane.records, lane.views, look, self.engine.token_bytes,
-                          self.engine.special_ids)
+                          self.engine.special_ids, **self.sampler_drawing())
+                self.forced_report()
         self._show_header()
 
     def _show_header(self) -> None:
@@ -321,14 +343,24 @@ class TokenExplorerApp(App):
         lane, info = self.lane, self.engine.info
         busy = ""
         if lane.pending or lane.busy:
-            busy = f"computing ({lane.pending} queued)" if lane.pending else "computing"
+            now = time.monotonic()
+            if self._busy_since is None:
+                self._busy_since = now
+                self._busy_timer = self.set_timer(BUSY_AFTER_S, self._show_header)
+            if now - self._busy_since >= BUSY_AFTER_S:
+                busy = f"computing ({lane.pending} queued)" if lane.pending else "computing"
+        elif self._busy_since is not None:
+            self._busy_since = None
+            self._busy_timer.stop()
         header.show(
             model=info.name,
             device=info.device,
             dtype=info.dtype,
             prompt_index=lane.book.index + 1,
             prompts=len(lane.book),
-            tokens=len(lane.book.current.ids),
+            # What the screen shows (the panel below says the same), so that a press does
+            # not repaint the header before its result arrives.
+            tokens=len(lane.shown[1] if lane.shown else lane.book.current.ids),
             layer=self.colour,
             view=self.layer_view if self.layer_prob else None,
             busy=busy,

@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, LoadingIndicator, ProgressBar, Static
 
 from explorer.ui.colors import LAYER, Scale
+from explorer.ui.repaint import update_static
 from explorer.ui.views import ColourLayer, LayerView
 
 GRADIENT_STEPS = 16
@@ -24,7 +25,7 @@ class HeaderLine(Static):
     """model · device · dtype │ prompt i/n · tokens │ colour layer │ layer view │ activity."""
 
     def loading(self, model: str, state: str) -> None:
-        self.update(Text.assemble(("Token Explorer", "bold"), "  ", (model, "bold"), f"  │  {state}"))
+        update_static(self, Text.assemble(("Token Explorer", "bold"), "  ", (model, "bold"), f"  │  {state}"))
 
     def show(
         self,
@@ -53,7 +54,7 @@ class HeaderLine(Static):
             out.append(view.value, "bold")
         if busy:
             out.append(f"  │  {busy}", "italic")
-        self.update(out)
+        update_static(self, out)
 
 
 class Legend(Static):
@@ -93,7 +94,7 @@ class Legend(Static):
         if note:
             out.append("\n")
             out.append(note, "dim")
-        self.update(out)
+        update_static(self, out)
 
 
 class LoadingPanel(Vertical):

@@ -21,6 +21,10 @@ def fetch_views(backend, job: Job, post=None) -> dict:
             out[name] = backend.prompt_layer_probs(job.key)
         elif name == "candidate_lens":
             out[name] = backend.layer_probs(job.key, job.candidates)
+        elif name == "logits":  # the kept raw row: p_final and sampling need no model work
+            out[name] = backend.next_logits(job.key)
+        elif name == "tracked":
+            out[name] = backend.tracked(job.key, job.tracked, cancelled=job.cancelled)
         elif name == "prompt_values":
             # Only backends whose capabilities say prompt_logprobs=False are asked (servers
             # without prompt log-probs): one request per position, cancellable.

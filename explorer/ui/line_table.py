@@ -28,24 +28,48 @@ _PAD = 1  # cells of padding either side of a cell (DataTable's cell_padding)
 
 
 def cell_segments(console, text: Text, width: int) -> list[Segment]:
-    """One cell's content, `width` cells wide, as rich would render the Text inside a
-    DataTable cell (justify, truncate, pad with unstyled spaces)."""
+    """One cell's content, `width` cells wide, as rich renders the Text inside a DataTable
+    cell (justify, truncate, pad), without going through rich's layout machinery for the
+    one-line cells a table of tokens has."""
+    plain = text.plain
+    used = cell_len(plain)
+    justify = text.justify or "default"
+    simple = (used <= width and justify in ("left", "right", "default")
+              and "\n" not in plain and "\t" not in plain
+              and (justify != "right" or not plain[-1:].isspace()))
+    if not simple:
+        return _cell_segments_rich(console, text, width)
+    base = console.get_style(text.style, default=Style.null()) if text.style else Style.null()
+    segments = list(text.render(console)) if text.spans else [Segment(plain, base)]
+    if used < width:
+        # Inside the text (its own style) when justified, outside (unstyled) otherwise.
+        pad = Segment(" " * (width - used), base if justify != "default" else None)
+        if justify == "right":
+            segments.insert(0, pad)
+        else:
+            segments.append(pad)
+    return segments
+
+
+def _cell_segments_rich(console, text: Text, width: int) -> list[Segment]:
+    """The general case (center, overlong or multi-line cells), the way rich does it."""
     line = text.copy()
     line.end = ""
     justify = text.justify or "default"
+    overflow = text.overflow or "fold"
     if justify == "left":
-        line.truncate(width, overflow=text.overflow or "fold", pad=True)
+        line.truncate(width, overflow=overflow, pad=True)
     elif justify == "right":
         line.rstrip()
-        line.truncate(width, overflow=text.overflow or "fold")
+        line.truncate(width, overflow=overflow)
         line.pad_left(width - cell_len(line.plain))
     elif justify == "center":
         line.rstrip()
-        line.truncate(width, overflow=text.overflow or "fold")
+        line.truncate(width, overflow=overflow)
         line.pad_left((width - cell_len(line.plain)) // 2)
         line.pad_right(width - cell_len(line.plain))
     else:
-        line.truncate(width, overflow=text.overflow or "fold")
+        line.truncate(width, overflow=overflow)
     segments = list(_NEWLINE.join([line]).render(console))
     used = cell_len(line.plain)
     if used < width:
@@ -126,6 +150,8 @@ class LineTable(ScrollView, can_focus=True):
         self._cursor = 0
         # (row index or -1 for the header, cursor on it, widget width) -> full-width Strip
         self._strips: dict[tuple[int, bool, int], Strip] = {}
+        self._base_style: Style | None = None  # self.rich_style, costly to compute per line
+        self._meta: dict[tuple[int, int], Style] = {}  # (row, column) -> click target
 
     # -- data -----------------------------------------------------------------------------
     @property
@@ -149,7 +175,7 @@ class LineTable(ScrollView, can_focus=True):
                     widths[j] = w
         self._widths = [w + 2 * _PAD for w in widths]
         self._strips.clear()
-        self.virtual_size = Size(sum(self._widths), len(self._rows) + 1)
+        self._update_virtual_size()
         self._cursor = max(0, min(self._cursor, len(self._rows) - 1))
         self._scroll_cursor_into_view()
         self.refresh()
@@ -174,20 +200,34 @@ class LineTable(ScrollView, can_focus=True):
         elif self._cursor >= top + visible:
             self.scroll_to(y=self._cursor - visible + 1, animate=False, force=True)
 
+    def _update_virtual_size(self) -> None:
+        # A table that fits gets a constant virtual width: columns that change width with
+        # every new table then do not change the virtual size (a layout pass per key).
+        width = sum(self._widths)
+        if width <= self.scrollable_content_region.width:
+            width = 0
+        size = Size(width, len(self._rows) + 1)
+        if size != self.virtual_size:
+            self.virtual_size = size
+
     def on_resize(self, event: events.Resize) -> None:
+        self._update_virtual_size()
         self._scroll_cursor_into_view()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()  # focus, theme or CSS changed the look
+        self._base_style = None
 
     # -- drawing --------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
         index = -1 if y == 0 else y - 1 + scroll_y
+        if self._base_style is None:
+            self._base_style = self.rich_style
         if index >= len(self._rows) or not self._widths:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._base_style)
         cursor = index == self._cursor
         key = (index, cursor, width)
         strip = self._strips.get(key)
@@ -195,7 +235,7 @@ class LineTable(ScrollView, can_focus=True):
             strip = self._strips[key] = self._render_row(index, cursor, width)
         if scroll_x:
             strip = strip.crop(scroll_x, scroll_x + width)
-        return strip.adjust_cell_length(width, self.rich_style)
+        return strip.adjust_cell_length(width, self._base_style)
 
     def _render_row(self, index: int, cursor: bool, width: int) -> Strip:
         """The whole row, from column 0 to max(table width, widget width); styles are
@@ -212,7 +252,10 @@ class LineTable(ScrollView, can_focus=True):
         pad = " " * _PAD
         segments: list[Segment] = []
         for j, (cell, col_width) in enumerate(zip(cells, self._widths)):
-            pre = row_style + Style.from_meta({"row": index, "column": j}) + cursor_style
+            meta = self._meta.get((index, j))
+            if meta is None:
+                meta = self._meta[index, j] = Style.from_meta({"row": index, "column": j})
+            pre = row_style + meta + cursor_style
             content = [Segment(pad), *cell_segments(console, cell, col_width - 2 * _PAD), Segment(pad)]
             segments.extend(Segment.apply_style(content, pre, post))
         rest = max(0, width - sum(self._widths))

@@ -16,7 +16,9 @@ from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.prompt_view import PromptView
+from explorer.ui.repaint import set_titles
 from explorer.ui.token_display import column_labels, segments
+from explorer.ui.tracked_panel import TrackedPanel, TrackedRow
 from explorer.ui.views import ColourLayer, LayerView, layer_values
 
 
@@ -28,9 +30,15 @@ class Look:
     layer_view: LayerView | None  # None: started without --layer_prob
     capabilities: Capabilities
 
+    tracking: bool = False  # tokens are pinned (the tracked panel is open)
+
     def views_wanted(self) -> set[str]:
         """Names of the view arrays (jobs.fetch_views) this look needs."""
         wanted = set()
+        if self.capabilities.sampling:
+            wanted.add("logits")  # the kept row: p_final, space and autoplay
+        if self.tracking and self.capabilities.tracked_tokens:
+            wanted.add("tracked")
         if self.colour is ColourLayer.INFLUENCE and self.capabilities.influence:
             wanted.add("influence")
         if self.layer_view not in (None, LayerView.NONE) and self.capabilities.lens:
@@ -47,10 +55,12 @@ class MainView(Vertical):
             yield PromptView(id="prompt")
         yield Legend(id="legend")
         yield LayerHeatmap(id="heatmap")
+        yield TrackedPanel(id="tracked")
         yield NextTokenTable(id="table")
 
     def on_mount(self) -> None:
         self.query_one(LayerHeatmap).display = False
+        self.query_one(TrackedPanel).display = False
 
     def draw(
         self,
@@ -59,27 +69,38 @@ class MainView(Vertical):
         look: Look,
         token_bytes: Callable[[int], bytes | None],
         special_ids: Collection[int],
+        sampler: Any = None,
+        tracked: Sequence[TrackedRow] | None = None,
+        origins: Sequence[str] = (),
     ) -> None:
+        """sampler: explorer.session.sampler.Shown with `line` (the settings) or None;
+        tracked: rows for the tracked panel (None: nothing pinned; [] while computing)."""
         ids = [r.token_id for r in records]
         segs = segments(ids, [r.text for r in records], token_bytes, special_ids)
         values, note = self._colour_values(records, views, look)
         prompt = self.query_one(PromptView)
-        prompt.show(segs, values, look.colour.scale, joint=look.colour is ColourLayer.PROBABILITY)
+        prompt.show(segs, values, look.colour.scale, joint=look.colour is ColourLayer.PROBABILITY,
+                    origins=origins)
         scroll = self.query_one("#prompt-scroll", VerticalScroll)
-        scroll.border_title = f"prompt · {len(ids)} tokens"
-        scroll.border_subtitle = prompt.notes
+        set_titles(scroll, f"prompt · {len(ids)} tokens", prompt.notes)
         scroll.scroll_end(animate=False)
 
         table = self.query_one(NextTokenTable)
         last = records[-1]
-        # The entropy of the distribution the table shows (H / ln V, and in bits). From a
-        # server's truncated top-K it is a lower bound: "≥" says so.
+        # The entropy of the distribution the table shows (H / ln V, and in bits); with a
+        # sampler, of p_final too. From a server's truncated top-K it is a lower bound: "≥"
+        # says so.
+        bits = math.log(2)
         at_least = "≥" if last.next_entropy_bound else ""
         source = "" if look.capabilities.kind == "local" else f" · top {len(last.top)} from {look.capabilities.kind}"
-        table.border_title = (
-            f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
-            f"({at_least}{last.next_entropy / math.log(2):.2f} bits){source}"
-        )
+        if sampler is None:
+            set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
+                              f"({at_least}{last.next_entropy / bits:.2f} bits){source}", "")
+        else:
+            set_titles(table, f"next token · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
+                              f"({at_least}{last.next_entropy / bits:.2f} bits) · p_final "
+                              f"{sampler.entropy_final_norm:.2f} ({sampler.entropy_final / bits:.2f} bits){source}",
+                       f"sampler: {sampler.line} (o to change)")
         self.query_one(Legend).show(look.colour, look.layer_view, note)
 
         lens_on = look.layer_view not in (None, LayerView.NONE)
@@ -98,7 +119,14 @@ class MainView(Vertical):
             if candidate_lens is not None:
                 strips = layer_values(candidate_lens, look.layer_view)
         table.show(last.top, strips, with_strip=lens_on and look.capabilities.lens,
-                   special_ids=special_ids)
+                   special_ids=special_ids, p_final=None if sampler is None else sampler.p_final)
+        panel = self.query_one(TrackedPanel)
+        panel.display = tracked is not None
+        if tracked is not None:
+            if tracked:
+                panel.show(tracked, special_ids, lens=any(r.layers is not None for r in tracked))
+            else:
+                panel.waiting("computing the tracked tokens…")
 
     @staticmethod
     def _colour_values(records, views, look: Look) -> tuple[list[float | None] | None, str]:

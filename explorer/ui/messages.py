@@ -20,6 +20,7 @@ class Loaded(Message):
     ids: tuple[int, ...]
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    messages: list[dict] | None = None  # a chat prompt's messages (the ids are their rendering)
 
 
 @dataclass

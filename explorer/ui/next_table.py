@@ -58,8 +58,10 @@ class NextTokenTable(LineTable, inherit_bindings=False):
     def on_mount(self) -> None:
         self.set_rows(self._labels_for(with_strip=False), [])
 
-    def _labels_for(self, with_strip: bool) -> list[str]:
-        labels = ["#", "token", "id", "probability", "log p"]
+    def _labels_for(self, with_strip: bool, with_final: bool = False) -> list[str]:
+        labels = ["#", "token", "id", "p_base", "log p"]
+        if with_final:
+            labels.insert(4, "p_final")
         if with_strip:
             labels.append(f"layers 0..{self._layers - 1}" if self._layers else "layers")
         return labels
@@ -83,13 +85,18 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         strips: np.ndarray | None = None,
         with_strip: bool = False,
         special_ids: Collection[int] = (),
+        p_final: Sequence[float] | None = None,
     ) -> None:
         """Replace the rows, keeping the cursor on the same row number (holding right on
-        row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending).
+        row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending);
+        p_final: the sampler's probability per row (0 = excluded: the row stays, greyed),
+        None for no p_final column.
         Showing what is already shown (a colour-layer toggle redraws the view) costs nothing."""
         candidates = tuple(candidates)
         bar_colour = self.app.current_theme.primary
-        key = (candidates, with_strip, bar_colour,
+        final_colour = self.app.current_theme.accent or self.app.current_theme.secondary
+        p_final = None if p_final is None else tuple(p_final)
+        key = (candidates, with_strip, bar_colour, p_final,
                None if strips is None else (strips.shape, strips.tobytes()),
                frozenset(c.token_id for c in candidates if c.token_id in special_ids))
         if key == self._shown_key:
@@ -102,23 +109,31 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         if was_empty:
             self.refresh_bindings()
         bar_style = Style(color=bar_colour)
+        final_style = Style(color=final_colour)
         cell = 1
         if strips is not None and strips.shape[0] <= 13:
             cell = 2
         rows = []
         for i, c in enumerate(self._candidates):
+            excluded = p_final is not None and p_final[i] <= 0
+            grey = "dim" if excluded else ""
             row_cells = [
                 Text(str(i + 1), justify="right", style="dim"),
                 # Special tokens in bold italic, as in the prompt panel.
-                Text(c.text, no_wrap=True, style="bold italic" if c.token_id in special_ids else ""),
+                Text(c.text, no_wrap=True, style=("bold italic " if c.token_id in special_ids else "") + grey),
                 Text(str(c.token_id), justify="right", style="dim"),
-                Text.assemble((prob_bar(c.prob), bar_style), f" {c.prob:7.2%}"),
-                Text(f"{c.logprob:8.3f}", justify="right"),
+                Text.assemble((prob_bar(c.prob), "dim" if excluded else bar_style), f" {c.prob:7.2%}",
+                              style=grey),
+                Text(f"{c.logprob:8.3f}", justify="right", style=grey),
             ]
+            if p_final is not None:
+                final_cell = (Text("excluded".center(BAR_WIDTH + 8), style="dim italic") if excluded else
+                              Text.assemble((prob_bar(p_final[i]), final_style), f" {p_final[i]:7.2%}"))
+                row_cells.insert(4, final_cell)
             if with_strip:
                 if strips is None:
                     row_cells.append(Text("…", style="dim"))
                 else:
                     row_cells.append(layer_strip(strips[:, i], cell))
             rows.append(row_cells)
-        self.set_rows(self._labels_for(with_strip), rows)
+        self.set_rows(self._labels_for(with_strip, p_final is not None), rows)

@@ -29,8 +29,33 @@ async def take(out: Path, size: tuple[int, int] = (120, 40)) -> None:
         app.save_screenshot(filename=out.name, path=str(out.parent))
 
 
+async def take_sampler(out: Path, size: tuple[int, int] = (120, 40)) -> None:
+    """docs/sampler.svg: the balanced preset with top-k 12 (excluded tokens greyed), two
+    sampled tokens, forced text, two tracked tokens."""
+    from dataclasses import replace
+
+    from explorer.sampling import SamplingConfig
+
+    settings = replace(Settings(), sampling=SamplingConfig(preset="balanced", values={"seed": 7, "top_k": 12}))
+    app = TokenExplorerApp(settings)
+    async with app.run_test(size=size) as pilot:
+        async def settle() -> None:
+            while not (app.is_idle or app.start_failed):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+
+        await settle()
+        for key in ("space", "space", "t", *" in the", "enter", "right", "m", "down", "m"):
+            await pilot.press(key)
+            await settle()
+        app.save_screenshot(filename=out.name, path=str(out.parent))
+
+
 if __name__ == "__main__":
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DIR / "docs" / "screenshot.svg"
     asyncio.run(take(target))
     print(target)
+    if len(sys.argv) == 1:
+        asyncio.run(take_sampler(REPO_DIR / "docs" / "sampler.svg"))
+        print(REPO_DIR / "docs" / "sampler.svg")

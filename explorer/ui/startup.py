@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.backend import BackendError, open_backend
+from explorer.backend import BackendError, ChatTemplateError, open_backend, supports_sampling
 from explorer.config import Settings
 from explorer.session import PromptFileError, read_start_prompt
-from explorer.session.start import special_text_notice
+from explorer.session.start import FALLBACK_TEXT, chat_messages, special_text_notice
 from explorer.ui.messages import LoadFailed, Loaded, LoadProgress
 
 
@@ -31,17 +31,43 @@ def load(post, settings: Settings, input_path: Path | None, backend=None) -> Non
             post(LoadProgress(f"Loading model {settings.model.name}…"))
             backend = open_backend(settings, progress=lambda text: post(LoadProgress(text)))
         post(LoadProgress("Reading the prompt…"))
+        chat = backend.chat_ids if supports_sampling(backend) else None
         start = read_start_prompt(
             backend.encode,
             backend.info.name,
             backend.info.max_context,
             input_path,
             settings.resolve(settings.prompts.default),
+            chat,
         )
         warnings = list(start.warnings)
         notice = special_text_notice(start, backend.special_ids, backend.token_text)
         if notice:
             warnings.append(notice)
-        post(Loaded(backend, start.ids, start.errors, warnings))
+        ids, messages = start.ids, start.messages
+        if messages is None and settings.prompts.chat:
+            ids, messages = wrap_as_chat(chat, start.text or FALLBACK_TEXT, settings.prompts.system,
+                                         start, backend.info.max_context)
+        post(Loaded(backend, ids, start.errors, warnings,
+                    messages=None if messages is None else list(messages)))
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence on screen
         post(LoadFailed(describe(exc)))
+
+
+def wrap_as_chat(chat, text: str, system: str, start, max_context: int | None):
+    """(ids, messages) of the prompt wrapped in the chat template, or the plain prompt with
+    one sentence in start.errors when that cannot be done."""
+    if chat is None:
+        start.errors.append("Chat prompts are not available on this backend; opened the plain prompt.")
+        return start.ids, None
+    messages = chat_messages(text, system)
+    try:
+        ids = tuple(chat(messages))
+    except ChatTemplateError as exc:
+        start.errors.append(f"{exc} Opened the plain prompt instead.")
+        return start.ids, None
+    if max_context is not None and len(ids) > max_context:
+        start.errors.append(f"The chat prompt has {len(ids)} tokens, more than the model's context "
+                            f"of {max_context}; opened the plain prompt instead.")
+        return start.ids, None
+    return ids, messages

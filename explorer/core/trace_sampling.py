@@ -1,0 +1,98 @@
+"""`trace` with the sampler: the sampling flags, `--chat`/`--system`, `--track TEXT`, a
+seeded sampling choice for the generation loop, and the JSONL fields `logprob_final`
+(the chosen token's and each candidate's, null where the sampler excludes it) and
+`tracked` ({token id as a string: logprob}).
+
+The same pieces as the app: explorer.session.sampler.Sampler on the backend's kept logits
+row (SamplingBackend.next_logits), the seeded draw, and Backend.tracked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from explorer.backend.types import TokenRecord, TrackedSeries
+from explorer.sampling import add_sampling_flags, draw
+from explorer.session.sampler import Sampler
+
+
+def add_trace_sampling_flags(parser: argparse.ArgumentParser) -> None:
+    from explorer.cli import add_chat_flags
+
+    add_sampling_flags(parser)
+    add_chat_flags(parser)
+    parser.add_argument("--track", action="append", metavar="TEXT", default=None,
+                        help="follow every token of TEXT at every position (repeatable); "
+                             "adds `tracked` to each JSONL line")
+
+
+def trace_sampler(config, model_defaults) -> Sampler:
+    """trace decodes greedily unless sampling is asked for (a flag, a preset or a key in
+    config.toml [sampling]); then the settings resolve as in the app: the model's
+    generation_config.json, the preset, config.toml, the flags."""
+    from explorer.sampling import PRESETS
+
+    asked = config.preset != "model" or any(k != "seed" for k in config.values)
+    settings = config.resolve(model_defaults) if asked else PRESETS["greedy"].with_changes(
+        seed=config.values.get("seed"))
+    return Sampler(settings)
+
+
+def _logprob(p: float) -> float | None:
+    return math.log(p) if p > 0 else None
+
+
+@dataclass
+class SamplingChoice:
+    """A `Choose` for explorer.core.trace.trace: the seeded draw from p_final of the kept
+    row of prompt `key`. Keeps, per step, logprob_final of the chosen token and of the
+    candidates it was chosen from (None: excluded)."""
+
+    backend: object  # a SamplingBackend
+    key: object
+    sampler: Sampler
+    prompt_len: int
+    finals: list[dict[int, float | None]] = field(default_factory=list)
+
+    def __call__(self, ids: tuple[int, ...], last: TokenRecord) -> int:
+        row = self.backend.next_logits(self.key)
+        p_final = self.sampler.distributions(row, ids, self.prompt_len).p_final
+        token = draw(p_final, self.sampler.seed, len(ids))
+        wanted = {c.token_id for c in last.top} | {token}
+        self.finals.append({t: _logprob(float(p_final[t])) for t in wanted})
+        return token
+
+
+def tracked_ids(texts: Sequence[str] | None, encode_plain: Callable[[str], list[int]],
+                token_text: Callable[[int], str], warn: Callable[[str], None]) -> list[int]:
+    """Every token id of each --track TEXT, in order, without repeats. Raises ValueError
+    (one sentence) for text that gives no tokens; warns when a text is several tokens."""
+    out: list[int] = []
+    for text in texts or ():
+        ids = encode_plain(text)
+        if not ids:
+            raise ValueError(f"--track {text!r} gives no tokens.")
+        if len(ids) > 1:
+            pieces = ", ".join(repr(token_text(t)) for t in ids)
+            warn(f"--track {text!r} is not one token but {len(ids)} ({pieces}); all are tracked.")
+        out += [t for t in ids if t not in out]
+    return out
+
+
+def add_sampling_fields(lines: list[dict], finals: Sequence[Mapping[int, float | None]] | None,
+                        series: TrackedSeries | None) -> list[dict]:
+    """Add logprob_final (chosen and top) and tracked to trace JSONL lines, in place.
+    Line n (step n) is the token at `position`, predicted by the row after position-1."""
+    for n, line in enumerate(lines):
+        if finals is not None:
+            final = finals[n]
+            line["logprob_final"] = final.get(line["token_id"])
+            for c in line["top"]:
+                c["logprob_final"] = final.get(c["token_id"])
+        if series is not None:
+            row = series.logprobs[line["position"] - 1]
+            line["tracked"] = {str(t): float(row[j]) for j, t in enumerate(series.token_ids)}
+    return lines

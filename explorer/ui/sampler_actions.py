@@ -1,0 +1,311 @@
+"""The app's sampler keys: `space` samples one token, `g` starts and stops autoplay, `t`
+forces text, `o` opens the sampler panel, `m`/`M` pin tracked tokens. A mixin of
+TokenExplorerApp, kept apart so the app stays about wiring.
+
+Model work still goes through the lane: sampling is an Edit that waits for the kept logits
+row (the "logits" view), so a knob change or a draw never runs the model; the token it
+appends is one decode step like any append. Autoplay presses "sample" again each time the
+screen has caught up, so the screen follows every token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual import events
+from textual.binding import Binding
+
+from explorer.backend import supports_sampling
+from explorer.sampling import SamplingError
+from explorer.session import Edit, Lane
+from explorer.session.book import FORCED, PICKED, SAMPLED
+from explorer.session.sampler import Sampler, StopRule
+from explorer.ui.sampler_panel import PanelResult, SamplerPanel
+from explorer.ui.text_input import TextPrompt
+from explorer.ui.tracked_panel import TrackedRow, percent
+
+SAMPLER_BINDINGS = [
+    Binding("space", "sample", "Sample", id="sampler.sample"),
+    Binding("g", "autoplay", "Autoplay", id="sampler.autoplay"),
+    Binding("t", "force_text", "Force text", id="sampler.force"),
+    Binding("o", "sampler_panel", "Sampler", id="sampler.settings"),
+    Binding("m", "pin", "Pin", id="tracked.pin"),
+    Binding("M", "pin_text", "Pin text", id="tracked.pin_text", show=False),
+]
+SAMPLER_ACTIONS = frozenset({"sample", "autoplay", "force_text", "sampler_panel", "pin", "pin_text"})
+
+
+@dataclass
+class AutoplayRun:
+    key: int  # the prompt it writes to
+    start: int  # its length when autoplay started
+
+
+class SamplerActions:
+    """Mixed into TokenExplorerApp (which provides lane, engine, settings, table, notify)."""
+
+    def _init_sampler(self) -> None:
+        self.sampler: Sampler | None = None
+        self.stop_rule = StopRule()
+        self.autoplay_run: AutoplayRun | None = None
+        self.tracked_ids: list[int] = []
+        self._forced_note: tuple[int, int, int] | None = None  # (key, first position, count)
+
+    # -- public surface ------------------------------------------------------------------
+    @property
+    def autoplaying(self) -> bool:
+        return self.autoplay_run is not None
+
+    @property
+    def can_sample(self) -> bool:
+        return self.engine is not None and supports_sampling(self.engine)
+
+    def _start_sampler(self) -> dict[str, Edit]:
+        """Called once the backend is open: resolve the settings, return the lane's edits."""
+        if not self.can_sample:
+            return {}
+        config = self.settings.sampling
+        try:
+            settings = config.resolve(self.engine.sampling_defaults())
+        except SamplingError as exc:
+            self.notify(str(exc), title="Sampler", severity="error", timeout=10)
+            settings = config.resolve(type(self.engine.sampling_defaults())())
+        self.sampler = Sampler(settings)
+        self.stop_rule = StopRule(max_tokens=config.max_tokens, stop_strings=tuple(config.stop),
+                                  eos_ids=frozenset(self.engine.eos_ids),
+                                  max_context=self.engine.info.max_context)
+        return {"sample": Edit(self._apply_sample, needs=frozenset({"logits"})),
+                "force": Edit(self._apply_force)}
+
+    def sampler_commands(self):
+        """Command-palette entries for the sampler keys."""
+        from textual.app import SystemCommand
+
+        for title, help_text, action in (
+            ("Sample one token", "Draw the next token from p_final (space)", self.action_sample),
+            ("Autoplay", "Sample until EOS, a stop string, the token limit or a key (g)", self.action_autoplay),
+            ("Force text", "Append your own text as tokens and see their p_base (t)", self.action_force_text),
+            ("Sampler settings", "Temperature, top-k, top-p, min-p, penalties, seed, presets (o)",
+             self.action_sampler_panel),
+            ("Pin selected token", "Track the selected token at every position (m)", self.action_pin),
+            ("Pin tokens by text", "Track every token of a text (M)", self.action_pin_text),
+        ):
+            yield SystemCommand(title, help_text, action)
+
+    # -- edits (run by the lane in key-press order) -----------------------------------------
+    def _apply_sample(self, lane: Lane, press) -> None:
+        row = lane.views.get("logits")
+        prompt = lane.book.current
+        limit = self.engine.info.max_context
+        if row is None:
+            self._stop_autoplay("the model's logits could not be fetched")
+            lane.notify("Sampling needs the model's logits, which could not be fetched.", "warning")
+            return
+        if limit is not None and len(prompt.ids) >= limit:
+            self._stop_autoplay(None)
+            lane.notify(f"The prompt is at the model's context limit of {limit} tokens; "
+                        "nothing more can be appended.", "warning")
+            return
+        token = self.sampler.pick(row, prompt.ids, len(prompt.original))
+        lane.book.append(token, SAMPLED)
+
+    def _apply_force(self, lane: Lane, press) -> None:
+        ids = tuple(press.arg)
+        prompt = lane.book.current
+        limit = self.engine.info.max_context
+        if limit is not None and len(prompt.ids) + len(ids) > limit:
+            lane.notify(f"Forcing {len(ids)} tokens would pass the model's context limit of {limit} "
+                        "tokens; nothing was appended.", "warning")
+            return
+        self._forced_note = (prompt.key, len(prompt.ids), len(ids))
+        lane.book.extend(ids, FORCED)
+
+    # -- key actions -----------------------------------------------------------------------
+    def _refuse_without_sampling(self) -> bool:
+        if self.can_sample:
+            return False
+        kind = self.capabilities.kind
+        self.notify(f"Sampling is not available on this backend ({kind}).", severity="warning")
+        return True
+
+    def action_sample(self) -> None:
+        if not self._refuse_without_sampling():
+            self.lane.press("sample")
+            self._after_lane()
+
+    def action_autoplay(self) -> None:
+        if self._refuse_without_sampling():
+            return
+        if self.autoplay_run is not None:
+            self._stop_autoplay("stopped by a key")
+            return
+        prompt = self.lane.book.current
+        self.autoplay_run = AutoplayRun(prompt.key, len(prompt.ids))
+        self.notify(f"Autoplay: {self.sampler.describe()}; up to {self.stop_rule.max_tokens} tokens. "
+                    "Any key stops it.", title="Autoplay", timeout=3)
+        self._autoplay_tick()
+
+    def action_force_text(self) -> None:
+        if self._refuse_without_sampling():
+            return
+        self.push_screen(TextPrompt("force text", "Type text to append as tokens (no special tokens "
+                                    "added; \\n for a newline). Each token shows its p_base."),
+                         self._forced_text)
+
+    def _forced_text(self, text: str | None) -> None:
+        if text is None:
+            return
+        ids = self.engine.encode_plain(text)
+        if not ids:
+            self.notify(f"The text {text!r} gives no tokens; nothing was appended.", severity="warning")
+            return
+        self.lane.press("force", arg=tuple(ids))
+        self._after_lane()
+
+    def action_sampler_panel(self) -> None:
+        if self._refuse_without_sampling():
+            return
+        self.push_screen(SamplerPanel(self.sampler.settings, self.stop_rule), self._panel_closed)
+
+    def _panel_closed(self, result: PanelResult | None) -> None:
+        if result is None:
+            return
+        self.sampler.change(**result.settings.as_dict())
+        self.stop_rule = replace(self.stop_rule, max_tokens=result.stop.max_tokens,
+                                 stop_strings=result.stop.stop_strings)
+        self.notify(f"Sampler: {self.sampler.describe()}.", title="Sampler", timeout=3)
+        self._after_lane()
+
+    def action_pin(self) -> None:
+        if not self._tracking_available():
+            return
+        candidate = self.table.selected()
+        if candidate is None:
+            return
+        if candidate.token_id in self.tracked_ids:
+            self.tracked_ids.remove(candidate.token_id)
+            self.notify(f"Unpinned {candidate.text!r}.", timeout=2)
+        else:
+            self.tracked_ids.append(candidate.token_id)
+        self._retrack()
+
+    def action_pin_text(self) -> None:
+        if self._tracking_available():
+            self.push_screen(TextPrompt("pin tokens by text", "Type text; every token of it is tracked "
+                                        "(a leading space is part of a token)."), self._pin_text)
+
+    def _pin_text(self, text: str | None) -> None:
+        if text is None:
+            return
+        ids = self.engine.encode_plain(text)
+        if not ids:
+            self.notify(f"The text {text!r} gives no tokens; nothing was pinned.", severity="warning")
+            return
+        if len(ids) > 1:
+            pieces = ", ".join(repr(self.engine.token_text(t)) for t in ids)
+            self.notify(f"{text!r} is not one token in the vocabulary but {len(ids)} ({pieces}); "
+                        "all of them are tracked.", severity="warning", timeout=6)
+        for t in ids:
+            if t not in self.tracked_ids:
+                self.tracked_ids.append(t)
+        self._retrack()
+
+    def _tracking_available(self) -> bool:
+        if self.capabilities.tracked_tokens:
+            return True
+        self.notify(f"Tracked tokens are not available on this backend ({self.capabilities.kind}).",
+                    severity="warning")
+        return False
+
+    def _retrack(self) -> None:
+        self.lane.track(tuple(self.tracked_ids))
+        self._after_lane()
+
+    # -- autoplay --------------------------------------------------------------------------
+    def _autoplay_tick(self) -> None:
+        """Press "sample" again once the screen shows the last sampled token."""
+        run, lane = self.autoplay_run, self.lane
+        if run is None or lane is None or lane.pending or lane.busy or not lane.in_sync:
+            return
+        prompt = lane.book.current
+        if prompt.key != run.key:
+            self._stop_autoplay("the prompt changed")
+            return
+        produced = prompt.ids[run.start:]
+        reason = self.stop_rule.after(produced, len(prompt.ids), self.engine.decode) if produced else None
+        if reason:
+            self._stop_autoplay(reason)
+            return
+        lane.press("sample")
+        self._after_lane()
+
+    def _stop_autoplay(self, reason: str | None) -> None:
+        run, self.autoplay_run = self.autoplay_run, None
+        if run is None or reason is None:
+            return
+        made = len(self.lane.book.current.ids) - run.start if self.lane else 0
+        self.notify(f"Autoplay stopped after {made} tokens: {reason}.", title="Autoplay", timeout=4)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Any key stops autoplay (and does nothing else), except quitting.
+        if (isinstance(event, events.Key) and self.autoplay_run is not None
+                and not event.is_forwarded and event.key != "ctrl+q"):
+            event.stop()
+            self._stop_autoplay("stopped by a key")
+            self._after_lane()
+            return
+        await super().on_event(event)
+
+    # -- what the main view draws ------------------------------------------------------------
+    def _shown_prompt(self):
+        key, ids = self.lane.shown
+        prompt = next((p for p in self.lane.book if p.key == key), None)
+        return prompt, ids
+
+    def sampler_drawing(self) -> dict:
+        """Keyword arguments for MainView.draw: p_final and entropies, tracked rows,
+        origins of the shown tokens."""
+        lane = self.lane
+        prompt, ids = self._shown_prompt()
+        origins = ()
+        if prompt is not None:
+            n = min(len(prompt.origins), len(ids))
+            same = prompt.ids[:n] == ids[:n]
+            origins = (prompt.origins[:n] if same else ()) + (PICKED,) * (len(ids) - (n if same else 0))
+        prompt_len = len(prompt.original) if prompt is not None else len(ids)
+        row = lane.views.get("logits")
+        shown = None
+        if self.sampler is not None and row is not None:
+            top = [c.token_id for c in lane.records[-1].top]
+            shown = self.sampler.shown(row, ids, prompt_len, top)
+        tracked = None
+        if self.tracked_ids:
+            series = lane.views.get("tracked")
+            tracked = []
+            if series is not None and tuple(series.token_ids) == tuple(self.tracked_ids):
+                final = (self.sampler.distributions(row, ids, prompt_len).p_final
+                         if self.sampler is not None and row is not None else None)
+                for j, t in enumerate(series.token_ids):
+                    tracked.append(TrackedRow(
+                        token_id=t, text=self.engine.token_text(t),
+                        p_base=float(series.probs[-1, j]),
+                        p_final=None if final is None else float(final[t]),
+                        rank=int(series.ranks[-1, j]), series=series.probs[:, j],
+                        layers=None if series.layer_probs is None else series.layer_probs[:, j]))
+        return {"sampler": shown, "tracked": tracked, "origins": origins}
+
+    def sampler_draw_key(self) -> tuple:
+        """What, besides the lane, changes the look (so a knob change redraws)."""
+        return (None if self.sampler is None else self.sampler.settings, tuple(self.tracked_ids))
+
+    def forced_report(self) -> None:
+        """Once forced tokens are on screen: one line with each token's p_base."""
+        note, lane = self._forced_note, self.lane
+        if note is None or lane.shown is None:
+            return
+        key, first, count = note
+        if lane.shown[0] != key or len(lane.records) < first + count:
+            return
+        self._forced_note = None
+        parts = [f"{r.text!r} {percent(r.prob)}" for r in lane.records[first:first + count] if r.prob is not None]
+        self.notify("Forced: " + " · ".join(parts), title="Forced text", timeout=8)

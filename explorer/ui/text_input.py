@@ -1,0 +1,48 @@
+"""A small modal that asks for one line of text (forced text `t`, tracked text `M`).
+
+Enter returns the text as typed (nothing stripped: a leading space is a different token);
+escape returns None. `\\n` and `\\t` typed as two characters stand for a newline and a tab,
+since a one-line input cannot hold them.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+from explorer.session.sampler import unescape
+
+
+class TextPrompt(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    TextPrompt { align: center middle; }
+    TextPrompt > Vertical {
+        width: 70; height: auto; padding: 1 2;
+        border: round $primary; background: $surface;
+    }
+    TextPrompt Label.hint { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, hint: str, *, placeholder: str = "") -> None:
+        super().__init__()
+        self._title, self._hint, self._placeholder = title, hint, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self._title
+            yield Label(self._hint, classes="hint")
+            yield Input(placeholder=self._placeholder, id="text")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(unescape(event.value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

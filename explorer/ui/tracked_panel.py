@@ -1,0 +1,115 @@
+"""The tracked-tokens panel: per pinned token its p_base, p_final and rank at the next
+position, a sparkline of its p_base after every position of the prompt, and with the
+logit lens its probability at each layer. Draws only the plain data it is handed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline, Static
+
+from explorer.ui.next_table import layer_strip
+
+
+@dataclass(frozen=True)
+class TrackedRow:
+    token_id: int
+    text: str
+    p_base: float
+    p_final: float | None  # None: no sampler on this backend
+    rank: int
+    series: np.ndarray  # p_base after every position
+    layers: np.ndarray | None  # lens p per layer after the last position, or None
+
+
+def percent(p: float) -> str:
+    """A probability as a percentage that stays readable when tiny (0.0031% not 0.00%)."""
+    if p >= 0.0001 or p == 0:
+        return f"{p:.2%}"
+    return f"{p * 100:.2g}%"
+
+
+def _summary(row: TrackedRow, special: bool) -> Text:
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(f"{row.text!s:<12.12}", "bold italic" if special else "bold")
+    out.append(f" {row.token_id:>6} ", "dim")
+    out.append(f"p {percent(row.p_base):>7} ")
+    if row.p_final is None:
+        pass
+    elif row.p_final > 0:
+        out.append(f"final {percent(row.p_final):>7} ")
+    else:
+        out.append("final excluded ", "dim")
+    out.append(f"#{row.rank}", "dim")
+    return out
+
+
+class TrackedLine(Horizontal):
+    DEFAULT_CSS = """
+    TrackedLine { height: 1; }
+    TrackedLine > .summary { width: 52; }
+    TrackedLine > Sparkline { width: 1fr; height: 1; margin: 0 1; }
+    TrackedLine > .layers { width: auto; max-width: 40; }
+    """
+
+    def __init__(self, row: TrackedRow, special: bool) -> None:
+        super().__init__()
+        self._row, self._special = row, special
+
+    def compose(self) -> ComposeResult:
+        yield Static(_summary(self._row, self._special), classes="summary")
+        yield Sparkline([float(v) for v in self._row.series], summary_function=max)
+        layers = Static(classes="layers")
+        layers.display = self._row.layers is not None
+        if self._row.layers is not None:
+            layers.update(layer_strip(self._row.layers, 1))
+        yield layers
+
+    def update_row(self, row: TrackedRow, special: bool) -> None:
+        self._row, self._special = row, special
+        self.query_one(".summary", Static).update(_summary(row, special))
+        self.query_one(Sparkline).data = [float(v) for v in row.series]
+        strip = self.query_one(".layers", Static)
+        strip.display = row.layers is not None
+        if row.layers is not None:
+            strip.update(layer_strip(row.layers, 1))
+
+
+class TrackedPanel(Vertical):
+    DEFAULT_CSS = """
+    TrackedPanel { height: auto; max-height: 10; border: round $primary-darken-1; padding: 0 1; }
+    TrackedPanel > #tracked-waiting { color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="tracked-waiting")
+
+    def on_mount(self) -> None:
+        self.border_title = "tracked tokens"
+        self.border_subtitle = "m pins/unpins the selected token · M pins text"
+
+    @property
+    def lines(self) -> list[TrackedLine]:
+        return list(self.query(TrackedLine))
+
+    def waiting(self, note: str) -> None:
+        self.query_one("#tracked-waiting", Label).update(note)
+        self.query_one("#tracked-waiting").display = True
+
+    def show(self, rows: Sequence[TrackedRow], special_ids=frozenset(), lens: bool = False) -> None:
+        self.query_one("#tracked-waiting").display = False
+        lines = self.lines
+        if [line._row.token_id for line in lines] != [r.token_id for r in rows]:
+            for line in lines:
+                line.remove()
+            self.mount_all([TrackedLine(r, r.token_id in special_ids) for r in rows])
+        else:
+            for line, row in zip(lines, rows):
+                line.update_row(row, row.token_id in special_ids)
+        what = "p_base · p_final · rank at the next position │ p_base after every position"
+        self.border_title = f"tracked tokens · {what}" + (" │ lens per layer" if lens else "")
