@@ -1,6 +1,7 @@
-"""Step latency and memory of the engine on a model shaped like Qwen2.5-0.5B (random weights).
+"""Step latency and memory of the engine on a model shaped like Qwen2.5-0.5B (random weights),
+and on the default model of config.toml (loaded as the app loads it, with --layer_prob on).
 
-    uv run python benchmarks/step_latency.py
+    uv run python benchmarks/step_latency.py [--skip-default]
 
 Every figure is a ratio (or a time) measured in this one run on this machine, so the
 numbers compare like with like. The last line is one JSON object.
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 PROMPT = 256
+DEFAULT_PROMPT = 512  # the default model's prompt, as issue 11 measured it
 LONG_PROMPT = 2048
 STEP_REPS = 7
 PREFILL_REPS = 2
@@ -68,8 +70,11 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def random_ids(rng: random.Random, n: int) -> list[int]:
-    return [rng.randrange(1000, 150000) for _ in range(n)]
+QWEN_TOKENS = (1000, 150000)
+
+
+def random_ids(rng: random.Random, n: int, token_range: tuple[int, int] = QWEN_TOKENS) -> list[int]:
+    return [rng.randrange(*token_range) for _ in range(n)]
 
 
 def bare_prefill(model, ids):
@@ -81,13 +86,14 @@ def bare_prefill(model, ids):
     return cache
 
 
-def measure_steps(model) -> dict:
+def measure_steps(model, engine, prompt: int, token_range: tuple[int, int],
+                  prefill_reps: int = PREFILL_REPS) -> dict:
+    """Append vs a bare decode step, pop, and load vs a bare prefill of `prompt` tokens."""
     rng = random.Random(0)
-    engine = make_engine(model, influence_heads=16)
     fast_impl = model.config._attn_implementation
-    ids = random_ids(rng, PROMPT)
+    ids = random_ids(rng, prompt, token_range)
 
-    # Bare transformers decode step at the same cache length (256 cached, 1 new).
+    # Bare transformers decode step at the same cache length (prompt cached, 1 new).
     model.set_attn_implementation(fast_impl)
     cache = bare_prefill(model, ids)
     engine.sync("p", ids)
@@ -95,7 +101,7 @@ def measure_steps(model) -> dict:
     bare, ours, pops = [], [], []
     with torch.inference_mode():
         for rep in range(STEP_REPS + 1):
-            token = rng.randrange(1000, 150000)
+            token = rng.randrange(*token_range)
             model.set_attn_implementation(fast_impl)  # the bare step runs as transformers would
             t_bare = timed(lambda: model(input_ids=torch.tensor([[token]]), past_key_values=cache,
                                          use_cache=True))
@@ -107,12 +113,13 @@ def measure_steps(model) -> dict:
                 ours.append(t_ours)
                 pops.append(t_pop)
 
-    # Load (chunked prefill + eager last step) vs one bare prefill of the same 256 tokens.
+    # Load (chunked prefill + last step) vs one bare prefill of the same number of tokens.
     loads, prefills = [], []
-    for rep in range(PREFILL_REPS):
-        fresh = random_ids(rng, PROMPT)  # a new first token: nothing to borrow
+    for rep in range(prefill_reps):
+        fresh = random_ids(rng, prompt, token_range)  # a new first token: nothing to borrow
+        model.set_attn_implementation(fast_impl)
         prefills.append(timed(lambda: bare_prefill(model, fresh)))
-        fresh = random_ids(rng, PROMPT)
+        fresh = random_ids(rng, prompt, token_range)
         loads.append(timed(lambda: engine.sync(f"load{rep}", fresh)))
         engine.forget(f"load{rep}")
 
@@ -129,6 +136,25 @@ def measure_steps(model) -> dict:
         "per_key_original_ms": 2 * prefill * 1e3,
     }
 
+
+def measure_default() -> dict:
+    """The default model of config.toml, loaded as the app loads it, with --layer_prob on
+    (which must cost nothing while no layer view asks). The load is timed warm: a first,
+    untimed load fills whatever caches loading uses (files, a dequantised copy)."""
+    from explorer.config import load_settings
+    from explorer.engine import Engine
+
+    settings = load_settings().model
+    Engine.load(settings, layer_prob=True).close()
+    start = time.perf_counter()
+    engine = Engine.load(settings, layer_prob=True)
+    load_s = time.perf_counter() - start
+    model = engine.model
+    prompt = min(DEFAULT_PROMPT, (engine.info.max_context or DEFAULT_PROMPT) - STEP_REPS - 2)
+    vocab = engine.info.vocab_size
+    # A small model loads in a fraction of a second: more rounds steady the medians.
+    steps = measure_steps(model, engine, prompt, (min(1000, vocab // 4), vocab), prefill_reps=5)
+    return {"name": settings.name, "prompt": prompt, "load_s": load_s, **steps}
 
 def _status_kb(field: str) -> int:
     status = Path("/proc/self/status").read_text()
@@ -160,7 +186,7 @@ def main() -> None:
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cpu")
     model = build_model()
-    steps = measure_steps(model)
+    steps = measure_steps(model, make_engine(model, influence_heads=16), PROMPT, QWEN_TOKENS)
     del model
     peak_mb = measure_peak()
     for name, value in steps.items():
@@ -172,8 +198,20 @@ def main() -> None:
         "load_over_prefill": round(steps["load_ms"] / steps["prefill_ms"], 3),
         "per_key_speedup": round(steps["per_key_original_ms"] / steps["append_ms"], 1),
         "load_2048_peak_mb": round(peak_mb, 1),
-        "device": "cpu",
     }
+    if "--skip-default" not in sys.argv:
+        default = measure_default()
+        print(f"default model {default['name']}, {default['prompt']}-token prompt, --layer_prob on:")
+        for name, value in default.items():
+            if name not in ("name", "prompt"):
+                print(f"{name:>22}: {value:9.3f}" if name == "load_s" else f"{name:>22}: {value:9.1f}")
+        result |= {
+            "default_model": default["name"],
+            "default_append_over_decode": round(default["append_ms"] / default["decode_ms"], 3),
+            "default_load_over_prefill": round(default["load_ms"] / default["prefill_ms"], 3),
+            "default_model_load_s": round(default["load_s"], 3),
+        }
+    result["device"] = "cpu"
     print(json.dumps(result))
 
 

@@ -84,7 +84,7 @@ async def test_autoplay_greedy_equals_generate_and_a_key_stops_it():
         model = embedded_engine().model
         with torch.no_grad():
             out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                 do_sample=False, max_new_tokens=40, pad_token_id=0, eos_token_id=None)
+                                 do_sample=False, max_new_tokens=256, pad_token_id=0, eos_token_id=None)
         greedy = out[0, len(ids):].tolist()
         await pilot.press("g")
         assert app.autoplaying
@@ -96,7 +96,9 @@ async def test_autoplay_greedy_equals_generate_and_a_key_stops_it():
         await settle(app, pilot)
         assert not app.autoplaying
         made = app.book.current.ids[len(ids):]
-        assert 4 <= len(made) < 40
+        # Below the 256-token limit: the key stopped it (how many came first depends on
+        # how busy the CPU is: 55-86 were seen on a loaded machine).
+        assert 4 <= len(made) < 256
         assert list(made) == greedy[: len(made)]
         assert all(o == SAMPLED for o in app.book.current.origins[len(ids):])
         assert any("Autoplay stopped" in text and "key" in text for text, _ in app.notes)

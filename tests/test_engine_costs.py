@@ -3,6 +3,7 @@ new token, never per keystroke")."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,11 +23,13 @@ def counted(make_engine):
     return engine, calls
 
 
-def test_load_is_chunked_prefill_plus_one_step(counted):
+def test_load_is_one_chunked_prefill(counted):
     engine, calls = counted
-    ids = list(range(2, 22))  # 20 tokens: 19 in chunks of 8, then the last as a step
+    ids = list(range(2, 22))  # 20 tokens in chunks of 8; the last chunk also gives influence
     engine.sync("a", ids)
-    assert calls == [8, 8, 3, 1]
+    assert calls == [8, 8, 4]
+    engine.influence("a")  # known from the load: no model work
+    assert calls == [8, 8, 4]
 
 
 def test_append_is_one_decode_step_pop_is_none(counted):
@@ -103,3 +106,38 @@ def test_cancel_between_chunks_leaves_prompt_unchanged(make_engine):
                     cancelled=lambda: len(seen) >= 2)
     assert engine.records("k") == before
     assert seen and seen[-1][1] == 28
+
+
+def test_layer_prob_costs_nothing_until_a_layer_view_asks(make_engine):
+    """With --layer_prob, loads and appends read no layer through lm_head; the layer views,
+    once on, cost no forward pass beyond the one per appended token."""
+    engine = make_engine("llama", prefill_chunk=8, layer_prob=True)
+    calls: list[int] = []
+    forward = engine.model.forward
+
+    def counting_forward(*args, **kwargs):
+        calls.append(int(kwargs["input_ids"].shape[1]))
+        return forward(*args, **kwargs)
+
+    engine.model.forward = counting_forward
+    head_rows: list[int] = []
+    engine.parts.lm_head.register_forward_hook(
+        lambda module, args, out: head_rows.append(args[0].shape[-2]))
+    ids = list(range(2, 22))
+    engine.sync("a", ids)
+    engine.sync("a", ids + [40])
+    assert calls == [8, 8, 4, 1]
+    assert head_rows == calls  # lm_head ran only inside the model's own forward passes
+
+    calls.clear()
+    head_rows.clear()
+    engine.layer_probs("a", [3, 4])  # the layer view comes on: no forward pass
+    assert calls == [] and head_rows == [engine.info.n_layers]
+    engine.prompt_layer_probs("a")  # the prompt's columns: one lens prefill, once
+    for token in (41, 42, 43):  # appends with the layer views on: one step each
+        ids = [r.token_id for r in engine.records("a")] + [token]
+        calls.clear()
+        engine.sync("a", ids)
+        engine.layer_probs("a", [3, 4])
+        cols = engine.prompt_layer_probs("a")
+        assert calls == [1] and not np.isnan(cols[:, 1:]).any()

@@ -216,3 +216,17 @@ def test_any_interleaving_settles_on_the_books_state(steps):
     expected = reference_book((0, 4, 5), presses, h.backend)
     assert [(p.ids, p.original) for p in lane.book] == [(p.ids, p.original) for p in expected]
     assert lane.book.index == expected.index
+
+
+def test_save_waits_until_the_screen_shows_what_it_saves():
+    seen = []
+    h = Harness(on_press=lambda name: seen.append((name, h.lane.shown, h.lane.book.current.ids)))
+    h.run()
+    h.lane.press("append", row=1)
+    h.lane.press("save")
+    assert seen == []  # the append's sync has not finished: the save waits behind it
+    h.run()
+    assert len(seen) == 1
+    name, shown, ids = seen[0]
+    assert name == "save" and shown[1] == ids and len(ids) == 4
+    assert [r.token_id for r in h.lane.records] == list(ids)

@@ -26,15 +26,14 @@ from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancell
 from .kv import TAIL_ROWS, PromptKV, common_prefix
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
-from .reductions import RowStats, make_record, reduce_logits, row_stats
+from . import sampler_side
+from .reductions import RowReducer, RowStats, make_records
 from .runner import Runner
 from .store import Prompt, PromptStore
 from .token_text import TokenTexts
-from .types import ModelInfo, TokenRecord
+from .types import ModelInfo, TokenRecord, TrackedSeries
 from .view_cache import ViewCache
 from . import branching
-from . import sampler_side
-from explorer.backend.types import TrackedSeries
 
 
 class Engine:
@@ -79,6 +78,7 @@ class Engine:
         self._runner = Runner(model, self.device, self.prefill_chunk)
         self._store = PromptStore(settings.cache_size)
         self._views = ViewCache(self.parts, self.influence_heads)
+        self._reducer = RowReducer(self.tokens_to_show)
         self._sampler = sampler_side.SamplerSide(self)  # kept raw rows, tracked tokens
 
     # ----------------------------------------------------------------- construction
@@ -165,9 +165,15 @@ class Engine:
             else:
                 kv = self._store.kv_for(key, ids[:keep])
                 start = len(kv.ids)  # first position whose record is (re)computed
-                records = self._advance(kv, ids, start, progress, cancelled)
-                cols = base.lens_cols[:start] + self._lens_cols_from_points(ids, start)
-                new = Prompt(ids, base.records[:start] + records, cols)
+
+                def extend(records: tuple[TokenRecord, ...]) -> Prompt:
+                    # Lens columns of new positions wait until a layer view asks.
+                    return Prompt(ids[: start + len(records)], base.records[:start] + records,
+                                  base.lens_cols[:start] + (None,) * len(records))
+
+                records = self._advance(kv, ids, start, progress, cancelled,
+                                        keep_done=lambda done: self._store.put_partial(key, extend(done)))
+                new = extend(records)
             self._store.put(key, new)
             return new.records
 
@@ -199,18 +205,10 @@ class Engine:
         self._require_lens()
         with self._lock:
             prompt = self._store[key]
-            ids, cols = prompt.ids, list(prompt.lens_cols)
-            missing = [i for i in range(1, len(ids)) if cols[i] is None]
-            if missing:
-                for i, col in self._views.cols_by_prefill(self._runner, ids, missing).items():
-                    cols[i] = col
-                prompt = Prompt(ids, prompt.records, tuple(cols))
-                self._store.put(key, prompt)
-            out = np.full((self.info.n_layers + 1, len(ids)), np.nan, dtype=np.float32)
-            for i in range(1, len(ids)):
-                out[:-1, i] = cols[i]
-                out[-1, i] = math.exp(prompt.records[i].logprob)
-            return out
+            filled = self._views.fill_lens_cols(self._runner, prompt)
+            if filled is not prompt:
+                self._store.put(key, filled)
+            return self._views.prompt_layer_probs(filled)
 
     # ----------------------------------------------------------------- sampling side
     # Thin delegates to sampler_side.py (explorer.backend.SamplingBackend).
@@ -267,13 +265,16 @@ class Engine:
 
     def _advance(self, kv: PromptKV, ids: tuple[int, ...], start: int,
                  progress: Callable[[int, int], None] | None,
-                 cancelled: Callable[[], bool] | None) -> tuple[TokenRecord, ...]:
+                 cancelled: Callable[[], bool] | None,
+                 keep_done: Callable[[tuple[TokenRecord, ...]], None] | None = None,
+                 ) -> tuple[TokenRecord, ...]:
         """Run ids[len(kv.ids):] through the model; return records for positions >= start.
+        When cancelled, keep_done gets the records of the chunks that did finish (their
+        KV entries stay in kv), so the next sync resumes instead of starting over.
 
         kv must hold a prefix of ids with start == len(kv.ids) or start == len(ids) (probe).
-        The last position always goes through a step that returns its attention row
-        (influence) and, with layer_prob, its hidden states (lens).
-        """
+        The last forward also returns the last position's attention row (influence) and,
+        with layer_prob, its hidden states (lens)."""
         n = len(ids)
         # The record of position `start` needs the distribution after start-1. If the
         # cache no longer keeps that row, feed position start-1 again in the same pass.
@@ -283,19 +284,28 @@ class Engine:
         stats: dict[int, RowStats] = {}
         if kv.tails and first == start > 0:
             with self._runner.few_threads():
-                stats[start - 1] = row_stats(kv.tails[-1][None], [ids[start]], self.tokens_to_show)[0]
+                stats[start - 1] = self._reducer.stats(kv.tails[-1][None], [ids[start]])[0]
         want_from = max(start - 1, 0)
-        # Two positions or fewer: one step covers them (one pass for an append).
-        step_from = first if n - first <= 2 else n - 1
+        # Wrapped fast attention (attention_rows.py) gives the last row at no extra cost,
+        # so the last forward is the last prefill chunk; eager attention would materialise
+        # every weight of a chunk, so there it covers the last position alone (or two).
+        if self._runner.rows_impl is not None or not self.influence_enabled:
+            step_from = first + (n - first - 1) // self.prefill_chunk * self.prefill_chunk
+        else:
+            step_from = first if n - first <= 2 else n - 1
 
         def reduce(pos: int, logits: torch.Tensor) -> list[torch.Tensor]:
             self._sampler.keep_rows(ids, pos, logits)  # raw rows of the last positions
-            kept = reduce_logits(logits, ids, pos, want_from, self.tokens_to_show, stats, TAIL_ROWS)
+            kept = self._reducer.reduce_logits(logits, ids, pos, want_from, stats, TAIL_ROWS)
             kv.keep_tails(kept)
             return kept
 
         def chunk_done(pos: int, out) -> None:
-            reduce(pos, out.logits)
+            # One thread here too: a block's reductions are a dozen short memory-bound ops,
+            # and on a busy CPU each one waiting for the pool cost more than the work
+            # (measured: 10x on a 8k vocabulary, 2x on 152k, with the CPU shared).
+            with self._runner.few_threads():
+                reduce(pos, out.logits)
             if progress is not None:
                 progress(pos + out.logits.shape[0] - first, n - first)
 
@@ -310,16 +320,18 @@ class Engine:
                     kv.ids = ids
                     self._views.store_influence(ids, out.attention_rows)
                     if self.layer_prob:
-                        self._views.store_lens(ids, step_from, out.hidden_states, rows)
+                        self._views.store_lens(ids, min(n - step_from, 2), out.hidden_states, rows)
                 if progress is not None:
                     progress(n - first, n - first)
         except SyncCancelled:
+            if keep_done is not None and len(kv.ids) > start:
+                keep_done(make_records(ids, start, len(kv.ids), stats, self._text, self._ln_vocab))
             raise
         except BaseException:
             # A forward that stopped half way leaves some layers updated: drop the cache.
             self._store.drop_kv(kv)
             raise
-        return tuple(make_record(ids, i, stats, self._text, self._ln_vocab) for i in range(start, n))
+        return make_records(ids, start, n, stats, self._text, self._ln_vocab)
 
     def _influence_entry(self, key: Hashable):
         if not self.influence_enabled:
@@ -352,8 +364,3 @@ class Engine:
     def _require_lens(self) -> None:
         if not self.layer_prob or self.parts is None:
             raise Unavailable("Layer probabilities need the model loaded with --layer_prob.")
-
-    def _lens_cols_from_points(self, ids: tuple[int, ...], start: int) -> tuple[np.ndarray | None, ...]:
-        if not self.layer_prob:
-            return (None,) * (len(ids) - start)
-        return self._views.cols_from_points(ids, start)

@@ -73,6 +73,10 @@ class LRU:
         while len(self._items) > self.maxsize:
             self._items.popitem(last=False)
 
+    def replace(self, key: Hashable, value) -> None:
+        """A new value for a present key, keeping its place in the order."""
+        self._items[key] = value
+
     def pop(self, key: Hashable, default=None):
         return self._items.pop(key, default)
 

@@ -10,22 +10,32 @@ from __future__ import annotations
 import torch
 
 
-def log_probs(logits: torch.Tensor) -> torch.Tensor:
-    """log softmax over the last axis, in fp32."""
-    return torch.log_softmax(logits.float(), dim=-1)
+def log_probs(logits: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """log softmax over the last axis, in fp32 (into `out`, an fp32 buffer, when given)."""
+    if out is None:
+        return torch.log_softmax(logits.float(), dim=-1)
+    return torch.log_softmax(logits, dim=-1, dtype=torch.float32, out=out)
 
 
-def entropy(logprobs: torch.Tensor) -> torch.Tensor:
-    """H = -sum p ln p in nats over the last axis; p = 0 contributes 0 (not NaN)."""
-    p = logprobs.exp()
-    terms = torch.where(p > 0, p * logprobs, torch.zeros_like(p))
-    return -terms.sum(dim=-1)
+def entropy(logprobs: torch.Tensor, work: torch.Tensor | None = None) -> torch.Tensor:
+    """H = -sum p ln p in nats over the last axis; p = 0 contributes 0 (not NaN).
+
+    work: an fp32 buffer shaped like logprobs, overwritten; saves a full-width allocation."""
+    terms = torch.exp(logprobs, out=work) if work is not None else logprobs.exp()
+    terms.mul_(logprobs)  # p ln p; NaN only where p = 0 (0 * -inf), which nansum skips
+    return -terms.nansum(dim=-1)
 
 
-def rank_of(logprobs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """1-based rank of each target among all entries: 1 + how many are strictly more likely."""
+def rank_of(logprobs: torch.Tensor, targets: torch.Tensor,
+            work: torch.Tensor | None = None) -> torch.Tensor:
+    """1-based rank of each target among all entries: 1 + how many are strictly more likely.
+
+    work: as for entropy. The count is summed as fp32 0/1 values (exact below 2^24
+    entries, and several times faster than summing a bool tensor, which widens to int64)."""
     target_lp = logprobs.gather(-1, targets.unsqueeze(-1))
-    return (logprobs > target_lp).sum(dim=-1) + 1
+    if work is None:
+        return (logprobs > target_lp).sum(dim=-1) + 1
+    return torch.gt(logprobs, target_lp, out=work).sum(dim=-1).long() + 1
 
 
 def top_k(logprobs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -45,6 +45,9 @@ def longest_shared(candidates: Iterable[tuple[T, tuple[int, ...]]], ids: tuple[i
 class PromptStore:
     def __init__(self, cache_size: int):
         self._prompts: dict[Hashable, Prompt] = {}
+        # What a cancelled sync finished (its chunks' records), apart from the prompt
+        # itself, which stays as it was; the next sync of that key resumes from it.
+        self._partial: dict[Hashable, Prompt] = {}
         self._kv = LRU(cache_size)
 
     def get(self, key: Hashable) -> Prompt | None:
@@ -55,13 +58,19 @@ class PromptStore:
 
     def put(self, key: Hashable, prompt: Prompt) -> None:
         self._prompts[key] = prompt
+        self._partial.pop(key, None)
+
+    def put_partial(self, key: Hashable, done: Prompt) -> None:
+        self._partial[key] = done
 
     def forget(self, key: Hashable) -> None:
         self._prompts.pop(key, None)
+        self._partial.pop(key, None)
         self._kv.pop(key, None)
 
     def clear(self) -> None:
         self._prompts.clear()
+        self._partial.clear()
         self._kv.clear()
 
     def touch(self, key: Hashable) -> None:
@@ -69,12 +78,12 @@ class PromptStore:
         self._kv.get(key)
 
     def base_for(self, key: Hashable, ids: tuple[int, ...]) -> Prompt:
-        """This key's prompt; for a new key, the records of the known prompt sharing most
-        of its prefix (a fork shares its parent's records: they are immutable)."""
-        own = self._prompts.get(key)
-        if own is not None:
-            return own
-        best, n = longest_shared(((p, p.ids) for p in self._prompts.values()), ids)
+        """The records to start from: this key's prompt or what its cancelled sync
+        finished, whichever shares more of `ids`; for a new key, the records of the known
+        prompt sharing most of its prefix (a fork shares its parent's records: they are
+        immutable)."""
+        own = [p for p in (self._prompts.get(key), self._partial.get(key)) if p is not None]
+        best, n = longest_shared(((p, p.ids) for p in own or self._prompts.values()), ids)
         return EMPTY if best is None else best.prefix(n)
 
     def crop_kv(self, key: Hashable, ids: tuple[int, ...]) -> None:

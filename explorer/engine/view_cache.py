@@ -4,6 +4,7 @@ eager step produces for free and a later pop or switch can reuse without model w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ from .kv import LRU, PromptKV
 from .lens import LensPoint, make_point, point_probs, target_probs
 from .parts import ModelParts
 from .runner import Runner
+from .store import Prompt
 
 INFLUENCE_ENTRIES = 256
 LENS_ENTRIES = 32
@@ -26,7 +28,7 @@ class ViewCache:
         self.parts = parts
         self.influence_heads = int(influence_heads)
         self._influence = LRU(INFLUENCE_ENTRIES)  # ids -> (np.ndarray, heads)
-        self._lens = LRU(LENS_ENTRIES)  # ids -> LensPoint
+        self._lens = LRU(LENS_ENTRIES)  # ids -> LensPoint, or (layer hidden, final row) until asked
 
     def clear(self) -> None:
         self._influence.clear()
@@ -44,31 +46,67 @@ class ViewCache:
         return self._influence.get(ids)
 
     # ----------------------------------------------------------------- lens
-    def store_lens(self, ids: Ids, first: int, hidden_states, final_rows: list[torch.Tensor]) -> None:
-        """A lens point for each position first.. of one step (the last one or two)."""
+    def store_lens(self, ids: Ids, count: int, hidden_states, final_rows: list[torch.Tensor]) -> None:
+        """Keep what the lens points of the last `count` positions of a forward need: the
+        [L, H] residual stream and the model's own log-prob row. Reading them through the
+        final norm and lm_head ([L, V] of work) waits until a layer view or a tracked token
+        asks, so --layer_prob costs nothing until it is used."""
         n_layers = self.parts.n_layers
-        q = len(ids) - first
-        for j in range(q):
-            pos = first + j
-            layer_hidden = torch.stack([hidden_states[l][0, j] for l in range(n_layers)])
-            final = final_rows[len(final_rows) - q + j]
-            self._lens.put(ids[: pos + 1], make_point(self.parts, layer_hidden, final))
+        for j in range(count):
+            back = count - j  # 1 = the last position
+            layer_hidden = torch.stack([hidden_states[l][0, -back] for l in range(n_layers)])
+            self._lens.put(ids[: len(ids) - back + 1], (layer_hidden, final_rows[-back]))
 
-    def lens_point(self, ids: Ids) -> LensPoint | None:
-        return self._lens.get(ids)
+    def lens_point(self, ids: Ids, *, use: bool = True) -> LensPoint | None:
+        """The lens point after `ids` (made now from the kept hidden states if need be);
+        use=False leaves the LRU order alone."""
+        entry = self._lens.get(ids) if use else self._lens.peek(ids)
+        if entry is None or isinstance(entry, LensPoint):
+            return entry
+        with torch.inference_mode():
+            point = make_point(self.parts, *entry)
+        if ids in self._lens:
+            self._lens.replace(ids, point)
+        return point
 
     def layer_probs(self, point: LensPoint, token_ids: Sequence[int]) -> np.ndarray:
         with torch.inference_mode():
             probs = point_probs(self.parts, point, [int(t) for t in token_ids])
         return probs.cpu().numpy().astype(np.float32)
 
-    def cols_from_points(self, ids: Ids, start: int) -> tuple[np.ndarray | None, ...]:
-        """Columns i >= start whose predicting position has a stored lens point."""
-        cols = []
-        for i in range(start, len(ids)):
-            point = self._lens.peek(ids[:i]) if i > 0 else None
-            cols.append(None if point is None else self.layer_probs(point, [ids[i]])[:-1, 0])
-        return tuple(cols)
+    def fill_lens_cols(self, runner: Runner, prompt: Prompt) -> Prompt:
+        """The prompt with every lens column known: from kept points where the predicting
+        position has one, the rest from one lens prefill. The same prompt if none lacked."""
+        ids, cols = prompt.ids, list(prompt.lens_cols)
+        missing = [i for i in range(1, len(ids)) if cols[i] is None]
+        if not missing:
+            return prompt
+        found = self.cols_from_points(ids, missing)
+        rest = [i for i in missing if i not in found]
+        if rest:
+            found |= self.cols_by_prefill(runner, ids, rest)
+        for i, col in found.items():
+            cols[i] = col
+        return Prompt(ids, prompt.records, tuple(cols))
+
+    def prompt_layer_probs(self, prompt: Prompt) -> np.ndarray:
+        """float32 [L+1, n] from a prompt whose lens columns are all known; row L is the
+        model's own p of each token (its record), column 0 is NaN (nothing predicts it)."""
+        ids = prompt.ids
+        out = np.full((self.parts.n_layers + 1, len(ids)), np.nan, dtype=np.float32)
+        for i in range(1, len(ids)):
+            out[:-1, i] = prompt.lens_cols[i]
+            out[-1, i] = math.exp(prompt.records[i].logprob)
+        return out
+
+    def cols_from_points(self, ids: Ids, columns: Sequence[int]) -> dict[int, np.ndarray]:
+        """Those of the given columns (i >= 1) whose predicting position has a kept point."""
+        cols = {}
+        for i in columns:
+            point = self.lens_point(ids[:i], use=False)
+            if point is not None:
+                cols[i] = self.layer_probs(point, [ids[i]])[:-1, 0]
+        return cols
 
     def cols_by_prefill(self, runner: Runner, ids: Ids, missing: list[int]) -> dict[int, np.ndarray]:
         """One chunked pass over the prompt on a scratch cache, with hidden states only in

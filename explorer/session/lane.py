@@ -14,9 +14,11 @@ Rules, each one there because an ordering of presses and results once broke it:
 - A result is always true for its own target, so a finished sync is shown even when the
   user has moved on; the lane then starts the sync the book needs now.
 - An append takes the candidate at the cursor row it was pressed on, from the table of the
-  prompt it follows: it waits until that table is on screen. An `Edit` registered with
-  `needs` (e.g. sampling, which needs the kept logits row) waits the same way until those
-  views are fetched too. Every other press applies at once, even while a job runs.
+  prompt it follows: it waits until that table is on screen. A save waits the same way, so
+  that it writes the records of exactly the ids it saves (the per-position JSONL). An
+  `Edit` registered with `needs` (e.g. sampling, which needs the kept logits row) waits
+  the same way until those views are fetched too. Every other press applies at once, even
+  while a job runs.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from explorer.session.book import LastPromptError, PromptBook
 
 # Presses that edit the book; any other name is handed to `on_press` in order.
 BOOK_PRESSES = frozenset({"append", "pop", "previous", "next", "fork", "remove", "reset"})
+# Presses that wait until the screen shows the book's prompt (its records are needed).
+WAIT_FOR_SCREEN = frozenset({"append", "save"})
 
 Target = tuple[int, tuple[int, ...]]  # (prompt key, ids)
 
@@ -209,7 +213,7 @@ class Lane:
     def _waits(self, press: Press) -> bool:
         """Whether the press at the head of the queue must wait for the screen."""
         edit = self._edits.get(press.name)
-        if press.name != "append" and (edit is None or not edit.needs):
+        if press.name not in WAIT_FOR_SCREEN and (edit is None or not edit.needs):
             return False
         if self.running is not None or not self.in_sync:
             return True

@@ -18,6 +18,7 @@ from textual.widgets import Footer
 
 from explorer.backend import Capabilities, Cancelled
 from explorer.config import Settings
+from explorer.core.export import ExportError, record_lines, write_jsonl
 from explorer.session import Job, Lane, PromptBook, PromptFileError, save_prompt
 from explorer.session.book import Prompt
 from explorer.ui import jobs, startup
@@ -266,9 +267,21 @@ class TokenExplorerApp(SamplerActions, App):
         except PromptFileError as exc:
             self.notify(str(exc), title="Save", severity="error", timeout=10)
             return
+        # The lane holds a save until the screen shows the book's prompt: these records
+        # are exactly the saved ids, one JSONL line per position (explorer.core.export).
+        records = self.lane.records
+        jsonl = path.with_suffix(".jsonl")
+        try:
+            if tuple(r.token_id for r in records) != ids:
+                raise ExportError(f"Could not write {jsonl.name}: the prompt changed while saving.")
+            write_jsonl(jsonl, record_lines(records, self.engine.decode))
+        except ExportError as exc:
+            self.notify(str(exc), title="Save", severity="error", timeout=10)
+            jsonl = None
         root = self.settings.resolve(".")
         shown = path.relative_to(root) if path.is_relative_to(root) else path
-        self.notify(f"Saved {shown} and {path.with_suffix('.json').name}.", title="Save")
+        also = f", {path.with_suffix('.json').name} and {jsonl.name}" if jsonl else f" and {path.with_suffix('.json').name}"
+        self.notify(f"Saved {shown}{also}.", title="Save")
 
     # -- key actions --------------------------------------------------------------------
     def action_book(self, press: str) -> None:
