@@ -4,10 +4,12 @@ One writer for both: `trace --jsonl` (one line per generated token) and the app'
 (one line per prompt position). A line describes one token and the distribution it was
 predicted by, so the two files read the same way in pandas:
 
-    step, position, token_id, token, logprob, rank, entropy (nats), top: [{token_id, token, logprob}]
+    step, position, token_id, token, logprob, rank, entropy (nats), entropy_bound,
+    top: [{token_id, token, logprob}]
 
 `logprob`, `rank` and `entropy` are null on a prompt's first position (nothing predicts it)
-and `top` is empty there.
+and `top` is empty there. `entropy_bound` is true when `entropy` is only a lower bound,
+computed from a server's truncated top-K list (explorer/remote/numbers.py).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def token_line(step: int, position: int, record: TokenRecord,
         "logprob": _finite(record.logprob),
         "rank": record.rank,
         "entropy": _finite(record.entropy),
+        "entropy_bound": bool(record.entropy_bound),
         "top": [{"token_id": c.token_id, "token": token_str(c.token_id), "logprob": _finite(c.logprob)}
                 for c in predicted_by],
     }

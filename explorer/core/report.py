@@ -35,7 +35,8 @@ def _step_block(n: int, record: TokenRecord, before: TokenRecord, top_k: int,
                 final: Mapping[int, float | None] | None = None) -> list[str]:
     """final: logprob_final of the chosen token and the candidates (None: excluded by the
     sampler), or None when no sampler ran."""
-    entropy = "n/a" if record.entropy is None else f"{record.entropy:.3f} nats"
+    at_least = "≥" if record.entropy_bound else ""  # a server's top-K gives a lower bound
+    entropy = "n/a" if record.entropy is None else f"{at_least}{record.entropy:.3f} nats"
     head = (f"step {n}  {record.text}  p {_prob(record.logprob)}  rank {record.rank}  "
             f"id {record.token_id}  entropy {entropy}")
     if final is not None:

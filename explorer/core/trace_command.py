@@ -14,13 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from explorer.backend import Backend, BackendError, open_backend
+from explorer.backend.sampling import supports_sampling
 from explorer.cli import add_model_flags, settings_from_args
 from explorer.config import ConfigError, Settings
 from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
 from explorer.core.id_check import check_ids
 from explorer.core.progress import TraceProgress
 from explorer.core.report import format_report
-from explorer.core.trace import check_length, trace
+from explorer.core.trace import check_length, greedy, trace
 from explorer.core.trace_sampling import (
     SamplingChoice,
     add_sampling_fields,
@@ -94,6 +95,14 @@ def _prompt(args: argparse.Namespace, backend: Backend, warn) -> tuple[str, tupl
     return text, ids
 
 
+def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings) -> None:
+    """On a backend without the logits-row sampler, say so instead of ignoring a flag."""
+    asked = settings.sampling.preset != "model" or any(k != "seed" for k in settings.sampling.values)
+    if asked or args.track or settings.prompts.chat:
+        raise UsageError("Sampling flags, --track and --chat need a local model; "
+                         "on a server, trace decodes greedily.")
+
+
 def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -> str:
     """Do the trace and return the report; writes the JSONL when asked."""
     with progress.loading(settings.model.name) as say:
@@ -103,18 +112,26 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             raise UsageError(f"--top-logprobs must be at most the vocabulary size, "
                              f"{backend.info.vocab_size}, not {args.top_logprobs}.")
         text, ids = _prompt(args, backend, progress.warn)
+        local = supports_sampling(backend)
+        if not local:  # a server: greedy only (it returns no logits row for our sampler)
+            _refuse_sampling_flags(args, settings)
         if settings.prompts.chat:  # the text as a user message in the chat template
             from explorer.session.start import chat_messages
 
             ids = tuple(backend.chat_ids(chat_messages(text, settings.prompts.system)))
             text = backend.decode(ids)
         try:
-            track = tracked_ids(args.track, backend.encode_plain, backend.token_text, progress.warn)
+            track = tracked_ids(args.track, backend.encode_plain, backend.token_text,
+                                progress.warn) if local else []
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         check_length(backend, len(ids), args.max_new_tokens)
-        sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
-        choice = SamplingChoice(backend, "trace", sampler, len(ids))
+        if local:
+            sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
+            choice = SamplingChoice(backend, "trace", sampler, len(ids))
+            decoding, finals = sampler.describe(), choice.finals
+        else:
+            choice, decoding, finals = greedy, "greedy (on the server)", None
         with progress.generating(len(ids), args.max_new_tokens) as (on_prefill, on_step):
             result = trace(backend, ids, args.max_new_tokens, choose=choice, key="trace",
                            prefill_progress=on_prefill, step_progress=on_step, forget=False)
@@ -123,15 +140,15 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
         finally:
             backend.forget("trace")
         check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
-        shown = {"decoding": sampler.describe(), "max-new-tokens": args.max_new_tokens,
+        shown = {"decoding": decoding, "max-new-tokens": args.max_new_tokens,
                  "top-logprobs": args.top_logprobs}
         if settings.prompts.chat:
             shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
         report = format_report(backend.info, shown, result, check, backend.decode,
-                               backend.token_text, args.top_logprobs, choice.finals)
+                               backend.token_text, args.top_logprobs, finals)
         if args.jsonl is not None:
             lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
-            write_jsonl(args.jsonl, add_sampling_fields(lines, choice.finals, series))
+            write_jsonl(args.jsonl, add_sampling_fields(lines, finals, series))
         return report
     finally:
         backend.close()

@@ -22,7 +22,8 @@ from explorer.core.export import ExportError, record_lines, write_jsonl
 from explorer.session import Job, Lane, PromptBook, PromptFileError, save_prompt
 from explorer.session.book import Prompt
 from explorer.ui import jobs, startup
-from explorer.ui.chrome import BusyBar, HeaderLine, LoadingPanel
+from explorer.ui.startup_screen import StartupScreen
+from explorer.ui.chrome import BusyBar, HeaderLine
 from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
 from explorer.ui.next_table import NextTokenTable
@@ -83,20 +84,20 @@ class TokenExplorerApp(SamplerActions, App):
         self._last_note: tuple[str, float] = ("", 0.0)
         self._busy_since: float | None = None
         self._busy_timer = None
+        self._startup: StartupScreen | None = StartupScreen()  # until the first prompt shows
         self._init_sampler()
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
-        yield LoadingPanel(id="loading")
         yield MainView(id="main")
         yield BusyBar(id="busy")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one(MainView).display = False
-        self.query_one(BusyBar).display = False
+    async def on_mount(self) -> None:
+        self.main_screen.query_one(BusyBar).display = False
         self._apply_keymap()
+        await self.push_screen(self._startup)
         self._show_header()
         self._load()
 
@@ -128,11 +129,16 @@ class TokenExplorerApp(SamplerActions, App):
 
     @property
     def table(self) -> NextTokenTable:
-        return self.query_one(NextTokenTable)
+        return self.main_screen.query_one(NextTokenTable)
 
     @property
     def busy(self) -> bool:
         return self.lane is not None and self.lane.busy
+
+    @property
+    def started(self) -> bool:
+        """The first prompt is on screen (start-up is over)."""
+        return self._startup is None
 
     @property
     def start_failed(self) -> bool:
@@ -187,12 +193,28 @@ class TokenExplorerApp(SamplerActions, App):
     def _load(self) -> None:
         startup.load(self.post_message, self.settings, self.input_path, self.engine)
 
+    @property
+    def main_screen(self):
+        """The screen the app composes (header, prompt, table), under any pushed screen."""
+        return self.screen_stack[0]
+
+    @property
+    def main_view(self) -> MainView:
+        return self.main_screen.query_one(MainView)
+
+    def _leave_startup(self) -> None:
+        startup_screen, self._startup = self._startup, None
+        if self.screen is startup_screen:
+            self.pop_screen()
+        # else something (the palette) is on top: the screen pops itself when it is resumed
+        self.table.focus()
+
     def on_load_progress(self, message: LoadProgress) -> None:
-        self.query_one(LoadingPanel).say(message.text)
+        self._startup.panel.say(message.text)
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.start_error = message.text
-        self.query_one(LoadingPanel).fail(message.text)
+        self._startup.panel.fail(message.text)
         self._show_header()
         self.notify(message.text, title="Could not start", severity="error", timeout=30)
 
@@ -202,7 +224,7 @@ class TokenExplorerApp(SamplerActions, App):
             self.notify(text, title="Input file", severity="error", timeout=10)
         for text in message.warnings:
             self.notify(text, title="Input file", severity="warning", timeout=10)
-        self.query_one(LoadingPanel).say(f"Reading the prompt ({len(message.ids)} tokens)…")
+        self._startup.panel.say(f"Reading the prompt ({len(message.ids)} tokens)…")
         edits = self._start_sampler()
         self.lane = Lane(PromptBook([Prompt.new(message.ids, message.messages)]), start=self._start_job,
                          notify=self._lane_note, on_press=self._on_press, edits=edits)
@@ -219,13 +241,13 @@ class TokenExplorerApp(SamplerActions, App):
         if running is None or running.id != message.job:
             return
         if self.lane.shown is None:
-            self.query_one(LoadingPanel).progress(message.done, message.total)
+            self._startup.panel.progress(message.done, message.total)
         elif message.total > 1 and self._busy_since is not None \
                 and time.monotonic() - self._busy_since >= BUSY_AFTER_S:
             # Only a long prefill gets the bar, not a held key's one-token steps: showing,
             # relabelling and hiding it each cost a layout pass.
             label = f"Reading prompt {message.done}/{message.total} "
-            self.query_one(BusyBar).progress(label, message.done, message.total)
+            self.main_screen.query_one(BusyBar).progress(label, message.done, message.total)
 
     def on_job_done(self, message: JobDone) -> None:
         running = self.lane.running
@@ -331,13 +353,11 @@ class TokenExplorerApp(SamplerActions, App):
         self.lane.want(look.views_wanted())
         lane = self.lane
         if lane.shown is not None:
-            main = self.query_one(MainView)
-            if not main.display:
-                self.query_one(LoadingPanel).display = False
-                main.display = True
-                self.table.focus()
+            if self._startup is not None:  # the first prompt is drawn below: leave start-up
+                self._leave_startup()
+            main = self.main_view
             if lane.running is None:
-                self.query_one(BusyBar).done()
+                self.main_screen.query_one(BusyBar).done()
             # Redraw only when what is drawn changed: a press queued behind a job does not.
             drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views)), look,
                      self.sampler_draw_key())
@@ -349,7 +369,7 @@ class TokenExplorerApp(SamplerActions, App):
         self._show_header()
 
     def _show_header(self) -> None:
-        header = self.query_one(HeaderLine)
+        header = (self._startup or self.main_screen).query_one(HeaderLine)
         if self.engine is None or self.lane is None:
             header.loading(self.settings.model.name, "could not start" if self.start_error else "loading…")
             return
