@@ -66,8 +66,9 @@ def test_tree_command_prints_and_exports(tmp_path, capsys):
         for got, node in zip(level, nodes):
             assert NODE_FIELDS <= got.keys()
             assert got["token_id"] == node.token_id and got["depth"] == node.depth
-            assert got["p"] == pytest.approx(node.p, abs=1e-6)
-            assert got["cum_logprob"] == pytest.approx(node.cum_logprob, abs=1e-6)
+            # another engine (loaded without influence): float32 paths differ by ~1e-6
+            assert got["p"] == pytest.approx(node.p, abs=1e-4)
+            assert got["cum_logprob"] == pytest.approx(node.cum_logprob, abs=1e-4)
             check(got["children"], node.children)
 
     check(data["children"], tree.children)
