@@ -128,5 +128,8 @@ class TableBackend:
                     cancelled=None):
         raise Unavailable(self.capabilities.missing("attribution"))
 
+    def grow_tree(self, key, settings, *, progress=None, cancelled=None):
+        raise Unavailable(self.capabilities.missing("trees"))
+
     def close(self) -> None:
         self._prompts.clear()

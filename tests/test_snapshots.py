@@ -59,6 +59,14 @@ def test_narrow_terminal_after_append(snap_compare):
     assert snap_compare(make_app(), terminal_size=(40, 15), run_before=_after("right", "right"))
 
 
+def test_token_tree_view(snap_compare):
+    """`b` then right: the tree in place of the table, coloured by p, cursor on a child."""
+    from explorer.tree import TreeSettings
+
+    app = make_app(tree=TreeSettings(t_min=0.03, t_max=0.3, q_limit=4, max_depth=4, max_nodes=16))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after("b", "right"))
+
+
 def test_p_final_with_excluded_tokens(snap_compare):
     """The balanced preset (temperature 0.7, top-p 0.8) with top-k 12: kept tokens with
     p_final, the others listed and greyed; the title shows both entropies."""

@@ -35,6 +35,7 @@ class Capabilities:
     tracked_tokens: bool = False  # p of chosen tokens at every position, at any rank
     sampling: bool = False  # can sample a next token with sampler settings
     attribution: bool = False  # gradient attribution of prompt positions (local engine)
+    trees: bool = False  # can grow token trees (grow_tree)
     max_top_k: int | None = None  # largest top-k the backend returns (None: any)
     kind: str = "local"  # shown in the header: "local", "vLLM", "llama.cpp", ...
 
@@ -42,7 +43,8 @@ class Capabilities:
         """One sentence when `view` ("influence", "lens", "attribution") is not served."""
         labels = {"influence": ("Attention influence", self.influence),
                   "lens": ("The logit lens", self.lens),
-                  "attribution": ("Attribution", self.attribution)}
+                  "attribution": ("Attribution", self.attribution),
+                  "trees": ("Growing token trees", self.trees)}
         label, ok = labels.get(view, (view, True))
         return None if ok else f"{label} is not available on this backend ({self.kind})."
 
@@ -99,6 +101,12 @@ class Backend(Protocol):
                     cancelled: IsCancelled | None = None) -> Attribution:
         """Scores per position of prompt `key` for log p_base(target) after its last
         position; method in types.ATTRIBUTION_METHODS. Raises Unavailable or Cancelled."""
+
+    def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
+                  cancelled: IsCancelled | None = None):
+        """An explorer.tree.TokenTree of the likely continuations of prompt `key` (synced
+        first); settings: explorer.tree.TreeSettings. Cancelling returns the part grown.
+        Raises Unavailable without Capabilities.trees."""
 
     def close(self) -> None:
         """Release what the backend holds (connections, caches)."""

@@ -35,6 +35,7 @@ from .store import Prompt, PromptStore
 from .token_text import TokenTexts
 from .types import ModelInfo, TokenRecord, TrackedSeries
 from .view_cache import ViewCache
+from . import branching
 
 
 class Engine:
@@ -138,6 +139,7 @@ class Engine:
             tracked_tokens=True,
             sampling=True,
             attribution=self._attributor.available,
+            trees=True,
             max_top_k=None,
             kind="local",
         )
@@ -247,6 +249,21 @@ class Engine:
             self._runner.use_fast()
             return self._attributor.attribute(ids, target, method, n_steps=n_steps,
                                               progress=progress, cancelled=cancelled)
+
+    # A thin delegate to branching.py (token trees, issue 10).
+    def grow_tree(self, key: Hashable, settings, *,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancelled: Callable[[], bool] | None = None):
+        """A token tree (explorer.tree.TokenTree) after prompt `key`, on a fork of its KV
+        cache: the prompt's own cache is neither changed nor evicted."""
+        with self._lock:
+            ids = self._store[key].ids
+            self._runner.use_fast()
+            return branching.grow_tree(
+                self.model, ids, self._store.peek_kv(key), settings, token_text=self._text,
+                decode=self.decode, eos=self.eos_ids,
+                max_context=self.info.max_context, chunk=self.prefill_chunk,
+                few_threads=self._runner.few_threads, progress=progress, cancelled=cancelled)
 
     # ----------------------------------------------------------------- internals
     def _check_ids(self, ids: tuple[int, ...]) -> None:

@@ -269,3 +269,11 @@ def finite(value, where: str) -> float:
     if math.isnan(out):
         raise RemoteError(f"The server at {where} sent a log-probability that is not a number.")
     return out
+
+
+def with_seed(body: dict, settings, seed: int | None) -> dict:
+    """The request body with the sampler's seed (the call's, else the settings'), if any."""
+    seed = settings.seed if seed is None else seed
+    if seed is not None:
+        body["seed"] = int(seed)
+    return body

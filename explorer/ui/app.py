@@ -28,6 +28,7 @@ from explorer.ui.chrome import BusyBar, HeaderLine
 from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
 from explorer.ui.next_table import NextTokenTable
+from explorer.ui.tree_screen import TreeScreen
 from explorer.ui.sampler_actions import SAMPLER_ACTIONS, SAMPLER_BINDINGS, SamplerActions
 from explorer.ui.views import ColourLayer, LayerView
 
@@ -65,6 +66,7 @@ class TokenExplorerApp(SamplerActions, App):
         Binding("p", "cycle_layer_view", "Layers", id="view.layers"),
         Binding("i", "cycle_attribution", "Method", id="view.attribution_method"),
         Binding("escape", "cancel_attribution", "Cancel", id="view.cancel", show=False),
+        Binding("b", "grow_tree", "Tree", id="view.tree"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         *SAMPLER_BINDINGS,
     ]
@@ -148,8 +150,10 @@ class TokenExplorerApp(SamplerActions, App):
 
     @property
     def is_idle(self) -> bool:
-        """Loaded, nothing queued or computing, and the screen shows the current prompt."""
-        return self.lane is not None and self.lane.is_idle
+        """Loaded, nothing queued or computing (a token tree growing counts), and the
+        screen shows the current prompt."""
+        growing = isinstance(self.screen, TreeScreen) and self.screen.growing
+        return self.lane is not None and self.lane.is_idle and not growing
 
     @property
     def layer_prob(self) -> bool:
@@ -181,9 +185,10 @@ class TokenExplorerApp(SamplerActions, App):
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
-        if self.lane is None and (action in ("book", "cycle_colour", "cycle_layer_view",
-                                                "cycle_attribution", "cancel_attribution")
-                                  or action in SAMPLER_ACTIONS):
+        if (self.lane is None or isinstance(self.screen, TreeScreen)) and (
+                action in ("book", "cycle_colour", "cycle_layer_view", "grow_tree",
+                           "cycle_attribution", "cancel_attribution")
+                or action in SAMPLER_ACTIONS):
             return False
         return True
 
@@ -357,6 +362,29 @@ class TokenExplorerApp(SamplerActions, App):
                         title="Layer views", severity="warning")
             return
         self.layer_view = self.layer_view.next()
+        self._after_lane()
+
+    def action_grow_tree(self) -> None:
+        """`b`: grow a token tree after the prompt on screen (explorer.ui.tree_screen)."""
+        missing = self.capabilities.missing("trees")
+        if missing:
+            self.notify(missing, title="Token tree", severity="warning")
+            return
+        if not self.is_idle or self.shown is None:
+            self.notify("The model is still working; press b again when the prompt is shown.",
+                        title="Token tree", severity="warning")
+            return
+        key, ids = self.shown
+        screen = TreeScreen(self.engine, key, ids, self.settings.tree,
+                            self.settings.resolve(self.settings.prompts.save_dir))
+        self.push_screen(screen, callback=self._open_branch)
+
+    def _open_branch(self, ids: tuple[int, ...] | None) -> None:
+        """A branch chosen in the tree view becomes a new prompt (all views apply)."""
+        if ids:
+            self.book.add(ids)
+            self.notify(f"Opened the branch as prompt {self.book.index + 1}/{len(self.book)}.",
+                        title="Token tree")
         self._after_lane()
 
     # -- drawing (no model work: the lane's records and view arrays only) ------------------
