@@ -11,11 +11,14 @@ from pathlib import Path
 from explorer.config import (DEVICE_MAP_STRATEGIES, DTYPE_NAMES, ConfigError, Settings,
                              check_device_map, load_settings)
 from explorer.sampling import SamplingError, add_sampling_flags, sampling_overrides, sampling_preset
+from explorer.tree.cli import add_tree_flags, tree_settings_from_args
+from explorer.tree.rule import TreeSettingsError
 
 
 # `main.py NAME ...` runs module NAME's main(argv) instead of the app (argv without NAME).
 SUBCOMMANDS = {
     "trace": "explorer.core.trace_command",
+    "tree": "explorer.tree.cli",
 }
 
 
@@ -50,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_chat_flags(parser)
     add_sampling_flags(parser)
     add_autoplay_flags(parser)
+    add_tree_flags(parser)  # for `b` in the app
     return parser.parse_args(argv)
 
 
@@ -112,7 +116,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         server = replace(server, url=args.server)
     if server.url and args.model:  # --model names the served model on a server
         server = replace(server, model=args.model)
-    settings = replace(settings, model=model, server=server, layer_prob=args.layer_prob)
+    try:
+        tree = tree_settings_from_args(args, settings.tree)
+    except TreeSettingsError as exc:
+        raise ConfigError(str(exc)) from exc
+    settings = replace(settings, model=model, server=server, layer_prob=args.layer_prob, tree=tree)
     return sampling_from_args(settings, args)
 
 

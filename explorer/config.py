@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from explorer.sampling.settings import SamplingConfig, SamplingError
+from explorer.tree.rule import TreeSettings, TreeSettingsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -105,6 +106,7 @@ class Settings:
     prompts: PromptSettings = field(default_factory=PromptSettings)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     server: ServerSettings = field(default_factory=ServerSettings)
+    tree: TreeSettings = field(default_factory=TreeSettings)  # [tree]: token trees
     layer_prob: bool = False  # command line only
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keys] section)
 
@@ -157,6 +159,13 @@ def _server(table: dict) -> ServerSettings:
     return server
 
 
+def _tree(table: dict) -> TreeSettings:
+    try:
+        return TreeSettings.from_table(table)
+    except TreeSettingsError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith("config.toml") else f"config.toml: {exc}") from exc
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read config.toml (default: the one beside main.py); a missing file means defaults."""
     path = path or REPO_DIR / "config.toml"
@@ -166,7 +175,7 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "server"})
+    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "server", "tree"})
     if unknown:
         raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
     model = dict(data.get("model", {}))
@@ -180,6 +189,7 @@ def load_settings(path: Path | None = None) -> Settings:
         keys=_keys(data.get("keys", {})),
         sampling=_sampling(data.get("sampling", {})),
         server=_server(data.get("server", {})),
+        tree=_tree(data.get("tree", {})),
     )
     if settings.model.dtype not in DTYPE_NAMES:
         raise ConfigError('config.toml: model.dtype must be "auto", "float32", "bfloat16" or "float16".')

@@ -124,5 +124,12 @@ class TableBackend:
     def prompt_layer_probs(self, key):
         raise Unavailable(self.capabilities.missing("lens"))
 
+    def attribution(self, key, target, method="saliency", *, n_steps=32, progress=None,
+                    cancelled=None):
+        raise Unavailable(self.capabilities.missing("attribution"))
+
+    def grow_tree(self, key, settings, *, progress=None, cancelled=None):
+        raise Unavailable(self.capabilities.missing("trees"))
+
     def close(self) -> None:
         self._prompts.clear()

@@ -213,13 +213,14 @@ async def test_colour_layers_cycle():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         seen = []
-        for _ in range(4):
+        for _ in range(5):
             await pilot.press("e")
             await settle(app, pilot)
             seen.append(app.colour)
             text = screen_text(app)
             assert f"colour: {app.colour.value}" in text
-        assert seen == [ColourLayer.PROBABILITY, ColourLayer.ENTROPY, ColourLayer.INFLUENCE, ColourLayer.NONE]
+        assert seen == [ColourLayer.PROBABILITY, ColourLayer.ENTROPY, ColourLayer.INFLUENCE,
+                        ColourLayer.ATTRIBUTION, ColourLayer.NONE]
         ids = app.shown[1]
         influence = app.lane.views["influence"]
         assert influence.shape == (len(ids),) and 0.0 <= influence.min() and influence.max() <= 1.0

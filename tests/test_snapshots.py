@@ -29,6 +29,8 @@ def _after(*keys: str):
         pytest.param(("e",), id="probability"),
         pytest.param(("e", "e"), id="entropy"),
         pytest.param(("e", "e", "e"), id="influence"),
+        pytest.param(("e", "e", "e", "e"), id="attribution"),
+        pytest.param(("e", "e", "e", "e", "down", "i"), id="attribution-signed"),
     ],
 )
 def test_colour_layers(snap_compare, keys):
@@ -55,6 +57,14 @@ def test_unicode_prompt_with_layer_view(snap_compare):
 
 def test_narrow_terminal_after_append(snap_compare):
     assert snap_compare(make_app(), terminal_size=(40, 15), run_before=_after("right", "right"))
+
+
+def test_token_tree_view(snap_compare):
+    """`b` then right: the tree in place of the table, coloured by p, cursor on a child."""
+    from explorer.tree import TreeSettings
+
+    app = make_app(tree=TreeSettings(t_min=0.03, t_max=0.3, q_limit=4, max_depth=4, max_nodes=16))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_after("b", "right"))
 
 
 def test_p_final_with_excluded_tokens(snap_compare):

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from explorer.backend.types import ModelInfo, TokenRecord
+from explorer.backend.types import Attribution, ModelInfo, TokenRecord
 
 Progress = Callable[[int, int], None]  # (done, total)
 IsCancelled = Callable[[], bool]
@@ -34,13 +34,17 @@ class Capabilities:
     prompt_logprobs: bool = True
     tracked_tokens: bool = False  # p of chosen tokens at every position, at any rank
     sampling: bool = False  # can sample a next token with sampler settings
+    attribution: bool = False  # gradient attribution of prompt positions (local engine)
+    trees: bool = False  # can grow token trees (grow_tree)
     max_top_k: int | None = None  # largest top-k the backend returns (None: any)
     kind: str = "local"  # shown in the header: "local", "vLLM", "llama.cpp", ...
 
     def missing(self, view: str) -> str | None:
-        """One sentence when `view` ("influence", "lens") cannot be served, else None."""
+        """One sentence when `view` ("influence", "lens", "attribution") is not served."""
         labels = {"influence": ("Attention influence", self.influence),
-                  "lens": ("The logit lens", self.lens)}
+                  "lens": ("The logit lens", self.lens),
+                  "attribution": ("Attribution", self.attribution),
+                  "trees": ("Growing token trees", self.trees)}
         label, ok = labels.get(view, (view, True))
         return None if ok else f"{label} is not available on this backend ({self.kind})."
 
@@ -91,6 +95,18 @@ class Backend(Protocol):
 
     def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
         """float32 [L+1, n]: column i = p^l_{i-1}[t_i]; column 0 is NaN."""
+
+    def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
+                    n_steps: int = 32, progress: Progress | None = None,
+                    cancelled: IsCancelled | None = None) -> Attribution:
+        """Scores per position of prompt `key` for log p_base(target) after its last
+        position; method in types.ATTRIBUTION_METHODS. Raises Unavailable or Cancelled."""
+
+    def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
+                  cancelled: IsCancelled | None = None):
+        """An explorer.tree.TokenTree of the likely continuations of prompt `key` (synced
+        first); settings: explorer.tree.TreeSettings. Cancelling returns the part grown.
+        Raises Unavailable without Capabilities.trees."""
 
     def close(self) -> None:
         """Release what the backend holds (connections, caches)."""

@@ -96,6 +96,12 @@ class TokenTexts:
         raw = self._bytes_memo[token_id] = self._compute_bytes(token_id)
         return raw
 
+    def _decode_whole(self, token_id: int) -> str | None:
+        """The token decoded alone, None when that is not whole characters (U+FFFD)."""
+        text = self._tok.decode([token_id], skip_special_tokens=False,
+                                clean_up_tokenization_spaces=False)
+        return None if "\ufffd" in text else text
+
     def _compute_bytes(self, token_id: int) -> bytes | None:
         piece = self._tok.convert_ids_to_tokens(token_id)
         if piece is None or token_id in self._special:
@@ -103,9 +109,8 @@ class TokenTexts:
         raw = piece_bytes(piece, self._byte_level)
         if raw is not None:
             return raw
-        text = self._tok.decode([token_id], skip_special_tokens=False,
-                                clean_up_tokenization_spaces=False)
-        return None if "\ufffd" in text else text.encode("utf-8")
+        text = self._decode_whole(token_id)
+        return None if text is None else text.encode("utf-8")
 
     def _compute(self, token_id: int) -> str:
         piece = self._tok.convert_ids_to_tokens(token_id)
@@ -116,8 +121,7 @@ class TokenTexts:
         shown = text_of_piece(piece, self._byte_level)
         if shown is not None:
             return shown
-        text = self._tok.decode([token_id], skip_special_tokens=False,
-                                clean_up_tokenization_spaces=False)
-        if "\ufffd" in text:
+        text = self._decode_whole(token_id)
+        if text is None:
             return piece
         return make_visible(text)

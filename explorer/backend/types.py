@@ -73,3 +73,40 @@ class TrackedSeries:
     @property
     def probs(self) -> np.ndarray:
         return np.exp(self.logprobs)
+
+
+# Attribution methods (definitions in explorer/engine/attribution.py and the README).
+ATTRIBUTION_METHODS: tuple[str, ...] = ("saliency", "input_x_gradient", "integrated_gradients")
+ATTRIBUTION_LABELS = {"saliency": "saliency", "input_x_gradient": "input x gradient",
+                      "integrated_gradients": "integrated gradients"}
+SIGNED_METHODS = frozenset({"input_x_gradient", "integrated_gradients"})  # saliency is a norm
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """How much each prompt position drove log p_base(target) after the last position.
+
+    values[i] is the raw score of position i (signed for input x gradient and integrated
+    gradients, >= 0 for saliency). For integrated gradients, `log_p - log_p_baseline` is
+    what the scores should add up to (completeness); `sum(values)` is what they add up to.
+    """
+
+    ids: tuple[int, ...]
+    target: int
+    method: str
+    values: np.ndarray  # float32 [n]
+    log_p: float  # log p_base(target | the prompt), fp32
+    log_p_baseline: float | None = None  # integrated gradients: log p(target | zero embeddings)
+    n_steps: int | None = None  # integrated gradients only
+
+    @property
+    def signed(self) -> bool:
+        return self.method in SIGNED_METHODS
+
+    @property
+    def completeness(self) -> float | None:
+        """Integrated gradients: sum(values) / (log_p - log_p_baseline), 1.0 when the scores
+        add up exactly; None for the other methods (or when both ends are equal)."""
+        if self.log_p_baseline is None or self.log_p == self.log_p_baseline:
+            return None
+        return float(np.sum(self.values, dtype=np.float64)) / (self.log_p - self.log_p_baseline)

@@ -20,9 +20,11 @@ import torch
 
 from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
+from explorer.backend.types import Attribution
 from explorer.config import ModelSettings
 
 from . import placement
+from .attribution import DEFAULT_STEPS, Attributor
 from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
 from .kv import TAIL_ROWS, PromptKV, common_prefix
 from .loading import load_pretrained, max_context, pick_device
@@ -34,6 +36,7 @@ from .store import Prompt, PromptStore
 from .token_text import TokenTexts
 from .types import ModelInfo, TokenRecord, TrackedSeries
 from .view_cache import ViewCache
+from . import branching
 
 
 class Engine:
@@ -80,6 +83,7 @@ class Engine:
         self._views = ViewCache(self.parts, self.influence_heads)
         self._reducer = RowReducer(self.tokens_to_show)
         self._sampler = sampler_side.SamplerSide(self)  # kept raw rows, tracked tokens
+        self._attributor = Attributor(model, name=name)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -138,6 +142,8 @@ class Engine:
             prompt_logprobs=True,
             tracked_tokens=True,
             sampling=True,
+            attribution=self._attributor.available,
+            trees=True,
             max_top_k=None,
             kind="local",
         )
@@ -233,6 +239,35 @@ class Engine:
     @property
     def eos_ids(self) -> frozenset[int]:
         return sampler_side.eos_ids(self.model, self.tokenizer)
+
+    # Added by the attribution branch: a thin delegate to attribution.py.
+    def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
+                    n_steps: int = DEFAULT_STEPS,
+                    progress: Callable[[int, int], None] | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> Attribution:
+        """Per-position scores of prompt `key` for log p_base(target) after its last
+        position (attribution.py has the definitions); cached per (ids, target, method)."""
+        with self._lock:
+            ids = self._store[key].ids
+            self._check_vocab([target])
+            self._runner.use_fast()
+            return self._attributor.attribute(ids, target, method, n_steps=n_steps,
+                                              progress=progress, cancelled=cancelled)
+
+    # A thin delegate to branching.py (token trees, issue 10).
+    def grow_tree(self, key: Hashable, settings, *,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancelled: Callable[[], bool] | None = None):
+        """A token tree (explorer.tree.TokenTree) after prompt `key`, on a fork of its KV
+        cache: the prompt's own cache is neither changed nor evicted."""
+        with self._lock:
+            ids = self._store[key].ids
+            self._runner.use_fast()
+            return branching.grow_tree(
+                self.model, ids, self._store.peek_kv(key), settings, token_text=self._text,
+                decode=self.decode, eos=self.eos_ids,
+                max_context=self.info.max_context, chunk=self.prefill_chunk,
+                few_threads=self._runner.few_threads, progress=progress, cancelled=cancelled)
 
     # ----------------------------------------------------------------- internals
     def _check_ids(self, ids: tuple[int, ...]) -> None:

@@ -113,6 +113,10 @@ class PromptStore:
         self._kv.put(key, kv)
         return kv
 
+    def peek_kv(self, key: Hashable) -> PromptKV | None:
+        """This key's cache, if held, without counting a use (a tree only reads it)."""
+        return self._kv.peek(key)
+
     def drop_kv(self, kv: PromptKV) -> None:
         """Forget a cache a failed forward may have left half-updated."""
         for k, v in self._kv.items():

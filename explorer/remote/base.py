@@ -229,6 +229,12 @@ class RemoteBackend:
     def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
         raise Unavailable(self.capabilities.missing("lens"))
 
+    def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
+                    n_steps: int = 32, progress: Progress | None = None,
+                    cancelled: IsCancelled | None = None):
+        # Gradients need the weights; a server returns log-probs only.
+        raise Unavailable(self.capabilities.missing("attribution"))
+
     def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
                   cancelled: IsCancelled | None = None):
         # Expanding a tree needs batched forward passes on forked KV caches: no server API.
@@ -263,3 +269,11 @@ def finite(value, where: str) -> float:
     if math.isnan(out):
         raise RemoteError(f"The server at {where} sent a log-probability that is not a number.")
     return out
+
+
+def with_seed(body: dict, settings, seed: int | None) -> dict:
+    """The request body with the sampler's seed (the call's, else the settings'), if any."""
+    seed = settings.seed if seed is None else seed
+    if seed is not None:
+        body["seed"] = int(seed)
+    return body

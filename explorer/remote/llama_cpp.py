@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from explorer.backend.errors import Cancelled
 from explorer.backend.protocol import Capabilities
 from explorer.backend.token_text import text_of_bytes
-from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite
+from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite, with_seed
 from explorer.remote.client import RemoteError, ServerClient, field
 from explorer.remote.numbers import Distribution, make_distribution
 
@@ -171,7 +171,4 @@ def sampler_body(settings, seed: int | None, n_ids: int) -> dict:
             "repeat_penalty": float(settings.repetition_penalty), "repeat_last_n": n_ids,
             "presence_penalty": float(settings.presence_penalty),
             "frequency_penalty": float(settings.frequency_penalty)}
-    seed = settings.seed if seed is None else seed
-    if seed is not None:
-        body["seed"] = int(seed)
-    return body
+    return with_seed(body, settings, seed)

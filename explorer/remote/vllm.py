@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 
 from explorer.backend.errors import Cancelled
-from explorer.remote.base import RemoteBackend, check_token, finite
+from explorer.remote.base import RemoteBackend, check_token, finite, with_seed
 from explorer.remote.client import RemoteError, ServerClient, field
 from explorer.remote.numbers import Distribution, make_distribution
 
@@ -133,10 +133,7 @@ def sampler_body(settings, seed: int | None) -> dict:
             "repetition_penalty": float(settings.repetition_penalty),
             "presence_penalty": float(settings.presence_penalty),
             "frequency_penalty": float(settings.frequency_penalty)}
-    seed = settings.seed if seed is None else seed
-    if seed is not None:
-        body["seed"] = int(seed)
-    return body
+    return with_seed(body, settings, seed)
 
 
 def _tokenize(client: ServerClient, model: str, text: str, *, add_special: bool) -> list[int]:

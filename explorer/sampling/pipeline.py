@@ -34,6 +34,9 @@ class Distributions:
 
     p_base: np.ndarray
     p_final: np.ndarray
+    # bool [V] from a constraint (explorer.sampling.constraint): False = the constraint
+    # forbids the token (p_final 0, drawn apart from top-k/top-p exclusions); None: none.
+    valid: np.ndarray | None = None
 
     @property
     def kept(self) -> np.ndarray:
@@ -57,13 +60,16 @@ def presence_frequency_penalty(scores, ids: Sequence[int], prompt_len: int,
     return scores - (counts * frequency + (counts > 0).to(scores.dtype) * presence)[None, :]
 
 
-def final_scores(logits, ids: Sequence[int], prompt_len: int, settings: SamplingSettings):
+def final_scores(logits, ids: Sequence[int], prompt_len: int, settings: SamplingSettings,
+                 allowed: np.ndarray | None = None):
     """The scores the sampler draws from, fp32 [V] tensor on the logits' device; -inf for
     excluded tokens. Equal to what generate(output_scores=True) reports for one step.
 
     logits: the model's logits row [V] (any dtype, any device; a numpy array is fine);
     ids: the whole sequence so far (prompt + appended); prompt_len: how many of them are
-    the prompt's original ids (presence/frequency count only what comes after).
+    the prompt's original ids (presence/frequency count only what comes after);
+    allowed: bool [V] from a constraint, applied after temperature and before top-k/top-p
+    (where vLLM applies structured-output masks), and before the argmax when greedy.
     """
     import torch
     from transformers import (
@@ -82,6 +88,8 @@ def final_scores(logits, ids: Sequence[int], prompt_len: int, settings: Sampling
         scores = RepetitionPenaltyLogitsProcessor(s.repetition_penalty)(input_ids, scores)
     scores = presence_frequency_penalty(scores, ids, prompt_len, s.presence_penalty,
                                         s.frequency_penalty)
+    if allowed is not None and s.greedy:
+        scores = _mask(scores, allowed)
     if s.greedy:
         keep = torch.argmax(scores, dim=-1)  # the first maximum, as greedy generate picks
         out = torch.full_like(scores, float("-inf"))
@@ -89,6 +97,8 @@ def final_scores(logits, ids: Sequence[int], prompt_len: int, settings: Sampling
         return out[0]
     if s.temperature != 1.0:
         scores = TemperatureLogitsWarper(s.temperature)(input_ids, scores)
+    if allowed is not None:
+        scores = _mask(scores, allowed)
     if s.top_k != 0:
         scores = TopKLogitsWarper(top_k=s.top_k)(input_ids, scores)
     if s.top_p < 1.0:
@@ -98,12 +108,21 @@ def final_scores(logits, ids: Sequence[int], prompt_len: int, settings: Sampling
     return scores[0]
 
 
+def _mask(scores, allowed: np.ndarray):
+    """-inf where the constraint forbids the token (a new tensor)."""
+    import torch
+
+    keep = torch.as_tensor(np.asarray(allowed, dtype=bool), device=scores.device)
+    return scores.masked_fill(~keep[None, :], float("-inf"))
+
+
 def distributions(logits, ids: Sequence[int], prompt_len: int,
-                  settings: SamplingSettings) -> Distributions:
+                  settings: SamplingSettings, allowed: np.ndarray | None = None) -> Distributions:
     """p_base and p_final for one logits row (see final_scores for the arguments)."""
     import torch
 
     row = torch.as_tensor(logits).reshape(-1).float()
     p_base = torch.softmax(row, dim=-1)
-    p_final = torch.softmax(final_scores(row, ids, prompt_len, settings), dim=-1)
-    return Distributions(p_base=p_base.cpu().numpy(), p_final=p_final.cpu().numpy())
+    p_final = torch.softmax(final_scores(row, ids, prompt_len, settings, allowed), dim=-1)
+    valid = None if allowed is None else np.asarray(allowed, dtype=bool)
+    return Distributions(p_base=p_base.cpu().numpy(), p_final=p_final.cpu().numpy(), valid=valid)

@@ -196,6 +196,11 @@ class Lane:
             # Superseded (a views job serves what is shown, so the same test applies).
             if self.running.target != self.target and not self.running.cancelled():
                 self.running.cancel()
+            # A views job fetching something the screen no longer wants (the cursor moved
+            # on while an attribution ran) stops too; the pump then asks for what is wanted.
+            elif (self.running.kind == "views" and not self.running.views <= self._wanted
+                  and not self.running.cancelled()):
+                self.running.cancel()
             return
         if not self.in_sync:
             if self._failed_target != self.target:

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from explorer.backend import Capabilities, Cancelled
+from explorer.backend.types import ATTRIBUTION_LABELS, ATTRIBUTION_METHODS, Attribution
 from explorer.config import Settings
 from explorer.core.export import ExportError, record_lines, write_jsonl
 from explorer.session import Job, Lane, PromptBook, PromptFileError, save_prompt
@@ -28,6 +29,7 @@ from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
 from explorer.ui.model_switch import ModelSwitching
 from explorer.ui.next_table import NextTokenTable
+from explorer.ui.tree_screen import TreeScreen
 from explorer.ui.sampler_actions import SAMPLER_ACTIONS, SAMPLER_BINDINGS, SamplerActions
 from explorer.ui.views import ColourLayer, LayerView
 
@@ -62,6 +64,9 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
         Binding("ctrl+r", "book('reset')", "Reset", id="prompt.reset"),
         Binding("e", "cycle_colour", "Colour", id="view.colour"),
         Binding("p", "cycle_layer_view", "Layers", id="view.layers"),
+        Binding("i", "cycle_attribution", "Method", id="view.attribution_method"),
+        Binding("escape", "cancel_attribution", "Cancel", id="view.cancel", show=False),
+        Binding("b", "grow_tree", "Tree", id="view.tree"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         *SAMPLER_BINDINGS,
         # Not in the footer (it is full); listed in the palette and the README.
@@ -79,6 +84,7 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
         self.lane: Lane | None = None
         self.colour = ColourLayer.NONE
         self.layer_view = LayerView.NONE
+        self.attribution_method = ATTRIBUTION_METHODS[0]  # i cycles through the methods
         self.start_error: str | None = None  # one sentence when the model could not load
         self._drawn: tuple | None = None
         self._last_note: tuple[str, float] = ("", 0.0)
@@ -146,8 +152,10 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
 
     @property
     def is_idle(self) -> bool:
-        """Loaded, nothing queued or computing, and the screen shows the current prompt."""
-        return self.lane is not None and self.lane.is_idle
+        """Loaded, nothing queued or computing (a token tree growing counts), and the
+        screen shows the current prompt."""
+        growing = isinstance(self.screen, TreeScreen) and self.screen.growing
+        return self.lane is not None and self.lane.is_idle and not growing
 
     @property
     def layer_prob(self) -> bool:
@@ -159,8 +167,19 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
 
     @property
     def look(self) -> Look:
+        attribution = None
+        if self.colour is ColourLayer.ATTRIBUTION and self.lane is not None:
+            candidate = self.table.selected()
+            if candidate is not None:
+                attribution = (self.attribution_method, candidate.token_id, candidate.text)
         return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
-                    tracking=bool(self.tracked_ids))
+                    attribution, tracking=bool(self.tracked_ids))
+
+    @property
+    def attribution(self) -> Attribution | None:
+        """The attribution the prompt is coloured by now (None: layer off or computing)."""
+        name = self.look.attribution_name
+        return None if name is None or self.lane is None else self.lane.views.get(name)
 
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
@@ -168,8 +187,10 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
-        if self.lane is None and (action in ("book", "cycle_colour", "cycle_layer_view")
-                                  or action in SAMPLER_ACTIONS):
+        if (self.lane is None or isinstance(self.screen, TreeScreen)) and (
+                action in ("book", "cycle_colour", "cycle_layer_view", "grow_tree",
+                           "cycle_attribution", "cancel_attribution")
+                or action in SAMPLER_ACTIONS):
             return False
         return True
 
@@ -179,7 +200,8 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
             return
         for press, title, help_text in PALETTE:
             yield SystemCommand(title, help_text, partial(self.action_book, press))
-        yield SystemCommand("Cycle colour layer", "none → probability → entropy → influence",
+        yield SystemCommand("Cycle colour layer",
+                            "none → probability → entropy → influence → attribution",
                             self.action_cycle_colour)
         yield SystemCommand("Cycle layer view", "probabilities → correlations → none (--layer_prob)",
                             self.action_cycle_layer_view)
@@ -245,6 +267,9 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
             # Only a long prefill gets the bar, not a held key's one-token steps: showing,
             # relabelling and hiding it each cost a layout pass.
             label = f"Reading prompt {message.done}/{message.total} "
+            if running.kind == "views" and self.colour is ColourLayer.ATTRIBUTION:
+                method = ATTRIBUTION_LABELS[self.attribution_method]
+                label = f"{method} {message.done}/{message.total} (esc cancels) "
             self.main_screen.query_one(BusyBar).progress(label, message.done, message.total)
 
     def on_job_done(self, message: JobDone) -> None:
@@ -258,7 +283,7 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
                 self.notify(startup.describe(error), title="Model", severity="error", timeout=10)
             if running.kind == "views":
                 # Without its data the view cannot be drawn; turn it off rather than retry.
-                if self.colour is ColourLayer.INFLUENCE:
+                if self.colour in (ColourLayer.INFLUENCE, ColourLayer.ATTRIBUTION):
                     self.colour = ColourLayer.NONE
                 self.layer_view = LayerView.NONE
             self._stop_autoplay(None)
@@ -313,12 +338,56 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
         self.colour = self.colour.next()
         self._after_lane()
 
+    def action_cycle_attribution(self) -> None:
+        """i: the next attribution method (and the attribution layer, if it was off)."""
+        if self.colour is ColourLayer.ATTRIBUTION:
+            i = ATTRIBUTION_METHODS.index(self.attribution_method)
+            self.attribution_method = ATTRIBUTION_METHODS[(i + 1) % len(ATTRIBUTION_METHODS)]
+        else:
+            self.colour = ColourLayer.ATTRIBUTION
+        self._after_lane()
+
+    def action_cancel_attribution(self) -> None:
+        """esc: stop an attribution being computed (the layer goes off, nothing else)."""
+        if self.colour is ColourLayer.ATTRIBUTION and self.attribution is None:
+            self.colour = ColourLayer.NONE
+            self.notify("Attribution cancelled.", title="Attribution", timeout=2)
+            self._after_lane()
+
+    def on_line_table_cursor_moved(self, event) -> None:
+        # Attribution follows the cursor: another candidate is another target.
+        if self.colour is ColourLayer.ATTRIBUTION and self.lane is not None:
+            self._after_lane()
+
     def action_cycle_layer_view(self) -> None:
         if not self.layer_prob:
             self.notify("Layer views need the logit lens: start with --layer_prob.",
                         title="Layer views", severity="warning")
             return
         self.layer_view = self.layer_view.next()
+        self._after_lane()
+
+    def action_grow_tree(self) -> None:
+        """`b`: grow a token tree after the prompt on screen (explorer.ui.tree_screen)."""
+        missing = self.capabilities.missing("trees")
+        if missing:
+            self.notify(missing, title="Token tree", severity="warning")
+            return
+        if not self.is_idle or self.shown is None:
+            self.notify("The model is still working; press b again when the prompt is shown.",
+                        title="Token tree", severity="warning")
+            return
+        key, ids = self.shown
+        screen = TreeScreen(self.engine, key, ids, self.settings.tree,
+                            self.settings.resolve(self.settings.prompts.save_dir))
+        self.push_screen(screen, callback=self._open_branch)
+
+    def _open_branch(self, ids: tuple[int, ...] | None) -> None:
+        """A branch chosen in the tree view becomes a new prompt (all views apply)."""
+        if ids:
+            self.book.add(ids)
+            self.notify(f"Opened the branch as prompt {self.book.index + 1}/{len(self.book)}.",
+                        title="Token tree")
         self._after_lane()
 
     # -- drawing (no model work: the lane's records and view arrays only) ------------------

@@ -60,22 +60,25 @@ class HeaderLine(Static):
 class Legend(Static):
     """The active colour scale and what it means."""
 
-    def show(self, layer: ColourLayer, view: LayerView | None, note: str = "") -> None:
+    def show(self, layer: ColourLayer, view: LayerView | None, note: str = "", *,
+             scale: Scale | None = None, meaning: str | None = None) -> None:
+        """scale/meaning: for layers whose scale depends on more than the layer itself
+        (attribution: its method and target)."""
         out = Text()
-        scale = layer.scale
+        scale = scale or layer.scale
         if scale is None:
-            out.append("colour: none (e cycles probability → entropy → influence)", "dim")
+            out.append("colour: none (e cycles probability → entropy → influence → attribution)", "dim")
         else:
-            meaning = {
+            meaning = meaning or {
                 ColourLayer.PROBABILITY: "p of each token under the previous position",
                 ColourLayer.ENTROPY: "entropy H/ln V of the prediction of each token",
                 ColourLayer.INFLUENCE: "attention influence on the next-token prediction",
-            }[layer]
+            }.get(layer, "")
             out.append(f"{scale.name} ", "bold")
             out.append(f"{scale.low_label} ")
             out.append_text(gradient(scale))
             out.append(f" {scale.high_label}  ")
-            if layer is not ColourLayer.INFLUENCE:
+            if layer in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY):
                 out.append("  ", style=scale.style(None))
                 out.append(" no prediction  ")
             out.append(meaning, "dim")

@@ -54,7 +54,24 @@ def text_on(bg: RGB) -> RGB:
     return (0, 0, 0) if luminance > 0.5 else (255, 255, 255)
 
 
+@dataclass(frozen=True)
+class DivergingScale(Scale):
+    """Signed values mapped to [0, 1] (0.5 = zero): low -> mid -> high, so the sign reads
+    as hue and the size as depth."""
+
+    mid: RGB = (240, 240, 240)
+
+    def rgb(self, value: float | None) -> RGB:
+        if value is None or not math.isfinite(value):
+            return NEUTRAL
+        v = min(1.0, max(0.0, float(value)))
+        return _lerp(self.low, self.mid, v * 2) if v < 0.5 else _lerp(self.mid, self.high, v * 2 - 1)
+
+
 PROBABILITY = Scale("probability", (214, 39, 40), (31, 119, 220), "0", "1")
 ENTROPY = Scale("entropy", (255, 236, 210), (166, 54, 3), "0 certain", "1 uniform")
 INFLUENCE = Scale("influence", (26, 152, 80), (128, 60, 190), "low", "high")
 LAYER = Scale("layer", (214, 39, 40), (31, 119, 220), "0.0", "1.0")
+# Attribution: saliency is a size (one hue); the signed methods diverge around zero.
+ATTRIBUTION = Scale("attribution", (250, 245, 225), (200, 80, 0), "0", "max")
+ATTRIBUTION_SIGNED = DivergingScale("attribution", (33, 102, 172), (178, 24, 43), "-max", "+max")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from explorer.backend import Cancelled
 from explorer.session import Job
 from explorer.ui.messages import JobDone, JobProgress
+from explorer.ui.views import parse_attribution_view
 
 
 def fetch_views(backend, job: Job, post=None) -> dict:
@@ -21,6 +22,10 @@ def fetch_views(backend, job: Job, post=None) -> dict:
             out[name] = backend.prompt_layer_probs(job.key)
         elif name == "candidate_lens":
             out[name] = backend.layer_probs(job.key, job.candidates)
+        elif (wanted := parse_attribution_view(name)) is not None:
+            method, target = wanted
+            out[name] = backend.attribution(job.key, target, method, progress=progress,
+                                            cancelled=job.cancelled)
         elif name == "logits":  # the kept raw row: p_final and sampling need no model work
             out[name] = backend.next_logits(job.key)
         elif name == "tracked":

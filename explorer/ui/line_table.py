@@ -20,6 +20,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -80,6 +81,13 @@ def _cell_segments_rich(console, text: Text, width: int) -> list[Segment]:
 class LineTable(ScrollView, can_focus=True):
     """Rows of rich Text cells under a header; columns as wide as their widest cell.
     Owns a row cursor (`cursor_row`); subclasses supply the data with `set_rows`."""
+
+    class CursorMoved(Message):
+        """The cursor is on another row (views that follow the cursor redraw)."""
+
+        def __init__(self, row: int) -> None:
+            super().__init__()
+            self.row = row
 
     COMPONENT_CLASSES = {
         "line-table--header",
@@ -185,6 +193,7 @@ class LineTable(ScrollView, can_focus=True):
         if row == self._cursor:
             return
         old, self._cursor = self._cursor, row
+        self.post_message(self.CursorMoved(row))
         # +1: the header is line 0 of the virtual area.
         self.refresh_line(old + 1)
         self.refresh_line(row + 1)

@@ -12,6 +12,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 
 from explorer.backend import Capabilities, TokenRecord
+from explorer.backend.types import ATTRIBUTION_LABELS, SIGNED_METHODS
+from explorer.ui import colors
 from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
 from explorer.ui.next_table import NextTokenTable
@@ -19,7 +21,13 @@ from explorer.ui.prompt_view import PromptView
 from explorer.ui.repaint import set_titles
 from explorer.ui.token_display import column_labels, segments
 from explorer.ui.tracked_panel import TrackedPanel, TrackedRow
-from explorer.ui.views import ColourLayer, LayerView, layer_values
+from explorer.ui.views import (
+    ColourLayer,
+    LayerView,
+    attribution_colours,
+    attribution_view,
+    layer_values,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,16 @@ class Look:
     colour: ColourLayer
     layer_view: LayerView | None  # None: started without --layer_prob
     capabilities: Capabilities
+    # (method, target token id, its display text): the table's candidate under the cursor,
+    # set only while the attribution layer is on (so moving the cursor redraws only then).
+    attribution: tuple[str, int, str] | None = None
+
+    @property
+    def attribution_name(self) -> str | None:
+        """The lane's view name of the attribution this look shows, if any."""
+        if self.colour is not ColourLayer.ATTRIBUTION or self.attribution is None:
+            return None
+        return attribution_view(self.attribution[0], self.attribution[1])
 
     tracking: bool = False  # tokens are pinned (the tracked panel is open)
 
@@ -41,6 +59,8 @@ class Look:
             wanted.add("tracked")
         if self.colour is ColourLayer.INFLUENCE and self.capabilities.influence:
             wanted.add("influence")
+        if self.attribution_name is not None and self.capabilities.attribution:
+            wanted.add(self.attribution_name)
         if self.layer_view not in (None, LayerView.NONE) and self.capabilities.lens:
             wanted |= {"prompt_lens", "candidate_lens"}
         if self.colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY) \
@@ -78,8 +98,11 @@ class MainView(Vertical):
         ids = [r.token_id for r in records]
         segs = segments(ids, [r.text for r in records], token_bytes, special_ids)
         values, note = self._colour_values(records, views, look)
+        scale, meaning = look.colour.scale, None
+        if look.colour is ColourLayer.ATTRIBUTION:
+            scale, meaning = self._attribution_legend(look, views.get(look.attribution_name))
         prompt = self.query_one(PromptView)
-        prompt.show(segs, values, look.colour.scale, joint=look.colour is ColourLayer.PROBABILITY,
+        prompt.show(segs, values, scale, joint=look.colour is ColourLayer.PROBABILITY,
                     origins=origins)
         scroll = self.query_one("#prompt-scroll", VerticalScroll)
         set_titles(scroll, f"prompt · {len(ids)} tokens", prompt.notes)
@@ -101,7 +124,7 @@ class MainView(Vertical):
                               f"({at_least}{last.next_entropy / bits:.2f} bits) · p_final "
                               f"{sampler.entropy_final_norm:.2f} ({sampler.entropy_final / bits:.2f} bits){source}",
                        f"sampler: {sampler.line} (o to change)")
-        self.query_one(Legend).show(look.colour, look.layer_view, note)
+        self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning)
 
         lens_on = look.layer_view not in (None, LayerView.NONE)
         heatmap = self.query_one(LayerHeatmap)
@@ -149,4 +172,28 @@ class MainView(Vertical):
             if influence is None:
                 return None, "computing influence…"
             return [float(v) for v in influence], ""
+        if look.colour is ColourLayer.ATTRIBUTION:
+            missing = look.capabilities.missing("attribution")
+            if missing:
+                return None, missing
+            result = views.get(look.attribution_name) if look.attribution_name else None
+            if result is None:
+                label = ATTRIBUTION_LABELS.get(look.attribution[0], "") if look.attribution else ""
+                return None, f"computing {label} (esc cancels)…"
+            return attribution_colours(result.values, result.signed), ""
         return None, ""
+
+    @staticmethod
+    def _attribution_legend(look: Look, result) -> tuple[colors.Scale, str]:
+        """The scale (diverging for signed methods) and a line naming method and target."""
+        if look.attribution is None:
+            return colors.ATTRIBUTION, "attribution of the candidate under the cursor"
+        method, _, text = look.attribution
+        scale = colors.ATTRIBUTION_SIGNED if method in SIGNED_METHODS else colors.ATTRIBUTION
+        meaning = f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) · i: method"
+        if result is not None:
+            peak = float(abs(result.values).max()) if len(result.values) else 0.0
+            meaning += f" · max |score| {peak:.3g}"
+            if result.completeness is not None:
+                meaning += f" · sums to {result.completeness:.0%} of Δlog p"
+        return scale, meaning

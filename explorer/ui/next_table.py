@@ -43,10 +43,7 @@ class NextTokenTable(LineTable, inherit_bindings=False):
     BINDINGS = [
         Binding("up,k", "cursor_up", "Move", id="table.up", key_display="↑↓/jk"),
         Binding("down,j", "cursor_down", "Down", id="table.down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "scroll_top", "First", show=False),
-        Binding("end", "scroll_bottom", "Last", show=False),
+        *LineTable.BINDINGS[2:],  # page up/down, home/end: the base table's
     ]
 
     def __init__(self, **kwargs) -> None:

@@ -14,18 +14,20 @@ from explorer.config import REPO_DIR, Settings
 from explorer.ui.app import TokenExplorerApp
 
 
+async def settle(app: TokenExplorerApp, pilot) -> None:
+    """Wait until the app shows its current prompt with nothing queued (or failed to start)."""
+    while not (app.is_idle or app.start_failed):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
 async def take(out: Path, size: tuple[int, int] = (120, 40)) -> None:
     app = TokenExplorerApp(Settings())
     async with app.run_test(size=size) as pilot:
-        async def settle() -> None:
-            while not (app.is_idle or app.start_failed):
-                await app.workers.wait_for_complete()
-                await pilot.pause()
-
-        await settle()
+        await settle(app, pilot)
         for key in ("right", "right", "right", "e"):
             await pilot.press(key)
-            await settle()
+            await settle(app, pilot)
         app.save_screenshot(filename=out.name, path=str(out.parent))
 
 
@@ -39,15 +41,10 @@ async def take_sampler(out: Path, size: tuple[int, int] = (120, 40)) -> None:
     settings = replace(Settings(), sampling=SamplingConfig(preset="balanced", values={"seed": 7, "top_k": 12}))
     app = TokenExplorerApp(settings)
     async with app.run_test(size=size) as pilot:
-        async def settle() -> None:
-            while not (app.is_idle or app.start_failed):
-                await app.workers.wait_for_complete()
-                await pilot.pause()
-
-        await settle()
+        await settle(app, pilot)
         for key in ("space", "space", "t", *" in the", "enter", "right", "m", "down", "m"):
             await pilot.press(key)
-            await settle()
+            await settle(app, pilot)
         app.save_screenshot(filename=out.name, path=str(out.parent))
 
 

@@ -12,6 +12,7 @@ class ColourLayer(Enum):
     PROBABILITY = "probability"
     ENTROPY = "entropy"
     INFLUENCE = "influence"
+    ATTRIBUTION = "attribution"
 
     def next(self) -> ColourLayer:
         members = list(ColourLayer)
@@ -24,6 +25,30 @@ class ColourLayer(Enum):
             ColourLayer.ENTROPY: colors.ENTROPY,
             ColourLayer.INFLUENCE: colors.INFLUENCE,
         }.get(self)
+
+
+def attribution_view(method: str, target: int) -> str:
+    """The name under which the lane fetches one attribution (jobs.fetch_views parses it)."""
+    return f"attribution:{method}:{int(target)}"
+
+
+def parse_attribution_view(name: str) -> tuple[str, int] | None:
+    kind, _, rest = name.partition(":")
+    if kind != "attribution":
+        return None
+    method, _, target = rest.partition(":")
+    return method, int(target)
+
+
+def attribution_colours(values, signed: bool) -> list[float]:
+    """Raw scores -> [0, 1] for the scale: divided by the largest |score| of the prompt, so
+    the strongest position is full colour; signed scores map 0 to the middle (0.5)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    peak = float(np.max(np.abs(v))) if v.size else 0.0
+    scaled = v / peak if peak > 0 else np.zeros_like(v)
+    return [float(x) for x in ((scaled + 1) / 2 if signed else scaled)]
 
 
 class LayerView(Enum):

@@ -1,0 +1,78 @@
+"""Plain tree data: what the search grows and what the app, the CLI and the export read."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from explorer.tree.rule import TreeSettings
+
+# Why a node has no children (TreeNode.end).
+EXPANDED = None
+END_EOS = "eos"  # the token is an end-of-sequence token
+END_STOP = "stop"  # the continuation text contains a stop string
+END_DEPTH = "depth"  # the path reached max_depth
+END_CONTEXT = "context"  # the path fills the model's context
+END_OPEN = "open"  # still open when the search stopped (node limit or cancel)
+
+
+@dataclass
+class TreeNode:
+    token_id: int
+    token: str  # display text (whitespace visible)
+    p: float  # probability under its parent's distribution
+    cum_logprob: float  # ln probability of the path from the end of the prompt
+    entropy: float  # nats, of the distribution this token was chosen from
+    depth: int  # 1 for the prompt's direct continuations
+    path: tuple[int, ...]  # token ids from the end of the prompt to this node, inclusive
+    children: list["TreeNode"] = field(default_factory=list)
+    end: str | None = END_OPEN  # None once expanded; otherwise why it is a leaf
+    text: str = ""  # leaves: the whole continuation text (decoded path)
+
+    @property
+    def path_prob(self) -> float:
+        return math.exp(self.cum_logprob)
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+    def walk(self) -> Iterator["TreeNode"]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+@dataclass
+class TokenTree:
+    settings: TreeSettings
+    prompt_ids: tuple[int, ...]
+    entropy: float = float("nan")  # nats, of the distribution after the prompt
+    children: list[TreeNode] = field(default_factory=list)
+    stopped: str = "done"  # "done" (queue empty), "nodes" (node limit) or "cancelled"
+    forward_passes: int = 0  # model calls the expansions took (batched ones count once)
+
+    def nodes(self) -> Iterator[TreeNode]:
+        for child in self.children:
+            yield from child.walk()
+
+    def leaves(self) -> list[TreeNode]:
+        return [n for n in self.nodes() if n.is_leaf]
+
+    @property
+    def size(self) -> int:
+        return sum(1 for _ in self.nodes())
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stopped == "cancelled"
+
+    def find(self, path: tuple[int, ...]) -> TreeNode | None:
+        level, node = self.children, None
+        for token in path:
+            node = next((c for c in level if c.token_id == token), None)
+            if node is None:
+                return None
+            level = node.children
+        return node
