@@ -17,10 +17,9 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from explorer.backend import Capabilities, Cancelled
-from explorer.backend.types import ATTRIBUTION_LABELS, ATTRIBUTION_METHODS, Attribution
+from explorer.backend.types import ATTRIBUTION_LABELS, ATTRIBUTION_METHODS
 from explorer.config import Settings
-from explorer.core.export import ExportError, record_lines, write_jsonl
-from explorer.session import Job, Lane, PromptBook, PromptFileError, save_prompt
+from explorer.session import Job, Lane, PromptBook
 from explorer.session.book import Prompt
 from explorer.ui import jobs, startup
 from explorer.ui.startup_screen import StartupScreen
@@ -31,6 +30,7 @@ from explorer.ui.model_switch import ModelSwitching
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.tree_screen import TreeScreen
 from explorer.ui.sampler_actions import SAMPLER_ACTIONS, SAMPLER_BINDINGS, SamplerActions
+from explorer.ui.view_actions import ViewActions
 from explorer.ui.views import ColourLayer, LayerView
 
 # (book press, palette title, palette help) for the command palette.
@@ -49,7 +49,8 @@ PALETTE = [
 # screen once, with its result, instead of twice a frame apart.
 BUSY_AFTER_S = 0.15
 
-class TokenExplorerApp(ModelSwitching, SamplerActions, App):
+
+class TokenExplorerApp(ModelSwitching, SamplerActions, ViewActions, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Token Explorer"
 
@@ -175,12 +176,6 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
         return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
                     attribution, tracking=bool(self.tracked_ids))
 
-    @property
-    def attribution(self) -> Attribution | None:
-        """The attribution the prompt is coloured by now (None: layer off or computing)."""
-        name = self.look.attribution_name
-        return None if name is None or self.lane is None else self.lane.views.get(name)
-
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
         self.exit(return_code=1 if self.start_failed else 0)
@@ -303,31 +298,6 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
         if name == "save":
             self._save()
 
-    def _save(self) -> None:
-        prompt = self.book.current
-        ids = prompt.ids
-        folder = self.settings.resolve(self.settings.prompts.save_dir)
-        try:
-            path = save_prompt(folder, self.engine.decode(ids), ids, self.engine.info.name, prompt.chat)
-        except PromptFileError as exc:
-            self.notify(str(exc), title="Save", severity="error", timeout=10)
-            return
-        # The lane holds a save until the screen shows the book's prompt: these records
-        # are exactly the saved ids, one JSONL line per position (explorer.core.export).
-        records = self.lane.records
-        jsonl = path.with_suffix(".jsonl")
-        try:
-            if tuple(r.token_id for r in records) != ids:
-                raise ExportError(f"Could not write {jsonl.name}: the prompt changed while saving.")
-            write_jsonl(jsonl, record_lines(records, self.engine.decode))
-        except ExportError as exc:
-            self.notify(str(exc), title="Save", severity="error", timeout=10)
-            jsonl = None
-        root = self.settings.resolve(".")
-        shown = path.relative_to(root) if path.is_relative_to(root) else path
-        also = f", {path.with_suffix('.json').name} and {jsonl.name}" if jsonl else f" and {path.with_suffix('.json').name}"
-        self.notify(f"Saved {shown}{also}.", title="Save")
-
     # -- key actions --------------------------------------------------------------------
     def action_book(self, press: str) -> None:
         """Every key that edits or moves in the prompt book goes through the lane, in order."""
@@ -338,56 +308,12 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, App):
         self.colour = self.colour.next()
         self._after_lane()
 
-    def action_cycle_attribution(self) -> None:
-        """i: the next attribution method (and the attribution layer, if it was off)."""
-        if self.colour is ColourLayer.ATTRIBUTION:
-            i = ATTRIBUTION_METHODS.index(self.attribution_method)
-            self.attribution_method = ATTRIBUTION_METHODS[(i + 1) % len(ATTRIBUTION_METHODS)]
-        else:
-            self.colour = ColourLayer.ATTRIBUTION
-        self._after_lane()
-
-    def action_cancel_attribution(self) -> None:
-        """esc: stop an attribution being computed (the layer goes off, nothing else)."""
-        if self.colour is ColourLayer.ATTRIBUTION and self.attribution is None:
-            self.colour = ColourLayer.NONE
-            self.notify("Attribution cancelled.", title="Attribution", timeout=2)
-            self._after_lane()
-
-    def on_line_table_cursor_moved(self, event) -> None:
-        # Attribution follows the cursor: another candidate is another target.
-        if self.colour is ColourLayer.ATTRIBUTION and self.lane is not None:
-            self._after_lane()
-
     def action_cycle_layer_view(self) -> None:
         if not self.layer_prob:
             self.notify("Layer views need the logit lens: start with --layer_prob.",
                         title="Layer views", severity="warning")
             return
         self.layer_view = self.layer_view.next()
-        self._after_lane()
-
-    def action_grow_tree(self) -> None:
-        """`b`: grow a token tree after the prompt on screen (explorer.ui.tree_screen)."""
-        missing = self.capabilities.missing("trees")
-        if missing:
-            self.notify(missing, title="Token tree", severity="warning")
-            return
-        if not self.is_idle or self.shown is None:
-            self.notify("The model is still working; press b again when the prompt is shown.",
-                        title="Token tree", severity="warning")
-            return
-        key, ids = self.shown
-        screen = TreeScreen(self.engine, key, ids, self.settings.tree,
-                            self.settings.resolve(self.settings.prompts.save_dir))
-        self.push_screen(screen, callback=self._open_branch)
-
-    def _open_branch(self, ids: tuple[int, ...] | None) -> None:
-        """A branch chosen in the tree view becomes a new prompt (all views apply)."""
-        if ids:
-            self.book.add(ids)
-            self.notify(f"Opened the branch as prompt {self.book.index + 1}/{len(self.book)}.",
-                        title="Token tree")
         self._after_lane()
 
     # -- drawing (no model work: the lane's records and view arrays only) ------------------
