@@ -109,7 +109,7 @@ def test_default_model_attribution(tokenizer):
     """The embedded real model: the direct gradient on a trained model."""
     from explorer.config import ModelSettings
 
-    engine = Engine.load(ModelSettings())
+    engine = Engine.load(ModelSettings(name="embedded"))  # pinned: the default is SmolLM2 now
     ids = engine.encode(TEXT)
     top = engine.sync("p", ids)[-1].top
     target = top[0].token_id
