@@ -40,7 +40,13 @@ def as_device(value) -> torch.device:
 def input_device(model) -> torch.device:
     """Where input ids must go: the execution device of the input embeddings (a split
     model's first module may keep its weights on CPU or disk between passes)."""
-    emb = model.get_input_embeddings()
+    try:
+        emb = model.get_input_embeddings()
+    except (NotImplementedError, AttributeError):  # a model that does not say
+        emb = None
+    if emb is None:
+        first = next(model.parameters()).device
+        return torch.device("cpu") if first.type == "meta" else first
     hook = getattr(emb, "_hf_hook", None)
     execution = getattr(hook, "execution_device", None)
     if execution is not None:
