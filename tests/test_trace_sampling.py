@@ -29,7 +29,7 @@ def reference():
 
 def run(tmp_path, capsys, *flags, name="t.jsonl"):
     path = tmp_path / name
-    code = cli.main(["trace", "--prompt", PROMPT, "--jsonl", str(path), *flags])
+    code = cli.main(["trace", "--model", "embedded", "--prompt", PROMPT, "--jsonl", str(path), *flags])
     out = capsys.readouterr()
     assert code == 0, out.err
     return [json.loads(line) for line in path.read_text().splitlines()], out.out, out.err
@@ -102,9 +102,9 @@ def test_tracked_equals_a_full_forward_at_every_step(tmp_path, capsys, reference
 def test_chat_and_bad_track(tmp_path, capsys):
     lines, report, _ = run(tmp_path, capsys, "--chat", "--system", "Be brief.", "--max-new-tokens", "3")
     assert 'prompt      "<|im_start|>system\\nBe brief.<|im_end|>' in report
-    code = cli.main(["trace", "--prompt", PROMPT, "--track", ""])
+    code = cli.main(["trace", "--model", "embedded", "--prompt", PROMPT, "--track", ""])
     err = capsys.readouterr().err
     assert code == 2 and err.splitlines()[-1] == "token-explorer trace: --track '' gives no tokens."
-    code = cli.main(["trace", "--prompt", PROMPT, "--top-p", "0"])
+    code = cli.main(["trace", "--model", "embedded", "--prompt", PROMPT, "--top-p", "0"])
     err = capsys.readouterr().err
     assert code == 2 and "Top-p must be above 0" in err
