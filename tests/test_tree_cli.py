@@ -47,7 +47,7 @@ def test_bad_tree_flag_is_one_sentence_exit_2(capsys):
 @requires_model
 def test_tree_command_prints_and_exports(tmp_path, capsys):
     out_json, out_jsonl = tmp_path / "t.json", tmp_path / "leaves.jsonl"
-    code = cli.main(["tree", "--prompt", "Once upon a time", "--t-min", "0.03", "--t-max", "0.3",
+    code = cli.main(["tree", "--model", "embedded", "--prompt", "Once upon a time", "--t-min", "0.03", "--t-max", "0.3",
                      "--max-nodes", "12", "--max-depth", "4", "--json", str(out_json),
                      "--jsonl", str(out_jsonl)])
     assert code == 0
