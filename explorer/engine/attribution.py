@@ -141,15 +141,22 @@ class Attributor:
             decades, values = ig_path.scan(probe, f_e, f_0, ig_path.deepest_decade(embeds), batch)
         alphas, weights = ig_path.schedule(decades, values, steps)
         run.total = len(alphas)
-        avg = torch.zeros_like(embeds[0])
+        avg = torch.zeros_like(embeds[0], dtype=torch.float64)
         with torch.enable_grad():
             for start in range(0, len(alphas), batch):
-                a = torch.tensor(alphas[start:start + batch], dtype=embeds.dtype, device=embeds.device)
-                w = torch.tensor(weights[start:start + batch], dtype=embeds.dtype, device=embeds.device)
-                points = (a[:, None, None] * embeds).requires_grad_(True)
-                grads = Saliency(run.forward).attribute(points, abs=False)  # df/de at each point
-                avg += (w[:, None, None] * grads.detach()).sum(dim=0)
-        values = (embeds[0] * avg).sum(dim=-1)
+                a = alphas[start:start + batch]
+                # Back-propagate sqrt(alpha) * f: deep on the path the gradient grows like
+                # 1/alpha (past fp32's range by alpha ~ 1e-38) while near the output it is
+                # O(1); the square root keeps both ends inside fp32. Undone in the weights.
+                scale = torch.tensor(np.sqrt(a), dtype=embeds.dtype, device=embeds.device)
+                w = torch.tensor(weights[start:start + batch] / np.sqrt(a), dtype=torch.float64,
+                                 device=embeds.device)
+                points = (torch.tensor(a, dtype=embeds.dtype, device=embeds.device)[:, None, None]
+                          * embeds).requires_grad_(True)
+                grads = Saliency(lambda x: run.forward(x) * scale[: x.shape[0]]).attribute(
+                    points, abs=False)  # sqrt(alpha) * df/de at each point
+                avg += (w[:, None, None] * grads.detach().double()).sum(dim=0)
+        values = (embeds[0].double() * avg).sum(dim=-1)
         return Attribution(ids=ids, target=run.target, method="integrated_gradients",
                            values=values.detach().cpu().numpy().astype(np.float32),
                            log_p=float(f_e), log_p_baseline=float(f_0), n_steps=steps)

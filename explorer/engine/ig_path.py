@@ -18,11 +18,12 @@ evaluations where f moves:
 1. a forward-only scan (no backward pass) of f at alpha = 10^-k, k = 1/8, 2/8, ... 1, then
    every half decade, until f sits
    at f(0) (within SETTLED of |f(e) - f(0)|) twice in a row, or alpha * max|e| would fall
-   below the smallest normal float; below that last alpha, f is linear in alpha and its
-   share of the integral is negligible (the scan checked it);
-2. the n_steps gradient points are shared among the panels between scan points in proportion to
-   how far f moves across each (|f(a_k) - f(a_{k+1})|, plus a small floor), and placed in
-   each panel as a Gauss-Legendre rule in u, with weight w * alpha (the Jacobian).
+   below the smallest normal fp32 number; below that last alpha, f is linear in alpha and
+   its share of the integral is negligible (the scan checked it);
+2. half the n_steps gradient points go to the top decade [0.1, 1], evenly in alpha; of
+   the rest, half are shared evenly among the half-decade panels below and half in
+   proportion to how far f moves across each (|f(a_k) - f(a_{k+1})|); in each panel they
+   are a Gauss-Legendre rule in u, with weight w * alpha (the Jacobian).
 The scan costs forward passes only (no graph is kept); the points and weights are exact
 quadrature of the same integral, so the scores are still integrated gradients as defined,
 computed better. Whether they add up is measured, never forced: `Attribution.completeness`.
@@ -41,8 +42,8 @@ SCAN_STEP = 0.5  # decades between scan points
 # cascade (GPT-2), nearly all of f's movement: at least half the points go there, evenly
 # in alpha (Gauss-Legendre on [0.1, 1], as captum places them on [0, 1]).
 TOP_SHARE = 0.5
-# Below alpha * max|e| = 1e-30 the fp32 gradient (about delta f / alpha) overflows.
-SMALLEST = 1e-30
+# alpha * max|e| stays a normal fp32 number (the smallest is 1.2e-38).
+SMALLEST = float(torch.finfo(torch.float32).tiny)
 SETTLED = 1e-4  # |f(alpha e) - f(0)| below this share of |f(e) - f(0)|: the path has settled
 FLOOR = 1e-3  # share of the total movement every panel counts as, so a quiet one may get a point
 
@@ -116,7 +117,11 @@ def schedule(decades: list[float], values: list[float], n_steps: int) -> tuple[n
     top = allocate(movement, n_steps)[0]
     if len(movement) > 1:
         top = max(top, math.ceil(TOP_SHARE * n_steps))
-        counts = [top] + list(allocate(movement[1:], n_steps - top))
+        # Below the top decade: half the points evenly per panel (f wiggles inside a panel
+        # as well as across it), half where the scan saw f move.
+        rest = n_steps - top
+        even = allocate(np.ones(len(movement) - 1), rest // 2)
+        counts = [top] + list(even + allocate(movement[1:], rest - rest // 2))
     else:
         counts = [n_steps]
     alphas, weights = [], []
