@@ -104,7 +104,8 @@ def test_integrated_gradients_report_their_completeness(make_engine, tokenizer, 
 
 def test_integrated_gradients_equal_a_fine_even_grid_where_the_path_is_smooth(make_engine, tokenizer):
     """GPT-2's path is smooth on [0, 1]: each position's score at 32 log-spaced points
-    equals a 256-point Gauss-Legendre sum on an even grid in alpha, with plain autograd."""
+    equals a 256-point Gauss-Legendre sum on an even grid in alpha, with plain autograd,
+    within 2% of the largest score."""
     engine, ids, top = prepared(make_engine, tokenizer, "gpt2")
     target = top[2].token_id
     ig = engine.attribution("p", target, "integrated_gradients")
@@ -116,7 +117,7 @@ def test_integrated_gradients_equal_a_fine_even_grid_where_the_path_is_smooth(ma
         _, _, g = reference_grad(engine.model, ids, target, float(a) * e)
         avg += float(w) * g
     want = (e * avg)[0].sum(dim=-1).numpy()
-    np.testing.assert_allclose(ig.values, want, atol=0.01 * np.abs(want).max(), rtol=0)
+    np.testing.assert_allclose(ig.values, want, atol=0.02 * np.abs(want).max(), rtol=0)
 
 
 def test_default_model_attribution(tokenizer):
