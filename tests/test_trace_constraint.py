@@ -120,3 +120,46 @@ def test_invalid_regex_and_two_kinds_are_one_sentence(capsys):
     code = cli.main(["trace", "--model", "embedded", "--prompt", "x", "--regex", "a", "--choice", "b"])
     err = capsys.readouterr().err
     assert code == 2 and "not allowed with" in err and err.count("\n") == 1
+
+
+# -- on a server ---------------------------------------------------------------------------
+def run_server(tmp_path, capsys, url, *flags, name="s.jsonl"):
+    path = tmp_path / name
+    code = cli.main(["trace", "--server", url, "--prompt", PROMPT, "--jsonl", str(path),
+                     "--max-new-tokens", "24", *flags])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return [json.loads(line) for line in path.read_text().splitlines()], out.out
+
+
+@pytest.mark.parametrize("flags", [
+    ("--regex", r" (cat|dog)s? [0-9]{2}!"),
+    ("--choice", " yes", "--choice", " no", "--choice", " maybe later"),
+])
+def test_vllm_applies_the_constraint_and_greedy_matches_the_local_trace(tmp_path, capsys, tok, vllm_url, flags):
+    remote, report = run_server(tmp_path, capsys, vllm_url, *flags)
+    local, _ = run(tmp_path, capsys, "--max-new-tokens", "24", *flags)  # local greedy, llguidance
+    assert [x["token_id"] for x in remote] == [x["token_id"] for x in local]
+    text = completion(remote, tok)
+    if flags[0] == "--regex":
+        assert regex.fullmatch(flags[1], text), repr(text)
+    else:
+        assert text in flags[1::2]
+    assert "vLLM" in report and "constraint" in report
+    assert all(c["valid"] is None for x in remote for c in x["top"])  # the server does not say
+
+
+def test_vllm_json_schema_generation_validates(tmp_path, capsys, tok, vllm_url):
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 6},
+                                               "ok": {"type": "boolean"}},
+              "required": ["name", "ok"], "additionalProperties": False}
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(schema))
+    lines, _ = run_server(tmp_path, capsys, vllm_url, "--json-schema", str(path), "--max-new-tokens", "40")
+    jsonschema.validate(json.loads(completion(lines, tok)), schema)
+
+
+def test_llama_cpp_says_constraints_are_local_only(capsys, llama_url):
+    code = cli.main(["trace", "--server", llama_url, "--prompt", PROMPT, "--regex", "[0-9]+"])
+    err = capsys.readouterr().err
+    assert code == 2 and "are local-only on this server (llama.cpp)" in err and err.count("\n") == 1

@@ -23,11 +23,11 @@ from explorer.core.progress import TraceProgress
 from explorer.core.report import format_report
 from explorer.core.trace import check_length, greedy, trace
 from explorer.core.trace_constraint import (
-    LOCAL_ONLY,
     add_constraint_flags,
     add_valid_fields,
     constrain,
     constraint_spec,
+    server_replay,
 )
 from explorer.core.trace_sampling import (
     SamplingChoice,
@@ -128,8 +128,6 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
         local = supports_sampling(backend)
         if not local:  # a server: greedy only (it returns no logits row for our sampler)
             _refuse_sampling_flags(args, settings)
-            if args.constraint is not None:
-                raise UsageError(LOCAL_ONLY)
         if settings.prompts.chat:  # the text as a user message in the chat template
             from explorer.session.start import chat_messages
 
@@ -141,6 +139,7 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         check_length(backend, len(ids), args.max_new_tokens)
+        max_new = args.max_new_tokens
         if local:
             sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
             try:
@@ -151,8 +150,13 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             decoding, finals = sampler.describe(), choice.finals
         else:
             choice, decoding, finals, stop_ids = greedy, "greedy (on the server)", None, None
-        with progress.generating(len(ids), args.max_new_tokens) as (on_prefill, on_step):
-            result = trace(backend, ids, args.max_new_tokens, choose=choice, key="trace",
+            if args.constraint is not None:  # the server generates under it; the steps replay it
+                try:
+                    choice, max_new = server_replay(backend, ids, args.constraint, max_new)
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
+        with progress.generating(len(ids), max_new) as (on_prefill, on_step):
+            result = trace(backend, ids, max_new, choose=choice, key="trace",
                            prefill_progress=on_prefill, step_progress=on_step, forget=False,
                            stop_ids=stop_ids)
         try:
@@ -171,8 +175,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
         if args.jsonl is not None:
             lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
             lines = add_sampling_fields(lines, finals, series)
-            if args.constraint is not None and local:
-                add_valid_fields(lines, choice.valids)
+            if args.constraint is not None:
+                add_valid_fields(lines, choice.valids if local else None)
             write_jsonl(args.jsonl, lines)
         return report
     finally:

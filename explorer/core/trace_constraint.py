@@ -16,8 +16,8 @@ from pathlib import Path
 
 from explorer.sampling.constraint import ConstraintSpec
 
-LOCAL_ONLY = ("Constraints (--choice, --regex, --json-schema, --grammar) are local-only: "
-              "this server cannot apply them.")
+LOCAL_ONLY = ("Constraints (--choice, --regex, --json-schema, --grammar) are local-only on "
+              "this server ({kind}); vLLM applies them with its structured outputs.")
 
 
 def add_constraint_flags(parser: argparse.ArgumentParser) -> None:
@@ -86,9 +86,26 @@ def constrain(backend, sampler, spec: ConstraintSpec) -> frozenset[int]:
     return frozenset(backend.eos_ids) | constraint.eos_ids
 
 
-def add_valid_fields(lines: list[dict], valids: Sequence[Mapping[int, bool]]) -> list[dict]:
-    """Add `valid` to each `top` entry of trace JSONL lines, in place (line n = step n)."""
-    for line, valid in zip(lines, valids):
+def server_replay(backend, ids: Sequence[int], spec: ConstraintSpec, max_new_tokens: int):
+    """On a server with structured outputs (vLLM): (a Choose that replays the completion the
+    server generated greedily under the constraint, its length). Raises ValueError (one
+    sentence) on a server without them (llama.cpp)."""
+    complete = getattr(backend, "constrained_completion", None)
+    if complete is None:
+        raise ValueError(LOCAL_ONLY.format(kind=backend.capabilities.kind))
+    tokens = complete(ids, spec, max_new_tokens)
+    start = len(ids)
+
+    def replay(seq, last) -> int:
+        return tokens[len(seq) - start]
+
+    return replay, len(tokens)
+
+
+def add_valid_fields(lines: list[dict], valids: Sequence[Mapping[int, bool]] | None) -> list[dict]:
+    """Add `valid` to each `top` entry of trace JSONL lines, in place (line n = step n);
+    valids None: not known (a server applied the constraint), null in every entry."""
+    for n, line in enumerate(lines):
         for c in line["top"]:
-            c["valid"] = bool(valid.get(c["token_id"], False))
+            c["valid"] = None if valids is None else bool(valids[n].get(c["token_id"], False))
     return lines
