@@ -49,7 +49,7 @@ async def take_sampler(out: Path, size: tuple[int, int] = (120, 40)) -> None:
 
 
 SCHEMA = ('{"type": "object", "properties": {"name": {"type": "string", "maxLength": 12}, '
-          '"age": {"type": "integer"}}, "required": ["name", "age"]}')
+          '"age": {"type": "integer"}}, "required": ["name", "age"], "additionalProperties": false}')
 
 
 async def take_constraint(out: Path, size: tuple[int, int] = (120, 40)) -> None:
@@ -68,7 +68,10 @@ async def take_constraint(out: Path, size: tuple[int, int] = (120, 40)) -> None:
         app.screen.query_one("#text").text = SCHEMA
         await pilot.press("ctrl+s")
         await settle(app, pilot)
-        for key in ("g", "left", "left"):
+        await pilot.press("g")
+        while app.autoplaying:  # until the schema is complete and EOS is drawn
+            await settle(app, pilot)
+        for key in ("left", "left"):
             await pilot.press(key)
             await settle(app, pilot)
         app.clear_notifications()
