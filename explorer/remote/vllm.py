@@ -173,6 +173,13 @@ class VLLMBackend(RemoteBackend):
             raise RemoteError(f"The server at {self.client.where} sent no log-prob for token {missing[0]}.")
         return {t: got[t] for t in wanted}
 
+    def constrained_completion(self, ids: Sequence[int], spec, max_tokens: int) -> list[int]:
+        """The greedy completion under a constraint, from vLLM's structured outputs
+        (explorer.remote.structured)."""
+        from explorer.remote.structured import constrained_completion
+
+        return constrained_completion(self, ids, spec, max_tokens)
+
     def _id_of(self, key) -> int:
         match = _TOKEN_ID.fullmatch(str(key))
         raw = match.group(1) if match else key
