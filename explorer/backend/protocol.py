@@ -34,6 +34,9 @@ class Capabilities:
     prompt_logprobs: bool = True
     tracked_tokens: bool = False  # p of chosen tokens at every position, at any rank
     sampling: bool = False  # can sample a next token with sampler settings
+    # The backend's own sampler draws the token (a server: no logits row comes back);
+    # explorer.backend.sampling.ServerSampling. Exclusive with `sampling`.
+    server_sampling: bool = False
     attribution: bool = False  # gradient attribution of prompt positions (local engine)
     trees: bool = False  # can grow token trees (grow_tree)
     max_top_k: int | None = None  # largest top-k the backend returns (None: any)

@@ -11,6 +11,7 @@ call and consumes the rest, so pop, fork and reset cost nothing but a rollback.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,8 +75,13 @@ class ConstraintSpec:
 
 
 def _first_line(exc: object) -> str:
+    """llguidance's message in one line: its head and, for a regex, the `error:` detail;
+    the position inside the grammar we wrapped around the user's text is dropped."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__).rstrip(".")
+    head = lines[0] if lines else type(exc).__name__
+    head = re.sub(r"^at \d+\(\d+\): ", "", head).removesuffix(": regex parse error:").rstrip(":")
+    detail = next((line[len("error:"):].strip() for line in lines if line.startswith("error:")), None)
+    return (f"{head}: {detail}" if detail else head).rstrip(".")
 
 
 class Constraint:
@@ -98,6 +104,11 @@ class Constraint:
         if self._matcher.is_error():
             raise ConstraintError(f"The {_LABEL[spec.kind]} is not valid: {_first_line(self._matcher.get_error())}.")
         self._consumed: list[int] = []
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        """The end-of-sequence ids the constraint allows once the text is a whole match."""
+        return self._eos
 
     @classmethod
     def for_tokenizer(cls, spec: ConstraintSpec, hf_tokenizer, vocab_size: int) -> Constraint:
