@@ -93,6 +93,8 @@ class Job:
     views: frozenset[str] = frozenset()
     candidates: tuple[int, ...] = ()  # token ids of the shown table (for per-candidate views)
     tracked: tuple[int, ...] = ()  # token ids followed by the "tracked" view
+    sampling: Any = None  # sampler settings the "draw" view draws with (a server's sampler)
+    prompt_len: int = 0  # how many of ids are the prompt's original ones
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -128,6 +130,7 @@ class Lane:
         self._start, self._notify, self._on_press = start, notify, on_press
         self._edits: dict[str, Edit] = dict(edits or {})
         self.tracked: tuple[int, ...] = ()
+        self.sampling: Any = None
         self._queue: deque[Press] = deque()
         self._ids = itertools.count(1)
         self._forget: list[int] = []
@@ -188,10 +191,22 @@ class Lane:
     def track(self, token_ids: tuple[int, ...]) -> None:
         """Follow these token ids in the "tracked" view (fetched again for the new set)."""
         self.tracked = tuple(int(t) for t in token_ids)
-        self.views.pop("tracked", None)
-        self._failed_views.discard("tracked")
-        if self.running is not None and "tracked" in self.running.views:
-            self.running.cancel()  # its result would be for the old set
+        self.refetch("tracked")
+
+    def use_sampling(self, settings: Any) -> None:
+        """Draw with these sampler settings in the "draw" view (fetched again on a change)."""
+        if settings != self.sampling:
+            self.sampling = settings
+            self.refetch("draw")
+
+    def refetch(self, view: str) -> None:
+        """Fetch `view` again (its settings changed, or it failed and the user asks again)."""
+        self.views.pop(view, None)
+        for _, kept in self._kept.values():  # and not from a pop's kept views either
+            kept.pop(view, None)
+        self._failed_views.discard(view)
+        if self.running is not None and view in self.running.views:
+            self.running.cancel()  # its result would be for what it was asked with
         self.pump()
 
     def notify(self, text: str, severity: str = "information") -> None:
@@ -238,8 +253,10 @@ class Lane:
         if missing and (not self._queue or self._waits(self._queue[0])):
             key, ids = self.shown
             top = tuple(c.token_id for c in self.records[-1].top)
+            prompt = next((p for p in self.book if p.key == key), None)
             self._begin(Job(next(self._ids), "views", key, ids, views=missing, candidates=top,
-                            tracked=self.tracked))
+                            tracked=self.tracked, sampling=self.sampling,
+                            prompt_len=len(ids) if prompt is None else len(prompt.original)))
 
     def _follow_prefix(self) -> None:
         """Show a prefix of the shown ids (a pop) at once, when the shown records and the
@@ -327,12 +344,15 @@ class Lane:
             self._failed_target = None
         elif self.shown is not None and job.ids == self.shown[1]:
             got = dict(result) if isinstance(result, Mapping) else {}
-            if job.tracked != self.tracked:  # fetched for a set of tokens since changed
-                got.pop("tracked", None)
-            self.views.update(got)
-            self._failed_views |= job.views - got.keys()  # never ask again in a loop
+            stale = set()  # fetched for tracked tokens or sampler settings since changed
             if job.tracked != self.tracked:
-                self._failed_views.discard("tracked")
+                stale.add("tracked")
+            if job.sampling != self.sampling:
+                stale.add("draw")
+            for name in stale:
+                got.pop(name, None)
+            self.views.update(got)
+            self._failed_views |= job.views - got.keys() - stale  # never ask again in a loop
 
     def _recover(self, job: Job) -> None:
         """A job failed (its error is the caller's to show): drop the presses queued behind

@@ -29,9 +29,9 @@ class Shown:
     """What the table needs from the sampler for one position: p_final of the listed
     candidates (0 = excluded) and both entropies (nats)."""
 
-    p_final: tuple[float, ...]
+    p_final: tuple[float, ...] | None  # None: unknown (a server that does not report it)
     entropy_base: float
-    entropy_final: float
+    entropy_final: float | None  # None: unknown
     vocab_size: int
     line: str = ""  # the settings in one line (Sampler.describe)
     # With a constraint: per candidate, False where it forbids the token (None: no
@@ -39,14 +39,27 @@ class Shown:
     valid: tuple[bool, ...] | None = None
     problem: str | None = None
     constraint: str = ""  # its short form (ConstraintSpec.describe), "" without one
+    entropy_final_bound: bool = False  # a lower bound (a server's truncated list)
 
     @property
     def entropy_base_norm(self) -> float:
         return self.entropy_base / math.log(self.vocab_size)
 
     @property
-    def entropy_final_norm(self) -> float:
-        return self.entropy_final / math.log(self.vocab_size)
+    def entropy_final_norm(self) -> float | None:
+        return None if self.entropy_final is None else self.entropy_final / math.log(self.vocab_size)
+
+
+def server_shown(drawn, entropy_base: float, vocab_size: int, candidates: Sequence[int],
+                 line: str) -> Shown:
+    """What the table shows when the server samples: p_final and its entropy where the
+    server reported them (drawn: explorer.backend.ServerDraw, None while it is fetched)."""
+    line = f"{line} · on the server"
+    if drawn is None or drawn.p_final is None:
+        return Shown(None, entropy_base, None, vocab_size, line)
+    p_final = tuple(float(drawn.p_final.get(int(t), 0.0)) for t in candidates)
+    return Shown(p_final, entropy_base, drawn.entropy_final, vocab_size, line,
+                 entropy_final_bound=drawn.entropy_final_bound)
 
 
 def entropy(p: np.ndarray) -> float:

@@ -323,6 +323,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
     def _after_lane(self) -> None:
         """Tell the lane what the look needs, then draw what it holds."""
         look = self.look
+        self.sync_sampler_to_lane()
         self.lane.want(look.views_wanted())
         lane = self.lane
         if lane.shown is not None:

@@ -28,6 +28,8 @@ def fetch_views(backend, job: Job, post=None) -> dict:
                                             cancelled=job.cancelled)
         elif name == "logits":  # the kept raw row: p_final and sampling need no model work
             out[name] = backend.next_logits(job.key)
+        elif name == "draw":  # the server's own sampler: the token it chooses (one request)
+            out[name] = backend.draw(job.key, job.sampling, job.prompt_len, job.candidates)
         elif name == "tracked":
             out[name] = backend.tracked(job.key, job.tracked, cancelled=job.cancelled)
         elif name == "prompt_values":

@@ -55,6 +55,8 @@ class Look:
         wanted = set()
         if self.capabilities.sampling:
             wanted.add("logits")  # the kept row: p_final, space and autoplay
+        if self.capabilities.server_sampling:
+            wanted.add("draw")  # the server's pick (free when the last append drew it)
         if self.tracking and self.capabilities.tracked_tokens:
             wanted.add("tracked")
         if self.colour is ColourLayer.INFLUENCE and self.capabilities.influence:
@@ -120,9 +122,13 @@ class MainView(Vertical):
             set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
                               f"({at_least}{last.next_entropy / bits:.2f} bits){source}", "")
         else:
+            final = ""
+            if sampler.entropy_final is not None:  # a server may not report p_final
+                mark = "≥" if sampler.entropy_final_bound else ""
+                final = (f" · p_final {mark}{sampler.entropy_final_norm:.2f} "
+                         f"({mark}{sampler.entropy_final / bits:.2f} bits)")
             set_titles(table, f"next token · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
-                              f"({at_least}{last.next_entropy / bits:.2f} bits) · p_final "
-                              f"{sampler.entropy_final_norm:.2f} ({sampler.entropy_final / bits:.2f} bits){source}",
+                              f"({at_least}{last.next_entropy / bits:.2f} bits){final}{source}",
                        f"sampler: {sampler.line} (o to change)")
         self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning,
                                     rows=constraint_rows(sampler))
