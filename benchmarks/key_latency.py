@@ -6,6 +6,8 @@ Drives the real app with Textual's Pilot (headless, 120x40) on the small model (
 embedded one, by name) and on config.toml's default model (when that is another model),
 and times, in one run, each key from the moment it is posted (as the terminal driver
 posts it) until the app is idle *and the screen has painted the result*
+(timed keys come --gap seconds apart, a terminal's key-repeat interval: Textual paints at
+most once a frame, so a key landing just after a paint would wait for the next frame)
 (`App.wait_for_refresh`). Completion is polled every 0.5 ms on the app's event loop.
 Beside each wall-clock figure, `*_cpu_ms` is the CPU time of the app's own thread (the
 event loop: handlers, layout, painting, and the polling) over the same span: on a
@@ -49,6 +51,8 @@ from explorer.ui.views import ColourLayer  # noqa: E402
 
 SIZE = (120, 40)
 POLL = 0.0005
+ROWS = 4  # append rotates over the first ROWS rows of the table
+GAP = [1 / 30]  # seconds between timed keys (--gap)
 BENCH_KEY = ("key-latency-bench",)
 
 
@@ -73,6 +77,7 @@ async def timed_key(app: TokenExplorerApp, key: str, done) -> float:
     """Post `key` (as the driver does), wait until done() holds, the app is idle and the
     screen has painted; seconds from post to paint."""
     char = key if len(key) == 1 else None
+    await asyncio.sleep(GAP[0])  # untimed: keys come a key-repeat interval apart
     cpu = time.thread_time()
     start = time.perf_counter()
     app.post_message(events.Key(key, char))
@@ -97,9 +102,15 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
         start_ids = app.book.current.ids
         backend.sync(BENCH_KEY, start_ids)
         for rep in range(reps + 1):  # the first round warms caches
+            # Each round appends another row's token: the same token again would be a free
+            # cache hit (the engine keeps what a pop shortened until the next sync).
+            row = rep % ROWS
+            while app.table.cursor_row != row:
+                app.post_message(events.Key("down" if app.table.cursor_row < row else "up", None))
+                await settle(app, pilot)
             ids = app.book.current.ids
             n = len(ids)
-            token = app.records[-1].top[app.table.cursor_row].token_id
+            token = app.records[-1].top[row].token_id
             t_append = await timed_key(app, "right", lambda: len(app.records) == n + 1)
             cpu = {"append_cpu": CPU[0]}
             t0 = time.perf_counter()
@@ -111,18 +122,23 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
             backend.sync(BENCH_KEY, ids)
             t_engine_pop = time.perf_counter() - t0
             cursors, cursor_cpu = [], []
-            for key, row in (("down", 1), ("up", 0)):
-                cursors.append(await timed_key(app, key, lambda r=row: app.table.cursor_row == r))
+            for key, to in (("down", row + 1), ("up", row)):
+                cursors.append(await timed_key(app, key, lambda r=to: app.table.cursor_row == r))
                 cursor_cpu.append(CPU[0])
             toggles, toggle_cpu = [], []
             for colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY):
                 toggles.append(await timed_key(app, "e", lambda c=colour: app.colour is c))
                 toggle_cpu.append(CPU[0])
-            # entropy -> influence (model work, not timed here) -> none
-            for _ in range(2):
-                app.post_message(events.Key("e", "e"))
+            # entropy -> influence -> attribution (model work, not timed here) -> none;
+            # escape stops an attribution still computing.
+            for _ in range(4):
+                if app.colour is ColourLayer.NONE:
+                    break
+                key = "escape" if app.colour is ColourLayer.ATTRIBUTION and app.attribution is None else "e"
+                app.post_message(events.Key(key, "e" if key == "e" else None))
+                await pilot.pause()
             await settle(app, pilot)
-            assert app.colour is ColourLayer.NONE
+            assert app.colour is ColourLayer.NONE, app.colour
             if rep == 0:
                 continue
             times["append"].append(t_append)
@@ -195,7 +211,10 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--held", type=int, default=100)
     parser.add_argument("--models", default="small,default")
+    parser.add_argument("--gap", type=float, default=GAP[0],
+                        help="seconds between timed keys (a terminal's key repeat: ~1/30)")
     args = parser.parse_args()
+    GAP[0] = args.gap
 
     results = {}
     for label, model in models_to_measure(args.models.split(",")).items():

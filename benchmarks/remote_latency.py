@@ -75,7 +75,7 @@ def bench_llama(url: str, reps: int) -> dict:
     ids = prompt_ids(backend)
     top = backend.sync("b", ids)[-1].top
     bare = httpx.Client(base_url=url, timeout=120)
-    ratios, walls, server, bare_walls = [], [], [], []
+    ratios, walls, server, bare_walls, health = [], [], [], [], []
     for rep in range(reps + 3):
         t = top[rep % 5].token_id
         start = time.perf_counter()
@@ -90,7 +90,12 @@ def bench_llama(url: str, reps: int) -> dict:
         bare.post("/completion", json={"prompt": list(ids + (t,)), "n_predict": 1, "n_probs": 20,
                                        "cache_prompt": True, "temperature": 0}).raise_for_status()
         bare_ms = (time.perf_counter() - start) * 1000
+        # The server's smallest round trip (no model work): its fixed cost per request.
+        start = time.perf_counter()
+        bare.get("/health").raise_for_status()
+        health_ms = (time.perf_counter() - start) * 1000
         if rep >= 3:  # warm-up: text lookups of new candidates, first cache fills
+            health.append(health_ms)
             walls.append(wall)
             server.append(own)
             ratios.append(wall / own)
@@ -100,7 +105,9 @@ def bench_llama(url: str, reps: int) -> dict:
     return {"append_ms": statistics.median(walls), "server_ms": statistics.median(server),
             "append_over_server": statistics.median(ratios),
             "same_request_ms": statistics.median(bare_walls),
-            "append_over_same_request": statistics.median(walls) / statistics.median(bare_walls)}
+            "append_over_same_request": statistics.median(walls) / statistics.median(bare_walls),
+            "health_ms": statistics.median(health),
+            "append_minus_server_ms": statistics.median(w - s for w, s in zip(walls, server))}
 
 
 def bench_vllm(url: str, reps: int) -> dict:

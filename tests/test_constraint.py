@@ -191,3 +191,17 @@ def test_describe_for_the_header():
     assert ConstraintSpec("choice", ("yes", "no")).describe() == "choice yes|no"
     assert ConstraintSpec("regex", "[0-9]+").describe() == "regex [0-9]+"
     assert len(ConstraintSpec("grammar", "start: " + "x " * 50).describe()) <= 48
+
+
+def test_eos_after_a_whole_match_ends_it_and_pop_rolls_back(lm):
+    _, tok = lm
+    c = Constraint.for_tokenizer(ConstraintSpec("regex", r" (cat|dog)"), tok, 8192)
+    cat = [int(i) for i in tok(" cat", add_special_tokens=False)["input_ids"]]
+    eos = tok.eos_token_id
+    assert c.allowed(cat)[eos]  # a whole match: EOS may follow
+    assert c.fits(cat + [eos]) and c.is_complete(cat + [eos])
+    with pytest.raises(ConstraintError, match="complete; nothing may follow"):
+        c.allowed(cat + [eos])
+    assert not c.fits(cat + [eos, eos])
+    assert not c.fits([eos])  # EOS before a match breaks it
+    assert c.allowed(cat)[eos] and c.fits(cat[:-1]) and c.allowed([]).sum() > 1

@@ -68,9 +68,11 @@ def test_append_waits_for_the_table_it_follows_and_takes_its_row():
 
 def test_cancel_before_start_does_not_freeze():
     """The old app's freeze: a job superseded before its worker ran never reported back.
-    Here the job is cancelled at once and ends with Cancelled; the lane moves on."""
+    Here the job is cancelled at once and ends with Cancelled; the lane moves on.
+    (A wanted view never fetched for the prefixes: each pop needs a sync job.)"""
     h = Harness()
-    h.run()
+    h.lane.want({"influence"})
+    h.drain()
     h.lane.press("pop")
     first = h.lane.running
     h.lane.press("pop")  # supersedes the first pop's sync before it ran
@@ -83,13 +85,55 @@ def test_cancel_before_start_does_not_freeze():
 
 def test_result_of_a_superseded_job_is_shown_then_replaced():
     h = Harness()
-    h.run()
+    h.lane.want({"influence"})
+    h.drain()
     h.lane.press("pop")
     h.lane.press("pop")
     h.run(result_if_cancelled=True)  # finished anyway: true for its own target
     assert h.lane.shown[1] == (0, 4) and not h.lane.in_sync
     h.drain()
     assert h.lane.shown[1] == (0,)
+
+
+def test_a_pop_is_shown_at_once_with_the_views_it_had():
+    """Pop needs no model work: the prefix's records and its kept views, no job."""
+    h = Harness()
+    h.lane.want({"influence"})
+    h.drain()
+    h.lane.press("append", row=1)
+    h.drain()
+    longer = h.lane.shown[1]
+    started = h.lane.jobs_started
+    h.lane.press("pop")
+    assert h.lane.jobs_started == started and h.lane.running is None and h.lane.is_idle
+    assert h.lane.shown[1] == (0, 4, 5)
+    assert h.lane.records == h.backend.sync("check", (0, 4, 5))
+    assert h.lane.views == {"influence": (0, 4, 5)}  # (the harness's view is its ids)
+    h.lane.press("append", row=1)  # the same token again: its views were kept too
+    h.drain()
+    assert h.lane.shown[1] == longer and h.lane.views == {"influence": longer}
+
+
+def test_a_pop_past_the_kept_views_takes_a_sync():
+    h = Harness()
+    h.lane.want({"influence"})
+    h.drain()
+    h.lane.press("pop")  # (0, 4) was never shown: no views kept for it
+    assert h.lane.running.kind == "sync" and h.lane.running.ids == (0, 4)
+    assert h.lane.shown[1] == (0, 4, 5)  # the screen waits for the job: one draw
+    h.drain()
+    assert h.lane.shown[1] == (0, 4) and h.lane.views == {"influence": (0, 4)}
+
+
+def test_a_superseded_append_does_not_flash_after_a_pop():
+    h = Harness()
+    h.run()
+    h.lane.press("append")
+    append = h.lane.running
+    h.lane.press("pop")  # shown at once; the append's sync is cancelled
+    assert append.cancelled() and h.lane.in_sync and h.lane.shown[1] == (0, 4, 5)
+    h.run(result_if_cancelled=True)  # its result arrives anyway
+    assert h.lane.shown[1] == (0, 4, 5) and h.lane.is_idle
 
 
 def test_stale_and_unknown_reports_are_ignored():

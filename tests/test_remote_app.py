@@ -24,7 +24,7 @@ async def test_app_on_vllm_shows_the_server_and_honest_numbers(vllm_url):
         await settle(app, pilot)
         text = screen_text(app)
         assert "vLLM at 127.0.0.1:" in text
-        assert "entropy ≥" in text and "top 20 from vLLM" in text
+        assert "entropy p_base ≥" in text and "top 20 from vLLM" in text
         n = len(app.book.current.ids)
         await pilot.press("down", "right", "right", "left")
         await settle(app, pilot)

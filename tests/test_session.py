@@ -151,6 +151,22 @@ def test_bad_json(tmp_path):
         load_prompt_file(path, fake_encode, "m")
 
 
+def test_save_writes_whole_files_and_leaves_nothing_else(tmp_path):
+    path = save_prompt(tmp_path, "Hi there\n", (1, 2), "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hi-there.json", "hi-there.txt"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_an_atomic_write_that_fails_leaves_no_temporary_file(tmp_path):
+    from explorer.atomic import write_text_atomic
+
+    target = tmp_path / "taken"
+    target.mkdir()  # renaming a file over a folder fails after the text was written
+    with pytest.raises(OSError):
+        write_text_atomic(target, "new text")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
 def test_save_into_a_file_path_fails_cleanly(tmp_path):
     blocker = tmp_path / "prompts"
     blocker.write_text("I am a file", encoding="utf-8")

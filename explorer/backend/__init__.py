@@ -7,7 +7,14 @@ never on a concrete engine.
 from explorer.backend.errors import BackendError, Cancelled, ModelLoadError, PromptTooLongError, Unavailable
 from explorer.backend.factory import open_backend
 from explorer.backend.protocol import Backend, Capabilities, IsCancelled, Progress
-from explorer.backend.sampling import ChatTemplateError, SamplingBackend, supports_sampling
+from explorer.backend.sampling import (
+    ChatTemplateError,
+    SamplingBackend,
+    ServerDraw,
+    ServerSampling,
+    samples_on_server,
+    supports_sampling,
+)
 from explorer.backend.types import Candidate, ModelInfo, TokenRecord, TrackedSeries
 
 __all__ = [
@@ -16,4 +23,5 @@ __all__ = [
     "Unavailable", "open_backend",
     # the sampling side
     "ChatTemplateError", "SamplingBackend", "TrackedSeries", "supports_sampling",
+    "ServerDraw", "ServerSampling", "samples_on_server",
 ]

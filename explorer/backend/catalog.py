@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.atomic import write_text_atomic
 from explorer.config import DEFAULT_NAME, TINY_NAMES, cache_root
 
 RECENT_FILE = "recent-models.json"
@@ -73,10 +73,7 @@ def remember(name: str) -> None:
     path = _recent_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".recent.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(names[:RECENT_LIMIT], f, indent=1)
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(names[:RECENT_LIMIT], indent=1))
     except OSError:
         pass
 

@@ -34,19 +34,29 @@ class Capabilities:
     prompt_logprobs: bool = True
     tracked_tokens: bool = False  # p of chosen tokens at every position, at any rank
     sampling: bool = False  # can sample a next token with sampler settings
+    # The backend's own sampler draws the token (a server: no logits row comes back);
+    # explorer.backend.sampling.ServerSampling. Exclusive with `sampling`.
+    server_sampling: bool = False
     attribution: bool = False  # gradient attribution of prompt positions (local engine)
     trees: bool = False  # can grow token trees (grow_tree)
     max_top_k: int | None = None  # largest top-k the backend returns (None: any)
     kind: str = "local"  # shown in the header: "local", "vLLM", "llama.cpp", ...
+    # (view, sentence): why a view is missing, where the backend can say more than
+    # "not available" (e.g. which server feature it would need).
+    reasons: tuple[tuple[str, str], ...] = ()
 
     def missing(self, view: str) -> str | None:
-        """One sentence when `view` ("influence", "lens", "attribution") is not served."""
+        """One sentence when `view` ("influence", "lens", "attribution", "trees",
+        "tracked") is not served."""
         labels = {"influence": ("Attention influence", self.influence),
                   "lens": ("The logit lens", self.lens),
                   "attribution": ("Attribution", self.attribution),
-                  "trees": ("Growing token trees", self.trees)}
+                  "trees": ("Growing token trees", self.trees),
+                  "tracked": ("Tracked tokens", self.tracked_tokens)}
         label, ok = labels.get(view, (view, True))
-        return None if ok else f"{label} is not available on this backend ({self.kind})."
+        if ok:
+            return None
+        return dict(self.reasons).get(view) or f"{label} is not available on this backend ({self.kind})."
 
 
 @runtime_checkable

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from explorer.atomic import write_text_atomic
 from explorer.backend.types import Candidate, TokenRecord
 
 
@@ -29,23 +29,10 @@ class ExportError(Exception):
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename, so
-    a reader sees the old file or the whole new one, never a part. Raises ExportError."""
-    path = Path(path)
-    tmp = None
+    """Write `text` to `path` atomically (explorer/atomic.py). Raises ExportError."""
     try:
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent,
-                                         prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False) as handle:
-            tmp = Path(handle.name)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(0o644)  # NamedTemporaryFile makes it private; a saved file is not
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     except OSError as exc:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
         reason = exc.strerror or type(exc).__name__
         raise ExportError(f"Could not write {path}: {reason}.") from exc
 

@@ -28,6 +28,13 @@ from explorer.core.trace_attribution import (
     refusal,
     step_attributions,
 )
+from explorer.core.trace_constraint import (
+    add_constraint_flags,
+    add_valid_fields,
+    constrain,
+    constraint_spec,
+    server_replay,
+)
 from explorer.core.trace_sampling import (
     SamplingChoice,
     add_sampling_fields,
@@ -35,6 +42,7 @@ from explorer.core.trace_sampling import (
     trace_sampler,
     tracked_ids,
 )
+from explorer.sampling.constraint import ConstraintError
 from explorer.session.files import PromptFileError, load_prompt_file
 
 PROG = "token-explorer trace"
@@ -67,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write one JSON object per generated token to PATH")
     add_model_flags(parser)
     add_trace_sampling_flags(parser)
+    add_constraint_flags(parser)
     add_trace_attribution_flags(parser)
     return parser
 
@@ -88,6 +97,10 @@ def _check_args(args: argparse.Namespace) -> None:
         check_writable(args.jsonl)
     elif args.attribution:
         raise UsageError("--attribution adds to the JSONL lines; give --jsonl PATH too.")
+    try:
+        args.constraint = constraint_spec(args)  # files read and parsed before any model work
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _prompt(args: argparse.Namespace, backend: Backend, warn) -> tuple[str, tuple[int, ...]]:
@@ -137,15 +150,26 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         check_length(backend, len(ids), args.max_new_tokens)
+        max_new = args.max_new_tokens
         if local:
             sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
+            try:
+                stop_ids = constrain(backend, sampler, args.constraint) if args.constraint else None
+            except ConstraintError as exc:
+                raise UsageError(str(exc)) from None
             choice = SamplingChoice(backend, "trace", sampler, len(ids))
             decoding, finals = sampler.describe(), choice.finals
         else:
-            choice, decoding, finals = greedy, "greedy (on the server)", None
-        with progress.generating(len(ids), args.max_new_tokens) as (on_prefill, on_step):
-            result = trace(backend, ids, args.max_new_tokens, choose=choice, key="trace",
-                           prefill_progress=on_prefill, step_progress=on_step, forget=False)
+            choice, decoding, finals, stop_ids = greedy, "greedy (on the server)", None, None
+            if args.constraint is not None:  # the server generates under it; the steps replay it
+                try:
+                    choice, max_new = server_replay(backend, ids, args.constraint, max_new)
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
+        with progress.generating(len(ids), max_new) as (on_prefill, on_step):
+            result = trace(backend, ids, max_new, choose=choice, key="trace",
+                           prefill_progress=on_prefill, step_progress=on_step, forget=False,
+                           stop_ids=stop_ids)
         try:
             series = backend.tracked("trace", track) if track else None
             attributions = (step_attributions(backend, "trace", result.ids, result.prompt_len,
@@ -157,12 +181,17 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                  "top-logprobs": args.top_logprobs}
         if settings.prompts.chat:
             shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
+        if args.constraint is not None:
+            shown["constraint"] = args.constraint.describe(60)
         report = format_report(backend.info, shown, result, check, backend.decode,
                                backend.token_text, args.top_logprobs, finals)
         if args.jsonl is not None:
             lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
             lines = add_attribution_fields(lines, attributions)
-            write_jsonl(args.jsonl, add_sampling_fields(lines, finals, series))
+            lines = add_sampling_fields(lines, finals, series)
+            if args.constraint is not None:
+                add_valid_fields(lines, choice.valids if local else None)
+            write_jsonl(args.jsonl, lines)
         return report
     finally:
         backend.close()
@@ -179,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         # The engine keeps the top `tokens_to_show` of every distribution: ask for K.
         settings = replace(settings, display=replace(settings.display, tokens_to_show=args.top_logprobs))
         report = run(args, settings, progress)
-    except (UsageError, ConfigError, BackendError, PromptFileError, ExportError) as exc:
+    except (UsageError, ConfigError, BackendError, PromptFileError, ExportError, ConstraintError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from explorer.backend.types import TokenRecord, TrackedSeries
-from explorer.sampling import add_sampling_flags, draw
+from explorer.sampling import add_sampling_flags
 from explorer.session.sampler import Sampler
 
 
@@ -56,13 +56,18 @@ class SamplingChoice:
     sampler: Sampler
     prompt_len: int
     finals: list[dict[int, float | None]] = field(default_factory=list)
+    # Per step, with a constraint on the sampler: whether it allowed each of those tokens.
+    valids: list[dict[int, bool]] = field(default_factory=list)
 
     def __call__(self, ids: tuple[int, ...], last: TokenRecord) -> int:
         row = self.backend.next_logits(self.key)
-        p_final = self.sampler.distributions(row, ids, self.prompt_len).p_final
-        token = draw(p_final, self.sampler.seed, len(ids))
+        d = self.sampler.distributions(row, ids, self.prompt_len)
+        p_final = d.p_final
+        token = self.sampler.pick(row, ids, self.prompt_len)  # = draw(p_final, seed, len(ids))
         wanted = {c.token_id for c in last.top} | {token}
         self.finals.append({t: _logprob(float(p_final[t])) for t in wanted})
+        if d.valid is not None:
+            self.valids.append({t: bool(d.valid[t]) for t in wanted})
         return token
 
 

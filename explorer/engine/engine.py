@@ -242,6 +242,12 @@ class Engine:
     def eos_ids(self) -> frozenset[int]:
         return sampler_side.eos_ids(self.model, self.tokenizer)
 
+    # A thin delegate to explorer.sampling.constraint (explorer.backend.ConstraintBackend).
+    def constraint(self, spec):
+        from explorer.sampling.constraint import Constraint
+
+        return Constraint.for_tokenizer(spec, self.tokenizer, self.vocab_size)
+
     # Added by the attribution branch: a thin delegate to attribution.py.
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
                     n_steps: int | None = None,

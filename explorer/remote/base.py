@@ -1,9 +1,11 @@
 """What every remote backend shares: prompt state per key, records from server numbers,
 the append path that costs one decode on the server, and the views a server cannot serve.
 
-A server subclass supplies four calls: tokenize/detokenize, `next_distribution(ids)` (one
-request: the top-K after the last position, prefix cache on), `load(ids)` (a whole prompt's
-distributions, as many as the server gives in one go) and `token_piece(id)`.
+A server subclass supplies: tokenize/detokenize, `next_distribution(ids)` (one request:
+the top-K after the last position, prefix cache on), `load(ids)` (a whole prompt's
+distributions, as many as the server gives in one go) and `draw_request(...)` (the
+server's own sampler: one request that chooses a token, and with `with_next` also returns
+the table's top-K after the ids, so an append through the sampler stays one request).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import numpy as np
 
 from explorer.backend.errors import BackendError, Cancelled, PromptTooLongError, Unavailable
 from explorer.backend.protocol import Capabilities, IsCancelled, Progress
+from explorer.backend.sampling import ServerDraw
 from explorer.backend.token_text import make_visible
 from explorer.backend.types import ModelInfo, TokenRecord
 from explorer.remote.client import RemoteError, ServerClient
+from explorer.remote.drawing import DrawMemo
+from explorer.sampling.settings import SamplingSettings
 from explorer.remote.numbers import Distribution, build_records
 
 # Special tokens as servers spell them (servers do not list them): drawn apart, no bytes.
@@ -57,6 +62,11 @@ class RemoteBackend:
         self._prompts: dict[Hashable, _Prompt] = {}
         self._text: dict[int, str] = {}
         self._bytes: dict[int, bytes | None] = {}
+        # The sampler settings each prompt last drew with: its appends then draw the next
+        # token in the same request (one decode per sampled token).
+        self._drawing: dict[Hashable, tuple[SamplingSettings, int]] = {}
+        self._draws = DrawMemo()
+        self._eos: frozenset[int] = frozenset()
 
     # -- facts ----------------------------------------------------------------------------
     @property
@@ -71,11 +81,10 @@ class RemoteBackend:
     @property
     def capabilities(self) -> Capabilities:
         # sampling=False: the app's sampler (explorer.backend.SamplingBackend) works on a
-        # full logits row, which no server sends; the server's own sampler is offered by
-        # sample(ids, settings) instead.
+        # full logits row, which no server sends; the server's own sampler draws instead.
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=True, tracked_tokens=False, sampling=False,
-                            max_top_k=self._max_top_k, kind=self.kind)
+                            server_sampling=True, max_top_k=self._max_top_k, kind=self.kind)
 
     @property
     def special_ids(self) -> frozenset[int]:
@@ -134,7 +143,7 @@ class RemoteBackend:
             elif base is not None and keep == len(ids) - 1 and self._can_append(base, keep, ids[-1]):
                 if cancelled is not None and cancelled():
                     raise Cancelled("The request was cancelled.")
-                nxt = self.next_distribution(ids)
+                nxt = self._append_request(key, ids)
                 new = self._make(ids, base.before[:keep] + [base.after[keep - 1]],
                                  base.after[:keep] + [nxt], base.records[: keep - 1])
             else:
@@ -154,11 +163,64 @@ class RemoteBackend:
     def forget(self, key: Hashable) -> None:
         with self._lock:
             self._prompts.pop(key, None)
+            self._drawing.pop(key, None)
 
     def close(self) -> None:
         with self._lock:
             self._prompts.clear()
         self.client.close()
+
+    # -- the server's sampler (explorer.backend.ServerSampling) -----------------------------
+    def draw(self, key: Hashable, settings: SamplingSettings, prompt_len: int,
+             candidates: Sequence[int] = ()) -> ServerDraw:
+        with self._lock:
+            prompt = self._prompts.get(key)
+            if prompt is None:
+                raise BackendError("Sampling needs the prompt on the server first.")
+            prompt_len = int(prompt_len)
+            self._drawing[key] = (settings, prompt_len)
+            memo = (prompt.ids, settings, prompt_len)
+            got = self._draws.get(memo)
+            if got is None or not self._covers(got, candidates):
+                got = self.draw_request(prompt.ids, settings, prompt_len, tuple(candidates))[1]
+                self._keep_draw(memo, got)
+            return got
+
+    def _covers(self, got: ServerDraw, candidates: Sequence[int]) -> bool:
+        # Not a bound: p_final lists every token it keeps, so the others are 0.
+        return (got.p_final is None or not got.entropy_final_bound
+                or all(int(t) in got.p_final for t in candidates))
+
+    def _keep_draw(self, memo, got: ServerDraw) -> None:
+        self._draws.put(memo, got)
+        if got.ends:
+            self._eos = self._eos | {got.token_id}
+
+    def _append_request(self, key: Hashable, ids: tuple[int, ...]):
+        """The distribution after ids, for an append; when the prompt samples on the server
+        (and the server's top-K does not depend on the sampler), the same request draws."""
+        drawing = self._drawing.get(key)
+        if drawing is None or not self.draws_with_table(drawing[0]):
+            return self.next_distribution(ids)
+        settings, prompt_len = drawing
+        nxt, got = self.draw_request(ids, settings, prompt_len, (), with_next=True)
+        self._keep_draw((ids, settings, prompt_len), got)
+        return nxt
+
+    def sample(self, ids: Sequence[int], settings: SamplingSettings, seed: int | None = None) -> int:
+        """The token the server's sampler draws after ids (all of them the prompt's)."""
+        if seed is not None:
+            settings = settings.with_changes(seed=seed)
+        ids = tuple(int(i) for i in ids)
+        self._check_ids(ids)
+        return self.draw_request(ids, settings, len(ids), ())[1].token_id
+
+    def sampling_defaults(self) -> SamplingSettings:
+        return SamplingSettings()
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return self._eos
 
     def _can_append(self, base: _Prompt, keep: int, token_id: int) -> bool:
         """The distribution after the kept prefix already knows the new token's log-prob
@@ -219,6 +281,21 @@ class RemoteBackend:
              cancelled: IsCancelled | None) -> tuple[list, list]:
         raise NotImplementedError
 
+    def draws_with_table(self, settings: SamplingSettings) -> bool:
+        """Whether a request drawing with these settings returns the same top-K as a
+        greedy one (raw log-probs), so an append can draw the next token in its request."""
+        return True
+
+    def draw_request(self, ids: tuple[int, ...], settings: SamplingSettings, prompt_len: int,
+                     candidates: tuple[int, ...], *, with_next: bool = False
+                     ) -> tuple[Distribution | None, ServerDraw]:
+        """One request: the server's sampler draws the token after ids; with_next: the
+        table's distribution after ids too (else None)."""
+        raise NotImplementedError
+
+    def encode_plain(self, text: str) -> list[int]:
+        raise NotImplementedError
+
     # -- views a server cannot serve -------------------------------------------------------
     def influence(self, key: Hashable) -> np.ndarray:
         raise Unavailable(self.capabilities.missing("influence"))
@@ -271,9 +348,3 @@ def finite(value, where: str) -> float:
     return out
 
 
-def with_seed(body: dict, settings, seed: int | None) -> dict:
-    """The request body with the sampler's seed (the call's, else the settings'), if any."""
-    seed = settings.seed if seed is None else seed
-    if seed is not None:
-        body["seed"] = int(seed)
-    return body

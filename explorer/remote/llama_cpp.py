@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from explorer.backend.errors import Cancelled
 from explorer.backend.protocol import Capabilities
 from explorer.backend.token_text import text_of_bytes
-from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite, with_seed
+from explorer.backend.sampling import ServerDraw
+from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite
 from explorer.remote.client import RemoteError, ServerClient, field
+from explorer.remote.drawing import llama_fields
 from explorer.remote.numbers import Distribution, make_distribution
 
 FULL_VOCAB_LIMIT = 32768
@@ -52,11 +54,17 @@ class LlamaCppBackend(RemoteBackend):
         base = super().capabilities
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=False, tracked_tokens=False, sampling=False,
-                            max_top_k=None, kind=base.kind)
+                            server_sampling=True, max_top_k=None, kind=base.kind)
 
     # -- text -----------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        data = self.client.post("/tokenize", {"content": text, "add_special": True,
+        return self._tokenize(text, add_special=True)
+
+    def encode_plain(self, text: str) -> list[int]:
+        return self._tokenize(text, add_special=False)
+
+    def _tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        data = self.client.post("/tokenize", {"content": text, "add_special": add_special,
                                               "parse_special": True, "with_pieces": True})
         out = []
         for item in field(data, "tokens", where=self.client.where, what="/tokenize"):
@@ -153,22 +161,14 @@ class LlamaCppBackend(RemoteBackend):
         while len(self._by_prefix) > PREFIX_ENTRIES:
             self._by_prefix.popitem(last=False)
 
-    def sample(self, ids: Sequence[int], settings, seed: int | None = None) -> int:
-        """The token llama-server's own sampler draws after ids with these settings."""
-        ids = [int(i) for i in ids]
-        data = self._completion(ids, 1, **sampler_body(settings, seed, len(ids)))
+    def draw_request(self, ids, settings, prompt_len, candidates, *, with_next=False):
+        """llama-server's sampler with our settings; its n_probs are the raw model's
+        (post_sampling_probs off), so the same request serves the table."""
+        data = self._completion(ids, self.top_k if with_next else 1,
+                                **llama_fields(settings, ids, prompt_len))
         tokens = data.get("tokens")
         if not isinstance(tokens, list) or not tokens:
             raise RemoteError(f"The server at {self.client.where} chose no token.")
-        return check_token(tokens[0], self.vocab_size, self.client.where)
-
-
-def sampler_body(settings, seed: int | None, n_ids: int) -> dict:
-    """SamplingSettings as llama-server's fields. The repetition penalty covers the whole
-    sequence (repeat_last_n = its length), as transformers' does."""
-    body = {"temperature": float(settings.temperature), "top_k": int(settings.top_k),
-            "top_p": float(settings.top_p), "min_p": float(settings.min_p),
-            "repeat_penalty": float(settings.repetition_penalty), "repeat_last_n": n_ids,
-            "presence_penalty": float(settings.presence_penalty),
-            "frequency_penalty": float(settings.frequency_penalty)}
-    return with_seed(body, settings, seed)
+        token = check_token(tokens[0], self.vocab_size, self.client.where)
+        nxt = self._distribution(data, self.top_k) if with_next else None
+        return nxt, ServerDraw(settings, prompt_len, token, data.get("stop_type") == "eos")

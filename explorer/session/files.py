@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from explorer.atomic import write_text_atomic
+
 
 class PromptFileError(Exception):
     """A prompt file the user pointed at cannot be used; str() is one sentence."""
@@ -50,11 +52,12 @@ def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str,
         folder.mkdir(parents=True, exist_ok=True)
         stem = _free_stem(folder, stem)
         txt, meta = folder / f"{stem}.txt", folder / f"{stem}.json"
-        txt.write_text(text, encoding="utf-8", newline="")
+        # Both files atomically, the .json last: a reader that finds the .json finds both.
+        write_text_atomic(txt, text)
         record = {"model": model, "token_ids": [int(i) for i in ids], "text": text}
         if messages is not None:
             record["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
-        meta.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        write_text_atomic(meta, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise PromptFileError(f"Could not save the prompt to {folder}: {reason}.") from exc

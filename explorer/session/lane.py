@@ -19,13 +19,21 @@ Rules, each one there because an ordering of presses and results once broke it:
   `Edit` registered with `needs` (e.g. sampling, which needs the kept logits row) waits
   the same way until those views are fetched too. Every other press applies at once, even
   while a job runs.
+- A pop (or a reset to a prefix) needs no model work: the records of a prefix are the
+  prefix of the records, and the views of recently shown ids are kept, so the lane shows
+  it at once, with no job, when the shown records and kept views cover it. The backend
+  catches up with the book in the next job (a sync or a views job brings it to the job's
+  ids first: for a prefix, a crop).
+- One draw per state change: views that cost no model work (`RIDE_ALONG`: the kept logits
+  row) are fetched by the sync job itself, so the records and their p_final arrive
+  together.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +46,11 @@ from explorer.session.book import LastPromptError, PromptBook
 BOOK_PRESSES = frozenset({"append", "pop", "previous", "next", "fork", "remove", "reset"})
 # Presses that wait until the screen shows the book's prompt (its records are needed).
 WAIT_FOR_SCREEN = frozenset({"append", "save"})
+# Wanted views a sync job fetches with the records (no model work: the kept logits row).
+RIDE_ALONG = frozenset({"logits"})
+# Views of this many recently shown id sequences are kept for pops (a logits row each:
+# 600 KB at a 152k vocabulary).
+KEPT_VIEWS = 16
 
 Target = tuple[int, tuple[int, ...]]  # (prompt key, ids)
 
@@ -59,6 +72,14 @@ class Edit:
     needs: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class Synced:
+    """A sync job's result: the records and the ride-along views fetched with them."""
+
+    records: tuple[TokenRecord, ...]
+    views: Mapping[str, Any]
+
+
 @dataclass
 class Job:
     """One piece of model work. kind "sync": bring prompt `key` to `ids`; kind "views":
@@ -72,6 +93,8 @@ class Job:
     views: frozenset[str] = frozenset()
     candidates: tuple[int, ...] = ()  # token ids of the shown table (for per-candidate views)
     tracked: tuple[int, ...] = ()  # token ids followed by the "tracked" view
+    sampling: Any = None  # sampler settings the "draw" view draws with (a server's sampler)
+    prompt_len: int = 0  # how many of ids are the prompt's original ones
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -107,6 +130,7 @@ class Lane:
         self._start, self._notify, self._on_press = start, notify, on_press
         self._edits: dict[str, Edit] = dict(edits or {})
         self.tracked: tuple[int, ...] = ()
+        self.sampling: Any = None
         self._queue: deque[Press] = deque()
         self._ids = itertools.count(1)
         self._forget: list[int] = []
@@ -117,6 +141,8 @@ class Lane:
         self.shown: Target | None = None
         self.records: tuple[TokenRecord, ...] = ()
         self.views: dict[str, Any] = {}  # view arrays for the shown ids only
+        # ids -> (tracked set, views) of recently shown ids, for pops (bounded).
+        self._kept: OrderedDict[tuple[int, ...], tuple[tuple[int, ...], dict[str, Any]]] = OrderedDict()
         self.jobs_started = 0
         self.most_pending = 0  # high-water mark of the queue, for tests and diagnostics
 
@@ -165,10 +191,22 @@ class Lane:
     def track(self, token_ids: tuple[int, ...]) -> None:
         """Follow these token ids in the "tracked" view (fetched again for the new set)."""
         self.tracked = tuple(int(t) for t in token_ids)
-        self.views.pop("tracked", None)
-        self._failed_views.discard("tracked")
-        if self.running is not None and "tracked" in self.running.views:
-            self.running.cancel()  # its result would be for the old set
+        self.refetch("tracked")
+
+    def use_sampling(self, settings: Any) -> None:
+        """Draw with these sampler settings in the "draw" view (fetched again on a change)."""
+        if settings != self.sampling:
+            self.sampling = settings
+            self.refetch("draw")
+
+    def refetch(self, view: str) -> None:
+        """Fetch `view` again (its settings changed, or it failed and the user asks again)."""
+        self.views.pop(view, None)
+        for _, kept in self._kept.values():  # and not from a pop's kept views either
+            kept.pop(view, None)
+        self._failed_views.discard(view)
+        if self.running is not None and view in self.running.views:
+            self.running.cancel()  # its result would be for what it was asked with
         self.pump()
 
     def notify(self, text: str, severity: str = "information") -> None:
@@ -189,9 +227,11 @@ class Lane:
     # -- the pump ------------------------------------------------------------------------
     def pump(self) -> None:
         while self._queue:
+            self._follow_prefix()
             if self._waits(self._queue[0]):
                 break
             self._apply(self._queue.popleft())
+        self._follow_prefix()
         if self.running is not None:
             # Superseded (a views job serves what is shown, so the same test applies).
             if self.running.target != self.target and not self.running.cancelled():
@@ -206,14 +246,47 @@ class Lane:
             if self._failed_target != self.target:
                 key, ids = self.target
                 forget, self._forget = tuple(self._forget), []
-                self._begin(Job(next(self._ids), "sync", key, ids, forget=forget))
+                self._begin(Job(next(self._ids), "sync", key, ids, forget=forget,
+                                views=self._wanted & RIDE_ALONG))
             return
         missing = self.missing_views
         if missing and (not self._queue or self._waits(self._queue[0])):
             key, ids = self.shown
             top = tuple(c.token_id for c in self.records[-1].top)
+            prompt = next((p for p in self.book if p.key == key), None)
             self._begin(Job(next(self._ids), "views", key, ids, views=missing, candidates=top,
-                            tracked=self.tracked))
+                            tracked=self.tracked, sampling=self.sampling,
+                            prompt_len=len(ids) if prompt is None else len(prompt.original)))
+
+    def _follow_prefix(self) -> None:
+        """Show a prefix of the shown ids (a pop) at once, when the shown records and the
+        kept views cover it; otherwise a sync job will."""
+        if self.shown is None or self.in_sync:
+            return
+        key, ids = self.target
+        n = len(ids)
+        if key != self.shown[0] or not 0 < n < len(self.shown[1]) or self.shown[1][:n] != ids:
+            return
+        if not self.records[n - 1].top:  # a server's record built without its table
+            return
+        tracked, views = self._kept.get(ids, (self.tracked, {}))
+        if tracked != self.tracked:
+            views = {k: v for k, v in views.items() if k != "tracked"}
+        if self._wanted - views.keys():
+            return
+        self._show(self.target, self.records[:n], dict(views))
+        self._failed_target = None
+
+    def _show(self, target: Target, records: tuple[TokenRecord, ...], views: dict[str, Any]) -> None:
+        """Put new records (and their views) on screen, keeping the old ones' views."""
+        if self.shown is not None and self.views:
+            self._kept[self.shown[1]] = (self.tracked, self.views)
+            self._kept.move_to_end(self.shown[1])
+            while len(self._kept) > KEPT_VIEWS:
+                self._kept.popitem(last=False)
+        self._kept.pop(target[1], None)
+        self.shown, self.records, self.views = target, records, views
+        self._failed_views = set()
 
     def _waits(self, press: Press) -> bool:
         """Whether the press at the head of the queue must wait for the screen."""
@@ -260,18 +333,26 @@ class Lane:
     # -- results -------------------------------------------------------------------------
     def _accept(self, job: Job, result: Any) -> None:
         if job.kind == "sync":
+            if self.in_sync and job.target != self.target:
+                return  # superseded, and the screen already shows the book (a pop)
+            records, extra = (result.records, result.views) if isinstance(result, Synced) else (result, {})
             if self.shown is None or self.shown[1] != job.ids:
-                self.views, self._failed_views = {}, set()
-            self.shown, self.records = job.target, tuple(result)
+                self._show(job.target, tuple(records), dict(extra))
+            else:
+                self.shown, self.records = job.target, tuple(records)
+                self.views.update(extra)
             self._failed_target = None
         elif self.shown is not None and job.ids == self.shown[1]:
             got = dict(result) if isinstance(result, Mapping) else {}
-            if job.tracked != self.tracked:  # fetched for a set of tokens since changed
-                got.pop("tracked", None)
-            self.views.update(got)
-            self._failed_views |= job.views - got.keys()  # never ask again in a loop
+            stale = set()  # fetched for tracked tokens or sampler settings since changed
             if job.tracked != self.tracked:
-                self._failed_views.discard("tracked")
+                stale.add("tracked")
+            if job.sampling != self.sampling:
+                stale.add("draw")
+            for name in stale:
+                got.pop(name, None)
+            self.views.update(got)
+            self._failed_views |= job.views - got.keys() - stale  # never ask again in a loop
 
     def _recover(self, job: Job) -> None:
         """A job failed (its error is the caller's to show): drop the presses queued behind

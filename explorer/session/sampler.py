@@ -29,19 +29,37 @@ class Shown:
     """What the table needs from the sampler for one position: p_final of the listed
     candidates (0 = excluded) and both entropies (nats)."""
 
-    p_final: tuple[float, ...]
+    p_final: tuple[float, ...] | None  # None: unknown (a server that does not report it)
     entropy_base: float
-    entropy_final: float
+    entropy_final: float | None  # None: unknown
     vocab_size: int
     line: str = ""  # the settings in one line (Sampler.describe)
+    # With a constraint: per candidate, False where it forbids the token (None: no
+    # constraint, or none applies here); `problem`: why no mask applies (one sentence).
+    valid: tuple[bool, ...] | None = None
+    problem: str | None = None
+    constraint: str = ""  # its short form (ConstraintSpec.describe), "" without one
+    entropy_final_bound: bool = False  # a lower bound (a server's truncated list)
 
     @property
     def entropy_base_norm(self) -> float:
         return self.entropy_base / math.log(self.vocab_size)
 
     @property
-    def entropy_final_norm(self) -> float:
-        return self.entropy_final / math.log(self.vocab_size)
+    def entropy_final_norm(self) -> float | None:
+        return None if self.entropy_final is None else self.entropy_final / math.log(self.vocab_size)
+
+
+def server_shown(drawn, entropy_base: float, vocab_size: int, candidates: Sequence[int],
+                 line: str) -> Shown:
+    """What the table shows when the server samples: p_final and its entropy where the
+    server reported them (drawn: explorer.backend.ServerDraw, None while it is fetched)."""
+    line = f"{line} · on the server"
+    if drawn is None or drawn.p_final is None:
+        return Shown(None, entropy_base, None, vocab_size, line)
+    p_final = tuple(float(drawn.p_final.get(int(t), 0.0)) for t in candidates)
+    return Shown(p_final, entropy_base, drawn.entropy_final, vocab_size, line,
+                 entropy_final_bound=drawn.entropy_final_bound)
 
 
 def entropy(p: np.ndarray) -> float:
@@ -58,6 +76,9 @@ class Sampler:
         self._seed_given = settings.seed is not None
         self.settings = settings if self._seed_given else settings.with_changes(seed=fresh_seed())
         self._cache: tuple | None = None
+        # explorer.sampling.constraint.Constraint; it covers ids[prompt_len:], the tokens
+        # appended since the prompt's original ids (as the penalties count them).
+        self.constraint = None
 
     @property
     def seed(self) -> int:
@@ -75,24 +96,89 @@ class Sampler:
         self.settings = apply_preset(self.settings, name)
         return self.settings
 
+    def set_constraint(self, constraint) -> None:
+        """Use `constraint` (explorer.sampling.constraint.Constraint; None clears it)."""
+        self.constraint = constraint
+        self._cache = None
+
+    @staticmethod
+    def check_fits(constraint, ids: Sequence[int], prompt_len: int) -> None:
+        """Raises ConstraintError (one sentence) when the tokens appended since the prompt's
+        original ids break `constraint`."""
+        from explorer.sampling.constraint import ConstraintError
+
+        appended = list(ids)[prompt_len:]
+        if not constraint.fits(appended):
+            n = len(appended)
+            raise ConstraintError(
+                f"The {n} token{'' if n == 1 else 's'} appended since the prompt's original text "
+                "do not fit this constraint; pop them (←) or reset (ctrl+r) first.")
+
+    def allowed(self, ids: Sequence[int], prompt_len: int) -> tuple[np.ndarray | None, str | None]:
+        """(bool [V] of the tokens the constraint allows after ids, or None; one sentence
+        when a constraint is set but no mask applies: the appended text breaks it, or it is
+        complete and nothing may follow)."""
+        if self.constraint is None:
+            return None, None
+        from explorer.sampling.constraint import ConstraintError
+
+        appended = list(ids)[prompt_len:]
+        if not self.constraint.fits(appended):
+            return None, ("The text appended since the prompt's original text breaks the "
+                          "constraint; pop back (←) or clear it (c).")
+        try:
+            return self.constraint.allowed(appended), None
+        except ConstraintError as exc:
+            return None, str(exc)
+
     def distributions(self, row: np.ndarray, ids: Sequence[int], prompt_len: int) -> Distributions:
-        """p_base and p_final of `row` (the raw logits after ids); cached for the last call."""
-        key = (tuple(ids), prompt_len, self.settings, id(row))
+        """p_base and p_final of `row` (the raw logits after ids), the constraint's mask
+        applied; cached for the last call."""
+        key = (tuple(ids), prompt_len, self.settings, id(row), id(self.constraint))
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        result = distributions(row, ids, prompt_len, self.settings)
-        self._cache = (key, result, row)  # the row is held so its id stays unique
+        allowed, problem = self.allowed(ids, prompt_len)
+        result = distributions(row, ids, prompt_len, self.settings, allowed)
+        self._cache = (key, result, row, problem)  # the row is held so its id stays unique
         return result
+
+    def problem(self, row: np.ndarray, ids: Sequence[int], prompt_len: int) -> str | None:
+        """Why the constraint gives no mask after ids (None: it does, or there is none)."""
+        self.distributions(row, ids, prompt_len)
+        return self._cache[3]
 
     def shown(self, row: np.ndarray, ids: Sequence[int], prompt_len: int,
               candidates: Sequence[int]) -> Shown:
         d = self.distributions(row, ids, prompt_len)
+        valid = None if d.valid is None else tuple(bool(d.valid[t]) for t in candidates)
         return Shown(tuple(float(d.p_final[t]) for t in candidates), entropy(d.p_base),
-                     entropy(d.p_final), int(d.p_final.size), self.describe())
+                     entropy(d.p_final), int(d.p_final.size), self.describe(), valid,
+                     self.problem(row, ids, prompt_len),
+                     "" if self.constraint is None else self.constraint.spec.describe(36))
 
     def pick(self, row: np.ndarray, ids: Sequence[int], prompt_len: int) -> int:
-        """The seeded draw for the token that will follow ids."""
-        return draw(self.distributions(row, ids, prompt_len).p_final, self.seed, len(ids))
+        """The seeded draw for the token that will follow ids. Raises ConstraintError (one
+        sentence) when a constraint is set but gives no mask here: nothing is drawn that
+        it would forbid."""
+        d = self.distributions(row, ids, prompt_len)
+        problem = self._cache[3]
+        if problem is not None:
+            from explorer.sampling.constraint import ConstraintError
+
+            raise ConstraintError(problem)
+        return draw(d.p_final, self.seed, len(ids))
+
+    def forbids(self, token: int, ids: Sequence[int], prompt_len: int) -> str | None:
+        """One sentence when the constraint forbids appending `token` after ids (None: it
+        may follow, or no constraint is set)."""
+        if self.constraint is None:
+            return None
+        allowed, problem = self.allowed(ids, prompt_len)
+        if problem is not None:
+            return problem
+        if not allowed[int(token)]:
+            return f"The constraint ({self.constraint.spec.describe()}) forbids this token; pick a valid one or clear it (c)."
+        return None
 
     def describe(self) -> str:
         """One line: the knobs that are on, and the seed."""
@@ -190,7 +276,7 @@ def autoplay(backend, key: Hashable, ids: Sequence[int], prompt_len: int, sample
             return
         row = backend.next_logits(key)
         d = sampler.distributions(row, seq, prompt_len)
-        token = draw(d.p_final, sampler.seed, len(seq))
+        token = sampler.pick(row, seq, prompt_len)  # refuses a draw the constraint cannot mask
         seq.append(token)
         produced.append(token)
         yield Step(token, d)

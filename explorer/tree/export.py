@@ -11,10 +11,9 @@ distribution the token was chosen from. JSONL: one line per leaf, {"text", "toke
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from explorer.atomic import write_text_atomic
 from explorer.tree.node import TokenTree, TreeNode
 
 
@@ -57,17 +56,10 @@ def _ancestry(tree: TokenTree, node: TreeNode) -> list[TreeNode]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Temporary file in the same folder, then rename: a reader never sees half a file."""
+    """Create the folder, then write atomically (explorer/atomic.py): never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text, newline="\n")
 
 
 def write_json(tree: TokenTree, path: Path) -> None:

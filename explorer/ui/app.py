@@ -30,6 +30,7 @@ from explorer.ui.model_switch import ModelSwitching
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.tree_screen import TreeScreen
 from explorer.ui.sampler_actions import SAMPLER_ACTIONS, SAMPLER_BINDINGS, SamplerActions
+from explorer.ui.constraint_actions import CONSTRAINT_ACTIONS, CONSTRAINT_BINDINGS, ConstraintActions
 from explorer.ui.view_actions import ViewActions
 from explorer.ui.views import ColourLayer, LayerView
 
@@ -50,7 +51,7 @@ PALETTE = [
 BUSY_AFTER_S = 0.15
 
 
-class TokenExplorerApp(ModelSwitching, SamplerActions, ViewActions, App):
+class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewActions, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Token Explorer"
 
@@ -70,6 +71,7 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, ViewActions, App):
         Binding("b", "grow_tree", "Tree", id="view.tree"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         *SAMPLER_BINDINGS,
+        *CONSTRAINT_BINDINGS,
         # Not in the footer (it is full); listed in the palette and the README.
         Binding("ctrl+o", "switch_model", "Model", id="app.model", show=False),
     ]
@@ -185,7 +187,7 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, ViewActions, App):
         if (self.lane is None or isinstance(self.screen, TreeScreen)) and (
                 action in ("book", "cycle_colour", "cycle_layer_view", "grow_tree",
                            "cycle_attribution", "cancel_attribution")
-                or action in SAMPLER_ACTIONS):
+                or action in SAMPLER_ACTIONS or action in CONSTRAINT_ACTIONS):
             return False
         return True
 
@@ -201,6 +203,7 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, ViewActions, App):
         yield SystemCommand("Cycle layer view", "probabilities → correlations → none (--layer_prob)",
                             self.action_cycle_layer_view)
         yield from self.sampler_commands()
+        yield from self.constraint_commands()
 
     # -- start-up ----------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, name="load", group="load")
@@ -301,7 +304,7 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, ViewActions, App):
     # -- key actions --------------------------------------------------------------------
     def action_book(self, press: str) -> None:
         """Every key that edits or moves in the prompt book goes through the lane, in order."""
-        self.lane.press(press, row=self.table.cursor_row)
+        self.lane.press(self.book_press(press), row=self.table.cursor_row)
         self._after_lane()
 
     def action_cycle_colour(self) -> None:
@@ -320,6 +323,7 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, ViewActions, App):
     def _after_lane(self) -> None:
         """Tell the lane what the look needs, then draw what it holds."""
         look = self.look
+        self.sync_sampler_to_lane()
         self.lane.want(look.views_wanted())
         lane = self.lane
         if lane.shown is not None:
@@ -367,4 +371,5 @@ class TokenExplorerApp(ModelSwitching, SamplerActions, ViewActions, App):
             layer=self.colour,
             view=self.layer_view if self.layer_prob else None,
             busy=busy,
+            **self.constraint_header(),
         )

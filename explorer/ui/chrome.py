@@ -39,6 +39,8 @@ class HeaderLine(Static):
         layer: ColourLayer,
         view: LayerView | None,
         busy: str = "",
+        constraint: str = "",
+        constraint_broken: bool = False,
     ) -> None:
         out = Text.assemble(
             ("Token Explorer", "bold"),
@@ -52,6 +54,9 @@ class HeaderLine(Static):
         if view is not None:
             out.append("  │  layers: ")
             out.append(view.value, "bold")
+        if constraint:
+            out.append("  │  constraint: ")
+            out.append(constraint, "bold red" if constraint_broken else "bold")
         if busy:
             out.append(f"  │  {busy}", "italic")
         update_static(self, out)
@@ -61,9 +66,10 @@ class Legend(Static):
     """The active colour scale and what it means."""
 
     def show(self, layer: ColourLayer, view: LayerView | None, note: str = "", *,
-             scale: Scale | None = None, meaning: str | None = None) -> None:
+             scale: Scale | None = None, meaning: str | None = None, rows: str | None = None) -> None:
         """scale/meaning: for layers whose scale depends on more than the layer itself
-        (attribution: its method and target)."""
+        (attribution: its method and target); rows: what the table rows' looks mean (a
+        constraint's forbidden tokens)."""
         out = Text()
         scale = scale or layer.scale
         if scale is None:
@@ -97,6 +103,9 @@ class Legend(Static):
         if note:
             out.append("\n")
             out.append(note, "dim")
+        if rows:
+            out.append("\n")
+            out.append(rows, "dim")
         update_static(self, out)
 
 

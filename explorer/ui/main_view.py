@@ -55,6 +55,8 @@ class Look:
         wanted = set()
         if self.capabilities.sampling:
             wanted.add("logits")  # the kept row: p_final, space and autoplay
+        if self.capabilities.server_sampling:
+            wanted.add("draw")  # the server's pick (free when the last append drew it)
         if self.tracking and self.capabilities.tracked_tokens:
             wanted.add("tracked")
         if self.colour is ColourLayer.INFLUENCE and self.capabilities.influence:
@@ -120,11 +122,16 @@ class MainView(Vertical):
             set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
                               f"({at_least}{last.next_entropy / bits:.2f} bits){source}", "")
         else:
+            final = ""
+            if sampler.entropy_final is not None:  # a server may not report p_final
+                mark = "≥" if sampler.entropy_final_bound else ""
+                final = (f" · p_final {mark}{sampler.entropy_final_norm:.2f} "
+                         f"({mark}{sampler.entropy_final / bits:.2f} bits)")
             set_titles(table, f"next token · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
-                              f"({at_least}{last.next_entropy / bits:.2f} bits) · p_final "
-                              f"{sampler.entropy_final_norm:.2f} ({sampler.entropy_final / bits:.2f} bits){source}",
+                              f"({at_least}{last.next_entropy / bits:.2f} bits){final}{source}",
                        f"sampler: {sampler.line} (o to change)")
-        self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning)
+        self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning,
+                                    rows=constraint_rows(sampler))
 
         lens_on = look.layer_view not in (None, LayerView.NONE)
         heatmap = self.query_one(LayerHeatmap)
@@ -142,7 +149,8 @@ class MainView(Vertical):
             if candidate_lens is not None:
                 strips = layer_values(candidate_lens, look.layer_view)
         table.show(last.top, strips, with_strip=lens_on and look.capabilities.lens,
-                   special_ids=special_ids, p_final=None if sampler is None else sampler.p_final)
+                   special_ids=special_ids, p_final=None if sampler is None else sampler.p_final,
+                   valid=None if sampler is None else sampler.valid)
         panel = self.query_one(TrackedPanel)
         panel.display = tracked is not None
         if tracked is not None:
@@ -197,3 +205,13 @@ class MainView(Vertical):
             if result.completeness is not None:
                 meaning += f" · sums to {result.completeness:.0%} of Δlog p"
         return scale, meaning
+
+
+def constraint_rows(sampler) -> str | None:
+    """The legend's line for the table's rows while a constraint is set."""
+    if sampler is None or not sampler.constraint:
+        return None
+    if sampler.problem is not None:
+        return f"constraint {sampler.constraint}: {sampler.problem}"
+    return (f"constraint {sampler.constraint} · ✗ forbidden: by it (p_final 0) · "
+            "excluded: by top-k/top-p/min-p · c: change")

@@ -83,17 +83,22 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         with_strip: bool = False,
         special_ids: Collection[int] = (),
         p_final: Sequence[float] | None = None,
+        valid: Sequence[bool] | None = None,
     ) -> None:
         """Replace the rows, keeping the cursor on the same row number (holding right on
         row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending);
         p_final: the sampler's probability per row (0 = excluded: the row stays, greyed),
-        None for no p_final column.
+        None for no p_final column; valid: per row, False where the constraint forbids the
+        token (struck through, "✗ forbidden" in the error colour: apart from the greyed
+        top-k/top-p exclusions), None without a constraint.
         Showing what is already shown (a colour-layer toggle redraws the view) costs nothing."""
         candidates = tuple(candidates)
         bar_colour = self.app.current_theme.primary
         final_colour = self.app.current_theme.accent or self.app.current_theme.secondary
         p_final = None if p_final is None else tuple(p_final)
-        key = (candidates, with_strip, bar_colour, p_final,
+        valid = None if valid is None else tuple(valid)
+        forbid_colour = self.app.current_theme.error or "red"
+        key = (candidates, with_strip, bar_colour, p_final, valid,
                None if strips is None else (strips.shape, strips.tobytes()),
                frozenset(c.token_id for c in candidates if c.token_id in special_ids))
         if key == self._shown_key:
@@ -113,7 +118,8 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         rows = []
         for i, c in enumerate(self._candidates):
             excluded = p_final is not None and p_final[i] <= 0
-            grey = "dim" if excluded else ""
+            forbidden = valid is not None and not valid[i]
+            grey = ("dim strike" if forbidden else "dim") if excluded else ""
             row_cells = [
                 Text(str(i + 1), justify="right", style="dim"),
                 # Special tokens in bold italic, as in the prompt panel.
@@ -126,6 +132,8 @@ class NextTokenTable(LineTable, inherit_bindings=False):
             if p_final is not None:
                 final_cell = (Text("excluded".center(BAR_WIDTH + 8), style="dim italic") if excluded else
                               Text.assemble((prob_bar(p_final[i]), final_style), f" {p_final[i]:7.2%}"))
+                if forbidden:
+                    final_cell = Text("✗ forbidden".center(BAR_WIDTH + 8), style=Style(color=forbid_colour))
                 row_cells.insert(4, final_cell)
             if with_strip:
                 if strips is None:

@@ -1,16 +1,26 @@
-"""The prompt, token by token, with visible boundaries and the active colour layer."""
+"""The prompt, token by token, with visible boundaries and the active colour layer.
+
+Drawn with the line API (as Toolong draws its log view): the prompt is a list of styled
+runs, laid out into lines by folding at the widget's width, and each line's Strip is
+cached. Appending or popping a token changes the runs at the end only, so only the lines
+from the first changed run on are laid out and painted again; a long prompt costs no more
+per key than a short one. Whitespace is drawn visible (␣ ↵ ⇥), so the text has no word
+breaks and folding cell by cell lays it out as a Static would.
+"""
 
 from __future__ import annotations
 
 from typing import Sequence
 
+from rich.cells import cell_len, get_character_cell_size
+from rich.segment import Segment as RichSegment
 from rich.style import Style
-from rich.text import Text
 from textual.color import Color
-from textual.widgets import Static
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.widget import Widget
 
 from explorer.ui.colors import Scale
-from explorer.ui.repaint import update_static
 from explorer.ui.token_display import Kind, Segment, group_value
 
 NEWLINE = "↵"
@@ -29,8 +39,39 @@ KIND_NOTE = {
 # How appended tokens got there, as a text colour (theme colour names) over any layer.
 ORIGIN_COLOUR = {"picked": "success", "sampled": "accent", "forced": "error"}
 
+Run = tuple[str, Style]  # text without line breaks; BREAK is a hard line break
+BREAK: Run = ("\n", Style())
+Position = tuple[int, int]  # (run index, character offset in it)
 
-class PromptView(Static):
+
+def fold(runs: Sequence[Run], start: Position, width: int) -> list[Position]:
+    """Where each line begins, from `start` (itself a line start) to the end: lines fill
+    up to `width` cells, a character that would overflow begins the next line, BREAK ends
+    a line. The last line may be empty (the text ends with a break)."""
+    starts = [start]
+    used = 0
+    for index in range(start[0], len(runs)):
+        text = runs[index][0]
+        if text == "\n":
+            starts.append((index + 1, 0))
+            used = 0
+            continue
+        first = start[1] if index == start[0] else 0
+        rest = text[first:] if first else text
+        width_rest = cell_len(rest)
+        if used + width_rest <= width:
+            used += width_rest
+            continue
+        for k, char in enumerate(rest, first):
+            size = get_character_cell_size(char)
+            if used + size > width and used:
+                starts.append((index, k))
+                used = 0
+            used += size
+    return starts
+
+
+class PromptView(Widget):
     """Renders segments (token_display.segments) with one style each.
 
     Without a colour layer, segments alternate between two theme shades; with one, each
@@ -38,10 +79,26 @@ class PromptView(Static):
     still show where one ends.
     """
 
-    _segments: list[Segment] = []
-    _origins: list[str] = []
-    _plain_cache: tuple[str, tuple[Style, Style]] | None = None  # (theme, styles)
+    DEFAULT_CSS = """
+    PromptView {
+        height: auto;
+    }
+    """
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._segments: list[Segment] = []
+        self._origins: list[str] = []
+        self._values = self._scale = None
+        self._joint = False
+        self._plain_cache: tuple[str, tuple[Style, Style]] | None = None  # (theme, styles)
+        self._runs: list[Run] = []
+        self._starts: list[Position] = [(0, 0)]  # line starts at self._width
+        self._width = 0
+        self._strips: dict[int, Strip] = {}
+        self._base: Style | None = None
+
+    # -- data -----------------------------------------------------------------------------
     def show(
         self,
         segments: Sequence[Segment],
@@ -55,8 +112,59 @@ class PromptView(Static):
         origins: one per token ("prompt", "picked", "sampled", "forced"), or none."""
         self._segments, self._values, self._scale, self._joint = list(segments), values, scale, joint
         self._origins = list(origins)
-        update_static(self, self._build())
+        self._set_runs(self._build())
 
+    @property
+    def text(self) -> str:
+        """The prompt as drawn (visible whitespace, line breaks after ↵)."""
+        return "".join(text for text, _ in self._runs)
+
+    @property
+    def line_count(self) -> int:
+        return len(self._starts)
+
+    def _set_runs(self, runs: list[Run]) -> None:
+        old = self._runs
+        same = 0
+        limit = min(len(old), len(runs))
+        while same < limit and old[same] == runs[same]:
+            same += 1
+        if same == len(old) == len(runs):
+            return
+        self._runs = runs
+        if not self._width:
+            self.refresh(layout=True)  # laid out once the widget has a size
+            return
+        # Lines before the one holding the first changed run stay as they are; the one
+        # before it too, unless it ended exactly there (a pop may leave no char to wrap).
+        line = max(0, self._line_of((same, 0)) - 1)
+        height = len(self._starts)
+        self._starts = self._starts[:line] + fold(runs, self._starts[line], self._width)
+        for y in [y for y in self._strips if y >= line]:
+            del self._strips[y]
+        if len(self._starts) != height:
+            self.refresh(layout=True)
+        else:
+            self.refresh(Region(0, line, self.size.width, height - line))
+
+    def _line_of(self, position: Position) -> int:
+        """The last line beginning at or before `position`."""
+        lo, hi = 0, len(self._starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._starts[mid] <= position:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def _layout(self, width: int) -> None:
+        if width != self._width:
+            self._width = width
+            self._starts = fold(self._runs, (0, 0), width) if width > 0 else [(0, 0)]
+            self._strips.clear()
+
+    # -- styles ---------------------------------------------------------------------------
     def _origin_colours(self) -> dict[str, Color]:
         theme = self.app.current_theme
         return {origin: Color.parse(getattr(theme, name, None) or theme.primary)
@@ -94,8 +202,8 @@ class PromptView(Static):
             second = first.lighten(0.08)
         return Style(bgcolor=first.rich_color), Style(bgcolor=second.rich_color)
 
-    def _build(self) -> Text:
-        text = Text(no_wrap=False, overflow="fold")
+    def _build(self) -> list[Run]:
+        runs: list[Run] = []
         plain = self._plain_styles() if self._scale is None else None
         marks = self._origin_styles() if self._origins else {}
         for i, seg in enumerate(self._segments):
@@ -114,8 +222,50 @@ class PromptView(Static):
             pieces = seg.text.split(NEWLINE)
             for j, piece in enumerate(pieces):
                 if j:
-                    text.append(NEWLINE, style)
-                    text.append("\n")
+                    runs.append((NEWLINE, style))
+                    runs.append(BREAK)
                 if piece:
-                    text.append(piece, style)
-        return text
+                    runs.append((piece, style))
+        return runs
+
+    # -- drawing --------------------------------------------------------------------------
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()  # theme or CSS changed the widget's own colours
+        self._base = None
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return container.width
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        self._layout(width)
+        return len(self._starts)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        self._layout(width)
+        if self._base is None:
+            self._base = self.rich_style
+        strip = self._strips.get(y)
+        if strip is None:
+            strip = self._strips[y] = self._render(y, width)
+        return strip
+
+    def _render(self, y: int, width: int) -> Strip:
+        if y >= len(self._starts):
+            return Strip.blank(width, self._base)
+        start = self._starts[y]
+        end = self._starts[y + 1] if y + 1 < len(self._starts) else (len(self._runs), 0)
+        base = self._base
+        segments = []
+        for index in range(start[0], min(end[0] + 1, len(self._runs))):
+            text, style = self._runs[index]
+            if text == "\n":
+                continue
+            a = start[1] if index == start[0] else 0
+            b = end[1] if index == end[0] else len(text)
+            if b > a:
+                segments.append(RichSegment(text[a:b], base + style))
+        # Unpadded, as a Static's lines are: the styles cache pads them the same way (an
+        # empty line holds one empty segment in the widget's style, as a Static's does).
+        return Strip(segments or [RichSegment("", base)])

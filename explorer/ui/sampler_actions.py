@@ -6,6 +6,10 @@ Model work still goes through the lane: sampling is an Edit that waits for the k
 row (the "logits" view), so a knob change or a draw never runs the model; the token it
 appends is one decode step like any append. Autoplay presses "sample" again each time the
 screen has caught up, so the screen follows every token.
+
+On a server (explorer.backend.ServerSampling) the server's own sampler draws: the edit
+waits for the "draw" view instead (the token the server chose with these settings, which
+the previous append's request already drew), so a sampled step is still one request.
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ from dataclasses import dataclass, replace
 from textual import events
 from textual.binding import Binding
 
-from explorer.backend import supports_sampling
+from explorer.backend import samples_on_server, supports_sampling
 from explorer.sampling import SamplingError
 from explorer.session import Edit, Lane
 from explorer.session.book import FORCED, PICKED, SAMPLED
-from explorer.session.sampler import Sampler, StopRule
+from explorer.session.sampler import Sampler, StopRule, server_shown
 from explorer.ui.sampler_panel import PanelResult, SamplerPanel
 from explorer.ui.text_input import TextPrompt
 from explorer.ui.tracked_panel import TrackedRow, percent
@@ -58,7 +62,17 @@ class SamplerActions:
 
     @property
     def can_sample(self) -> bool:
-        return self.engine is not None and supports_sampling(self.engine)
+        return self.engine is not None and (supports_sampling(self.engine) or self.samples_on_server)
+
+    @property
+    def samples_on_server(self) -> bool:
+        """The backend's own sampler draws (a server); else the session's, on the kept row."""
+        return self.engine is not None and samples_on_server(self.engine)
+
+    def sync_sampler_to_lane(self) -> None:
+        """The lane's "draw" view draws with the sampler's current settings."""
+        if self.lane is not None and self.sampler is not None and self.samples_on_server:
+            self.lane.use_sampling(self.sampler.settings)
 
     def _start_sampler(self) -> dict[str, Edit]:
         """Called once the backend is open: resolve the settings, return the lane's edits."""
@@ -74,7 +88,8 @@ class SamplerActions:
         self.stop_rule = StopRule(max_tokens=config.max_tokens, stop_strings=tuple(config.stop),
                                   eos_ids=frozenset(self.engine.eos_ids),
                                   max_context=self.engine.info.max_context)
-        return {"sample": Edit(self._apply_sample, needs=frozenset({"logits"})),
+        view = "draw" if self.samples_on_server else "logits"
+        return {"sample": Edit(self._apply_sample, needs=frozenset({view})),
                 "force": Edit(self._apply_force)}
 
     def sampler_commands(self):
@@ -94,6 +109,9 @@ class SamplerActions:
 
     # -- edits (run by the lane in key-press order) -----------------------------------------
     def _apply_sample(self, lane: Lane, press) -> None:
+        if self.samples_on_server:
+            self._apply_server_sample(lane)
+            return
         row = lane.views.get("logits")
         prompt = lane.book.current
         limit = self.engine.info.max_context
@@ -108,6 +126,22 @@ class SamplerActions:
             return
         token = self.sampler.pick(row, prompt.ids, len(prompt.original))
         lane.book.append(token, SAMPLED)
+
+    def _apply_server_sample(self, lane: Lane) -> None:
+        drawn = lane.views.get("draw")
+        limit = self.engine.info.max_context
+        if drawn is None or drawn.settings != self.sampler.settings:
+            self._stop_autoplay("the server's sampler gave no token")
+            lane.notify("The server's sampler gave no token; press space to ask again.", "warning")
+            return
+        if limit is not None and len(lane.book.current.ids) >= limit:
+            self._stop_autoplay(None)
+            lane.notify(f"The prompt is at the model's context limit of {limit} tokens; "
+                        "nothing more can be appended.", "warning")
+            return
+        if drawn.ends:  # the server names its end-of-sequence token when it draws one
+            self.stop_rule = replace(self.stop_rule, eos_ids=self.stop_rule.eos_ids | {drawn.token_id})
+        lane.book.append(drawn.token_id, SAMPLED)
 
     def _apply_force(self, lane: Lane, press) -> None:
         ids = tuple(press.arg)
@@ -130,8 +164,15 @@ class SamplerActions:
 
     def action_sample(self) -> None:
         if not self._refuse_without_sampling():
+            self._ask_server_again()
             self.lane.press("sample")
             self._after_lane()
+
+    def _ask_server_again(self) -> None:
+        """A draw that failed (the server was down) is asked for again by the next key."""
+        lane = self.lane
+        if self.samples_on_server and "draw" not in lane.views and not lane.busy and lane.in_sync:
+            lane.refetch("draw")
 
     def action_autoplay(self) -> None:
         if self._refuse_without_sampling():
@@ -141,6 +182,7 @@ class SamplerActions:
             return
         prompt = self.lane.book.current
         self.autoplay_run = AutoplayRun(prompt.key, len(prompt.ids))
+        self._ask_server_again()
         self.notify(f"Autoplay: {self.sampler.describe()}; up to {self.stop_rule.max_tokens} tokens. "
                     "Any key stops it.", title="Autoplay", timeout=3)
         self._autoplay_tick()
@@ -211,10 +253,10 @@ class SamplerActions:
         self._retrack()
 
     def _tracking_available(self) -> bool:
-        if self.capabilities.tracked_tokens:
+        missing = self.capabilities.missing("tracked")
+        if missing is None:
             return True
-        self.notify(f"Tracked tokens are not available on this backend ({self.capabilities.kind}).",
-                    severity="warning")
+        self.notify(missing, severity="warning", timeout=8)
         return False
 
     def _retrack(self) -> None:
@@ -275,9 +317,12 @@ class SamplerActions:
         prompt_len = len(prompt.original) if prompt is not None else len(ids)
         row = lane.views.get("logits")
         shown = None
+        top = [c.token_id for c in lane.records[-1].top]
         if self.sampler is not None and row is not None:
-            top = [c.token_id for c in lane.records[-1].top]
             shown = self.sampler.shown(row, ids, prompt_len, top)
+        elif self.sampler is not None and self.samples_on_server:
+            shown = server_shown(lane.views.get("draw"), lane.records[-1].next_entropy,
+                                 self.engine.info.vocab_size, top, self.sampler.describe())
         tracked = None
         if self.tracked_ids:
             series = lane.views.get("tracked")

@@ -132,6 +132,8 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
     @work(thread=True, exit_on_error=False, group="tree", name="tree")
     def _grow(self) -> None:
         try:
+            # The screen may show a prefix the backend was not told of (a pop): a crop.
+            self.backend.sync(self.key, self.ids)
             tree = self.backend.grow_tree(
                 self.key, self.settings,
                 progress=lambda done, total: self.post_message(TreeProgress(done, total)),

@@ -1,0 +1,188 @@
+"""The constraint keys driven by Textual's Pilot on the embedded model: `c` sets, edits and
+clears a constraint; the table flags forbidden candidates (p_final 0); space, autoplay and
+`→` never append a forbidden token. Which tokens are valid is checked against Python's
+`regex` partial matching, independently of llguidance."""
+
+from __future__ import annotations
+
+import regex
+from app_fixtures import SIZE, make_app, requires_model, screen_text, settle
+
+from explorer.sampling import SamplingConfig
+
+pytestmark = requires_model
+
+DIGITS = r" [0-9]{1,3}\."
+
+
+def sampling(**values) -> SamplingConfig:
+    return SamplingConfig(values={"seed": 1234, **values})
+
+
+async def set_constraint(app, pilot, kind: str, text: str) -> None:
+    await pilot.press("c")
+    await pilot.pause()
+    panel = app.screen
+    panel.query_one("#kind").value = kind
+    panel.query_one("#text").text = text
+    await pilot.press("ctrl+s")
+    await settle(app, pilot)
+
+
+def appended_text(app) -> str:
+    """The text appended since the prompt's original ids, without a final EOS token."""
+    prompt = app.book.current
+    ids = prompt.ids[len(prompt.original):]
+    if ids and ids[-1] in app.engine.eos_ids:
+        ids = ids[:-1]
+    return app.engine.decode(ids)
+
+
+async def test_regex_flags_forbidden_rows_and_they_get_no_p_final():
+    app = make_app(sampling=sampling(temperature=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "regex", DIGITS)
+        assert app.constraint is not None and app.constraint.spec.value == DIGITS
+        shown = app.sampler_drawing()["sampler"]
+        assert shown.valid is not None and len(shown.valid) == len(app.table.candidates)
+        for c, ok, p in zip(app.table.candidates, shown.valid, shown.p_final):
+            text = app.engine.decode([c.token_id])
+            independent = bool(regex.fullmatch(DIGITS, text, partial=True)) and "\ufffd" not in text
+            assert ok == independent, (c.text, ok)
+            if not ok:
+                assert p == 0
+        assert not all(shown.valid)  # the default prompt's likeliest tokens are words
+        text = screen_text(app)
+        assert "constraint: regex" in text and "✗ forbidden" in text
+        assert "✗ forbidden: by it (p_final 0)" in text  # the legend line
+
+
+async def test_right_arrow_refuses_a_forbidden_candidate_and_takes_a_valid_one():
+    app = make_app(sampling=sampling(temperature=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "choice", " the\n a")
+        valid = app.sampler_drawing()["sampler"].valid
+        before = app.book.current.ids
+        bad = valid.index(False)
+        app.table.move_cursor(bad)
+        await pilot.press("right")
+        await settle(app, pilot)
+        assert app.book.current.ids == before
+        assert any("forbids this token" in note for note, _ in app.notes)
+        if True in valid:
+            app.table.move_cursor(valid.index(True))
+            await pilot.press("right")
+            await settle(app, pilot)
+            assert len(app.book.current.ids) == len(before) + 1
+
+
+async def test_autoplay_under_choices_gives_exactly_one_choice_then_stops():
+    choices = (" yes", " no", " maybe later")
+    app = make_app(sampling=sampling(temperature=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "choice", "\n".join(choices))
+        await pilot.press("g")
+        await settle(app, pilot)
+        assert not app.autoplaying
+        assert appended_text(app) in choices, repr(appended_text(app))
+        # A whole choice: space draws nothing the constraint forbids, and says why.
+        await pilot.press("space")
+        await settle(app, pilot)
+        assert appended_text(app) in choices
+
+
+async def test_space_draws_only_valid_tokens_under_a_regex():
+    app = make_app(sampling=sampling(temperature=1.5))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "regex", DIGITS)
+        for _ in range(4):
+            await pilot.press("space")
+            await settle(app, pilot)
+        text = appended_text(app)
+        assert regex.fullmatch(DIGITS, text, partial=True), repr(text)
+
+
+async def test_invalid_constraint_is_one_sentence_and_changes_nothing():
+    app = make_app(sampling=sampling(temperature=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "regex", "(ab")
+        panel = app.screen
+        error = str(panel.query_one("#error").render())
+        assert "regex is not valid" in error and error.endswith(".")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.constraint is None
+        # Set one, then clear it with the panel's button.
+        await set_constraint(app, pilot, "json_schema", '{"type": "integer"}')
+        assert app.constraint is not None and "constraint: JSON schema" in screen_text(app)
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.click("#clear")
+        await settle(app, pilot)
+        assert app.constraint is None and "constraint:" not in screen_text(app)
+
+
+async def test_appended_tokens_that_do_not_fit_are_refused_and_forced_text_too():
+    app = make_app(sampling=sampling(temperature=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("right")  # the likeliest token: a word, not a digit
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "regex", DIGITS)
+        error = str(app.screen.query_one("#error").render())
+        assert "do not fit this constraint" in error
+        await pilot.press("escape")
+        await pilot.press("left")
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "regex", DIGITS)
+        assert app.constraint is not None
+        before = app.book.current.ids
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press(*"abc", "enter")
+        await settle(app, pilot)
+        assert app.book.current.ids == before
+        assert any("does not fit the constraint" in note for note, _ in app.notes)
+
+
+async def test_a_backend_without_logits_says_constraints_are_local_only():
+    from app_fixtures import RecordingApp
+    from app_fixtures import test_settings as settings_for
+    from fake_backend import TableBackend
+
+    app = RecordingApp(settings_for(), engine=TableBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.constraint is None
+        assert any(note.startswith("Constraints are local-only") and note.endswith(".")
+                   for note, _ in app.notes)
+
+
+async def test_a_model_switch_clears_the_constraint_and_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    from test_app_model_switch import switch
+
+    from explorer.config import EMBEDDED_MODEL_DIR
+
+    monkeypatch.setenv("TOKEN_EXPLORER_CACHE", str(tmp_path / "te-cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    folder = tmp_path / "embedded-copy"
+    shutil.copytree(EMBEDDED_MODEL_DIR, folder)
+    app = make_app(tmp_path, sampling=sampling(temperature=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "regex", DIGITS)
+        assert app.constraint is not None
+        await switch(app, pilot, str(folder))
+        assert app.engine.info.name == str(folder) and app.constraint is None
+        assert any("is cleared; set it again with c" in note for note, _ in app.notes)
+        await set_constraint(app, pilot, "regex", DIGITS)  # compiled for the new tokenizer
+        assert app.constraint is not None and app.sampler_drawing()["sampler"].valid is not None
