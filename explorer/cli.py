@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from explorer.attribution_flags import add_attribution_steps_flag, attribution_from_args
 from explorer.config import (DEVICE_MAP_STRATEGIES, DTYPE_NAMES, ConfigError, Settings,
                              check_device_map, load_settings)
 from explorer.sampling import SamplingError, add_sampling_flags, sampling_overrides, sampling_preset
@@ -54,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_sampling_flags(parser)
     add_autoplay_flags(parser)
     add_tree_flags(parser)  # for `b` in the app
+    add_attribution_steps_flag(parser)  # for `i` in the app
     return parser.parse_args(argv)
 
 
@@ -121,7 +123,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     except TreeSettingsError as exc:
         raise ConfigError(str(exc)) from exc
     settings = replace(settings, model=model, server=server, layer_prob=args.layer_prob, tree=tree)
-    return sampling_from_args(settings, args)
+    return attribution_from_args(sampling_from_args(settings, args), args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,6 +100,19 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class AttributionSettings:
+    """[attribution]: integrated gradients' gradient evaluations per attribution."""
+
+    n_steps: int = 32
+    MAX_STEPS = 4096  # a typo such as 320000 is refused rather than run for hours
+
+    def check(self, where: str) -> "AttributionSettings":
+        if not 1 <= self.n_steps <= self.MAX_STEPS:
+            raise ConfigError(f"{where} must be between 1 and {self.MAX_STEPS}, not {self.n_steps}.")
+        return self
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
@@ -107,6 +120,7 @@ class Settings:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     server: ServerSettings = field(default_factory=ServerSettings)
     tree: TreeSettings = field(default_factory=TreeSettings)  # [tree]: token trees
+    attribution: AttributionSettings = field(default_factory=AttributionSettings)
     layer_prob: bool = False  # command line only
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keys] section)
 
@@ -175,7 +189,8 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "server", "tree"})
+    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "server", "tree",
+                                 "attribution"})
     if unknown:
         raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
     model = dict(data.get("model", {}))
@@ -190,6 +205,8 @@ def load_settings(path: Path | None = None) -> Settings:
         sampling=_sampling(data.get("sampling", {})),
         server=_server(data.get("server", {})),
         tree=_tree(data.get("tree", {})),
+        attribution=_section(AttributionSettings, data.get("attribution", {}),
+                             "attribution").check("config.toml: attribution.n_steps"),
     )
     if settings.model.dtype not in DTYPE_NAMES:
         raise ConfigError('config.toml: model.dtype must be "auto", "float32", "bfloat16" or "float16".')

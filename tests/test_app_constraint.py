@@ -163,3 +163,26 @@ async def test_a_backend_without_logits_says_constraints_are_local_only():
         assert app.constraint is None
         assert any(note.startswith("Constraints are local-only") and note.endswith(".")
                    for note, _ in app.notes)
+
+
+async def test_a_model_switch_clears_the_constraint_and_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    from test_app_model_switch import switch
+
+    from explorer.config import EMBEDDED_MODEL_DIR
+
+    monkeypatch.setenv("TOKEN_EXPLORER_CACHE", str(tmp_path / "te-cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    folder = tmp_path / "embedded-copy"
+    shutil.copytree(EMBEDDED_MODEL_DIR, folder)
+    app = make_app(tmp_path, sampling=sampling(temperature=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_constraint(app, pilot, "regex", DIGITS)
+        assert app.constraint is not None
+        await switch(app, pilot, str(folder))
+        assert app.engine.info.name == str(folder) and app.constraint is None
+        assert any("is cleared; set it again with c" in note for note, _ in app.notes)
+        await set_constraint(app, pilot, "regex", DIGITS)  # compiled for the new tokenizer
+        assert app.constraint is not None and app.sampler_drawing()["sampler"].valid is not None

@@ -26,6 +26,7 @@ def open_backend(settings, *, progress: Callable[[str], None] | None = None,
         layer_prob=settings.layer_prob,
         progress=progress,
         influence=influence,
+        attribution_steps=settings.attribution.n_steps,
     )
 
 

@@ -107,10 +107,11 @@ class Backend(Protocol):
         """float32 [L+1, n]: column i = p^l_{i-1}[t_i]; column 0 is NaN."""
 
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
-                    n_steps: int = 32, progress: Progress | None = None,
+                    n_steps: int | None = None, progress: Progress | None = None,
                     cancelled: IsCancelled | None = None) -> Attribution:
         """Scores per position of prompt `key` for log p_base(target) after its last
-        position; method in types.ATTRIBUTION_METHODS. Raises Unavailable or Cancelled."""
+        position; method in types.ATTRIBUTION_METHODS; n_steps None = the configured
+        count ([attribution] n_steps). Raises Unavailable or Cancelled."""
 
     def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
                   cancelled: IsCancelled | None = None):

@@ -22,6 +22,12 @@ from explorer.core.id_check import check_ids
 from explorer.core.progress import TraceProgress
 from explorer.core.report import format_report
 from explorer.core.trace import check_length, greedy, trace
+from explorer.core.trace_attribution import (
+    add_attribution_fields,
+    add_trace_attribution_flags,
+    refusal,
+    step_attributions,
+)
 from explorer.core.trace_constraint import (
     add_constraint_flags,
     add_valid_fields,
@@ -72,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(parser)
     add_trace_sampling_flags(parser)
     add_constraint_flags(parser)
+    add_trace_attribution_flags(parser)
     return parser
 
 
@@ -90,6 +97,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--top-logprobs must be at least 1, not {args.top_logprobs}.")
     if args.jsonl is not None:
         check_writable(args.jsonl)
+    elif args.attribution:
+        raise UsageError("--attribution adds to the JSONL lines; give --jsonl PATH too.")
     try:
         args.constraint = constraint_spec(args)  # files read and parsed before any model work
     except ValueError as exc:
@@ -136,6 +145,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
         local = supports_sampling(backend)
         if not local:  # a server: its own sampler (it returns no logits row for ours)
             _refuse_sampling_flags(args, settings, samples_on_server(backend))
+        if args.attribution and (why := refusal(backend)):
+            raise UsageError(why)
         if settings.prompts.chat:  # the text as a user message in the chat template
             from explorer.session.start import chat_messages
 
@@ -175,6 +186,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             finals = choice.finals
         try:
             series = backend.tracked("trace", track) if track else None
+            attributions = (step_attributions(backend, "trace", result.ids, result.prompt_len,
+                                              args.attribution) if args.attribution else None)
         finally:
             backend.forget("trace")
         check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
@@ -188,6 +201,7 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                                backend.token_text, args.top_logprobs, finals)
         if args.jsonl is not None:
             lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
+            lines = add_attribution_fields(lines, attributions)
             lines = add_sampling_fields(lines, finals, series)
             if args.constraint is not None:
                 add_valid_fields(lines, choice.valids if local else None)

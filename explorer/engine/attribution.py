@@ -6,15 +6,16 @@ For a target token t after the last position, with e_i the input embedding of po
 - saliency:              ||df/de_i||_2
 - input x gradient:      sum_d e_{i,d} * df/de_{i,d}
 - integrated gradients:  sum_d (e_{i,d} - b_{i,d}) * integral_0^1 df/de_{i,d}(b + a(e - b)) da,
-                         baseline b = zero embeddings, the integral by captum's default
-                         n_steps-point Gauss-Legendre rule (a weighted average over alpha).
+                         baseline b = zero embeddings, the integral by n_steps gradient
+                         points placed in ln(alpha) where f moves (ig_path.py says why).
 
-captum (Meta's attribution library) computes the gradients; we only reduce over the
-embedding dimension. The embeddings are an fp32 leaf that is cast to the model's dtype on
+captum (Meta's attribution library) computes the gradients (Saliency, InputXGradient, and
+Saliency at each integrated-gradients point); we reduce over the embedding dimension and,
+for integrated gradients, weight the points. The embeddings are an fp32 leaf that is cast to the model's dtype on
 the way in, and log p comes out of an fp32 log-softmax, so a bf16 model still yields fp32
 gradients at both ends. Each forward is the whole prompt without a KV cache (gradients
-need the graph); integrated gradients runs its n_steps points in batches of about
-`batch_tokens` positions, so memory stays bounded on long prompts.
+need the graph); integrated gradients runs its scan and its n_steps points in batches of
+about `batch_tokens` positions, so memory stays bounded on long prompts.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 from explorer.backend.errors import Cancelled, Unavailable
 from explorer.backend.types import ATTRIBUTION_METHODS, Attribution
 
+from . import ig_path, placement
 from .kv import LRU
 
 DEFAULT_STEPS = 32
@@ -97,7 +99,7 @@ class Attributor:
     def embeddings(self, ids: Sequence[int]) -> torch.Tensor:
         """e: fp32 [1, n, d], exactly what the model's embedding layer gives for `ids`
         (so model(inputs_embeds=e) == model(input_ids=ids))."""
-        device = self._embed.weight.device
+        device = placement.input_device(self.model)  # a split model's embeddings may sit on disk
         with torch.no_grad():
             e = self._embed(torch.tensor([list(ids)], dtype=torch.long, device=device))
         return e.detach().float()
@@ -125,19 +127,39 @@ class Attributor:
                            log_p=run.last_value)
 
     def _integrated_gradients(self, ids, run: _Run, embeds: torch.Tensor, steps: int) -> Attribution:
-        from captum.attr import IntegratedGradients
+        from captum.attr import Saliency
 
         baseline = torch.zeros_like(embeds)
-        with torch.no_grad():  # the two ends of the path, for completeness
-            ends = self.log_p(torch.cat([embeds, baseline]), run.target).tolist()
         batch = max(1, self.batch_tokens // len(ids))
+        with torch.no_grad():  # the two ends of the path, then the forward-only scan
+            f_e, f_0 = self.log_p(torch.cat([embeds, baseline]), run.target).tolist()
+
+            def probe(alphas: list[float]) -> list[float]:
+                run.check()
+                return self.log_p(torch.cat([a * embeds for a in alphas]), run.target).tolist()
+
+            decades, values = ig_path.scan(probe, f_e, f_0, ig_path.deepest_decade(embeds), batch)
+        alphas, weights = ig_path.schedule(decades, values, steps)
+        run.total = len(alphas)
+        avg = torch.zeros_like(embeds[0], dtype=torch.float64)
         with torch.enable_grad():
-            attrs = IntegratedGradients(run.forward).attribute(
-                embeds, baselines=baseline, n_steps=steps, internal_batch_size=batch)
-        values = attrs[0].sum(dim=-1)
+            for start in range(0, len(alphas), batch):
+                a = alphas[start:start + batch]
+                # Back-propagate sqrt(alpha) * f: deep on the path the gradient grows like
+                # 1/alpha (past fp32's range by alpha ~ 1e-38) while near the output it is
+                # O(1); the square root keeps both ends inside fp32. Undone in the weights.
+                scale = torch.tensor(np.sqrt(a), dtype=embeds.dtype, device=embeds.device)
+                w = torch.tensor(weights[start:start + batch] / np.sqrt(a), dtype=torch.float64,
+                                 device=embeds.device)
+                points = (torch.tensor(a, dtype=embeds.dtype, device=embeds.device)[:, None, None]
+                          * embeds).requires_grad_(True)
+                grads = Saliency(lambda x: run.forward(x) * scale[: x.shape[0]]).attribute(
+                    points, abs=False)  # sqrt(alpha) * df/de at each point
+                avg += (w[:, None, None] * grads.detach().double()).sum(dim=0)
+        values = (embeds[0].double() * avg).sum(dim=-1)
         return Attribution(ids=ids, target=run.target, method="integrated_gradients",
                            values=values.detach().cpu().numpy().astype(np.float32),
-                           log_p=float(ends[0]), log_p_baseline=float(ends[1]), n_steps=steps)
+                           log_p=float(f_e), log_p_baseline=float(f_0), n_steps=steps)
 
 
 class _Run:
@@ -150,9 +172,12 @@ class _Run:
         self.done = 0
         self.last_value = float("nan")
 
-    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
+    def check(self) -> None:
         if self.cancelled is not None and self.cancelled():
             raise Cancelled("The attribution was cancelled.")
+
+    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
+        self.check()
         out = self.owner.log_p(embeds, self.target)
         self.last_value = float(out[-1].detach())
         self.done = min(self.total, self.done + embeds.shape[0])

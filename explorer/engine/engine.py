@@ -42,8 +42,10 @@ from . import branching
 class Engine:
     def __init__(self, model, tokenizer, *, name: str, settings: ModelSettings,
                  tokens_to_show: int = 30, influence_heads: int = 16,
-                 layer_prob: bool = False, device: str | None = None, influence: bool = True):
+                 layer_prob: bool = False, device: str | None = None, influence: bool = True,
+                 attribution_steps: int = DEFAULT_STEPS):
         self.model = model.eval()
+        self.attribution_steps = max(1, int(attribution_steps))  # [attribution] n_steps
         self.tokenizer = tokenizer
         self.settings = settings
         self.tokens_to_show = int(tokens_to_show)
@@ -89,7 +91,7 @@ class Engine:
     @classmethod
     def load(cls, settings: ModelSettings, *, tokens_to_show: int = 30, influence_heads: int = 16,
              layer_prob: bool = False, progress: Callable[[str], None] | None = None,
-             influence: bool = True) -> "Engine":
+             influence: bool = True, attribution_steps: int = DEFAULT_STEPS) -> "Engine":
         device = pick_device(settings.device)
         model, tokenizer = load_pretrained(settings.name, settings.path_or_id, settings.dtype,
                                            device, progress, device_map=settings.device_map,
@@ -98,7 +100,7 @@ class Engine:
         return cls(model, tokenizer, name=settings.name, settings=settings,
                    tokens_to_show=tokens_to_show, influence_heads=influence_heads,
                    layer_prob=layer_prob, device=None if settings.device_map else device,
-                   influence=influence)
+                   influence=influence, attribution_steps=attribution_steps)
 
     @classmethod
     def from_pretrained_objects(cls, model, tokenizer, *, name: str = "test",
@@ -248,7 +250,7 @@ class Engine:
 
     # Added by the attribution branch: a thin delegate to attribution.py.
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
-                    n_steps: int = DEFAULT_STEPS,
+                    n_steps: int | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     cancelled: Callable[[], bool] | None = None) -> Attribution:
         """Per-position scores of prompt `key` for log p_base(target) after its last
@@ -257,7 +259,8 @@ class Engine:
             ids = self._store[key].ids
             self._check_vocab([target])
             self._runner.use_fast()
-            return self._attributor.attribute(ids, target, method, n_steps=n_steps,
+            steps = self.attribution_steps if n_steps is None else n_steps
+            return self._attributor.attribute(ids, target, method, n_steps=steps,
                                               progress=progress, cancelled=cancelled)
 
     # A thin delegate to branching.py (token trees, issue 10).

@@ -307,7 +307,7 @@ class RemoteBackend:
         raise Unavailable(self.capabilities.missing("lens"))
 
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
-                    n_steps: int = 32, progress: Progress | None = None,
+                    n_steps: int | None = None, progress: Progress | None = None,
                     cancelled: IsCancelled | None = None):
         # Gradients need the weights; a server returns log-probs only.
         raise Unavailable(self.capabilities.missing("attribution"))

@@ -45,7 +45,13 @@ class ConstraintActions:
 
     # -- wiring ----------------------------------------------------------------------------
     def _start_sampler(self) -> dict[str, Edit]:
-        edits = super()._start_sampler()
+        old = getattr(self, "sampler", None)
+        old = None if old is None else old.constraint
+        edits = super()._start_sampler()  # a new Sampler (a model switch too): no constraint
+        if old is not None:
+            self.notify(f"The constraint ({old.spec.describe()}) was compiled for the previous model's "
+                        "tokenizer and is cleared; set it again with c.", title="Constraint",
+                        severity="warning", timeout=6)
         if edits:
             # Waits like sampling, for the shown table (the candidate under the cursor).
             edits["append_valid"] = Edit(self._apply_append_valid, needs=frozenset({"logits"}))

@@ -48,6 +48,37 @@ async def take_sampler(out: Path, size: tuple[int, int] = (120, 40)) -> None:
         app.save_screenshot(filename=out.name, path=str(out.parent))
 
 
+SCHEMA = ('{"type": "object", "properties": {"name": {"type": "string", "maxLength": 12}, '
+          '"age": {"type": "integer"}}, "required": ["name", "age"], "additionalProperties": false}')
+
+
+async def take_constraint(out: Path, size: tuple[int, int] = (120, 40)) -> None:
+    """docs/constraint.svg: a JSON-schema constraint (c) and autoplay (g) on the default
+    model, then one token popped, so the table shows what the schema allows there."""
+    from dataclasses import replace
+
+    from explorer.sampling import SamplingConfig
+
+    app = TokenExplorerApp(replace(Settings(), sampling=SamplingConfig(values={"seed": 7, "temperature": 1.0})))
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        app.screen.query_one("#kind").value = "json_schema"
+        app.screen.query_one("#text").text = SCHEMA
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        await pilot.press("g")
+        while app.autoplaying:  # until the schema is complete and EOS is drawn
+            await settle(app, pilot)
+        for key in ("left", "left"):
+            await pilot.press(key)
+            await settle(app, pilot)
+        app.clear_notifications()
+        await pilot.pause()
+        app.save_screenshot(filename=out.name, path=str(out.parent))
+
+
 if __name__ == "__main__":
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DIR / "docs" / "screenshot.svg"
@@ -56,3 +87,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 1:
         asyncio.run(take_sampler(REPO_DIR / "docs" / "sampler.svg"))
         print(REPO_DIR / "docs" / "sampler.svg")
+        asyncio.run(take_constraint(REPO_DIR / "docs" / "constraint.svg"))
+        print(REPO_DIR / "docs" / "constraint.svg")
