@@ -125,6 +125,9 @@ async def test_holding_right_appends_exactly_100_in_order():
         for i in range(len(start), len(ids)):
             assert ids[i] == records[i - 1].top[0].token_id
         assert list(ids[len(start):]) == greedy_reference(list(start), 100)
+        # A burst draws the newest state at most every 50 ms; the last one is on screen.
+        assert f"prompt · {len(ids)} tokens" in screen_text(app)
+        assert app.table.candidates == records[-1].top
 
 
 async def test_fork_cycle_remove():

@@ -49,6 +49,8 @@ PALETTE = [
 # A job shorter than this never says "computing": a fast key press then repaints the
 # screen once, with its result, instead of twice a frame apart.
 BUSY_AFTER_S = 0.15
+# While presses queue behind the model, the screen shows the newest state this often.
+BURST_DRAW_S = 0.05
 
 
 class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewActions, App):
@@ -90,6 +92,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self.attribution_method = ATTRIBUTION_METHODS[0]  # i cycles through the methods
         self.start_error: str | None = None  # one sentence when the model could not load
         self._drawn: tuple | None = None
+        self._drawn_at = 0.0  # time.monotonic() of the last draw
+        self._draw_timer = None
         self._last_note: tuple[str, float] = ("", 0.0)
         self._busy_since: float | None = None
         self._busy_timer = None
@@ -336,11 +340,29 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views)), look,
                      self.sampler_draw_key())
             if drawn != self._drawn:
-                self._drawn = drawn
+                if self._burst_wait():
+                    return  # the header too: both are drawn when the timer fires
+                self._drawn, self._drawn_at = drawn, time.monotonic()
                 main.draw(lane.records, lane.views, look, self.engine.token_bytes,
                           self.engine.special_ids, **self.sampler_drawing())
                 self.forced_report()
         self._show_header()
+
+    def _burst_wait(self) -> bool:
+        """While presses wait behind the model (a held key outrunning it), draw the newest
+        state at most every BURST_DRAW_S, not each one on the way: a draw costs the event
+        loop ~10 ms that the model's worker thread would wait for. True: drawn later."""
+        wait = BURST_DRAW_S - (time.monotonic() - self._drawn_at)
+        if not self.lane.pending or wait <= 0:
+            return False
+        if self._draw_timer is None:
+            self._draw_timer = self.set_timer(wait, self._draw_later)
+        return True
+
+    def _draw_later(self) -> None:
+        self._draw_timer = None
+        if self.lane is not None:
+            self._after_lane()
 
     def _show_header(self) -> None:
         header = (self._startup or self.main_screen).query_one(HeaderLine)
