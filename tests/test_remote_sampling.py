@@ -147,3 +147,21 @@ async def test_pinning_a_token_on_vllm_says_what_the_server_lacks(vllm_url):
         assert (TRACKED_MISSING, "warning") in app.notes
         assert "prompt_logprob_token_ids" in TRACKED_MISSING and TRACKED_MISSING.count(". ") == 0
         assert not app.tracked_ids
+
+
+async def test_forced_text_on_vllm_shows_the_servers_p_base(vllm_url):
+    app = server_app(vllm_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        ids = app.book.current.ids
+        await pilot.press("t")
+        await pilot.press(*" the old king")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        forced = tuple(embedded_engine().encode_plain(" the old king"))
+        assert app.book.current.ids == ids + forced
+        want = embedded_engine().sync("remote-forced", ids + forced)
+        embedded_engine().forget("remote-forced")
+        for i in range(len(ids), len(ids) + len(forced)):
+            assert abs(app.records[i].logprob - want[i].logprob) < 1e-4
+        assert any(text.startswith("Forced: '␣the'") for text, _ in app.notes)

@@ -4,6 +4,7 @@ at temperature 0 the same tokens, and per step the same log-probs within 1e-4.""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -37,3 +38,46 @@ def test_trace_on_a_server_equals_the_local_greedy_trace(request, tmp_path, caps
         assert got["entropy"] <= want["entropy"] + 1e-5
     report = capsys.readouterr().out
     assert ("vLLM" if server == "vllm_url" else "llama.cpp") in report
+
+
+SAMPLED = ("--temperature", "1.2", "--top-k", "40")
+
+
+@pytest.mark.parametrize("server", ["vllm_url", "llama_url"])
+def test_trace_samples_on_the_server_and_a_seed_repeats_it(request, tmp_path, capsys, server):
+    url = request.getfixturevalue(server)
+    runs = [[line["token_id"] for line in run_trace(tmp_path, f"s{i}", "--server", url, *SAMPLED,
+                                                      "--seed", seed)]
+            for i, seed in enumerate(("5", "5", "6"))]
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+    assert "T 1.2 · top-k 40 · seed 6 (on the server)" in capsys.readouterr().out
+
+
+def test_trace_on_vllm_writes_the_servers_p_final(tmp_path, vllm_url):
+    from app_fixtures import embedded_engine
+
+    from explorer.sampling import distributions
+    from explorer.sampling.settings import SamplingSettings
+
+    lines = run_trace(tmp_path, "p-final", "--server", vllm_url, *SAMPLED, "--seed", "5")
+    engine = embedded_engine()
+    prompt = tuple(engine.encode(PROMPT))
+    settings = SamplingSettings(temperature=1.2, top_k=40, seed=5)
+    ids = prompt
+    for line in lines:
+        engine.sync("trace-p-final", ids)
+        want = distributions(engine.next_logits("trace-p-final"), ids, len(prompt), settings).p_final
+        assert abs(math.exp(line["logprob_final"]) - float(want[line["token_id"]])) < 1e-4
+        for c in line["top"]:
+            p = 0.0 if c["logprob_final"] is None else math.exp(c["logprob_final"])
+            assert abs(p - float(want[c["token_id"]])) < 1e-4
+        ids = ids + (line["token_id"],)
+    engine.forget("trace-p-final")
+
+
+def test_sampling_flags_with_a_constraint_on_a_server_are_one_sentence(capsys, llama_url):
+    code = trace_main(["--prompt", PROMPT, "--server", llama_url, "--temperature", "0.7",
+                       "--regex", "[a-z]+"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "greedily under a constraint" in err

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from explorer.backend import Backend, PromptTooLongError
 from explorer.backend.protocol import IsCancelled, Progress
-from explorer.backend.sampling import SamplingBackend
+from explorer.backend.sampling import SamplingBackend, ServerSampling
 from explorer.backend.types import TokenRecord
 
 # (ids so far, the last position's record) -> the next token id. record.top is the
@@ -80,6 +80,8 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
     if not ids:
         raise ValueError("The prompt gives no tokens.")
     check_length(backend, len(ids), max_new_tokens)
+    # A server names its end-of-sequence token when it draws one: read them as we go.
+    learned = stop_ids is None and isinstance(backend, ServerSampling)
     if stop_ids is None:
         stop_ids = backend.eos_ids if isinstance(backend, SamplingBackend) else ()
     eos = frozenset(int(i) for i in stop_ids)
@@ -92,7 +94,7 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
             records = backend.sync(key, ids, cancelled=cancelled)
             if step_progress is not None:
                 step_progress(done, max_new_tokens)
-            if token in eos:
+            if token in eos or (learned and token in backend.eos_ids):
                 stop = "eos"
                 break
     except BaseException:

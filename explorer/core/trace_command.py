@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from explorer.backend import Backend, BackendError, open_backend
-from explorer.backend.sampling import supports_sampling
+from explorer.backend.sampling import samples_on_server, supports_sampling
 from explorer.cli import add_model_flags, settings_from_args
 from explorer.config import ConfigError, Settings
 from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
@@ -37,8 +37,10 @@ from explorer.core.trace_constraint import (
 )
 from explorer.core.trace_sampling import (
     SamplingChoice,
+    ServerChoice,
     add_sampling_fields,
     add_trace_sampling_flags,
+    sampling_asked,
     trace_sampler,
     tracked_ids,
 )
@@ -117,12 +119,18 @@ def _prompt(args: argparse.Namespace, backend: Backend, warn) -> tuple[str, tupl
     return text, ids
 
 
-def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings) -> None:
-    """On a backend without the logits-row sampler, say so instead of ignoring a flag."""
-    asked = settings.sampling.preset != "model" or any(k != "seed" for k in settings.sampling.values)
-    if asked or args.track or settings.prompts.chat:
-        raise UsageError("Sampling flags, --track and --chat need a local model; "
-                         "on a server, trace decodes greedily.")
+def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings, server_sampling: bool) -> None:
+    """On a backend without the logits-row sampler, say so instead of ignoring a flag. A
+    server samples with its own sampler, but greedily under a constraint."""
+    asked = sampling_asked(settings.sampling)
+    if args.track or settings.prompts.chat:
+        raise UsageError("--track and --chat need a local model.")
+    if asked and not server_sampling:
+        raise UsageError("Sampling flags need a local model or a server that samples; "
+                         "this backend decodes greedily.")
+    if asked and args.constraint is not None:
+        raise UsageError("On a server, trace decodes greedily under a constraint; "
+                         "leave out the sampling flags.")
 
 
 def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -> str:
@@ -135,8 +143,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                              f"{backend.info.vocab_size}, not {args.top_logprobs}.")
         text, ids = _prompt(args, backend, progress.warn)
         local = supports_sampling(backend)
-        if not local:  # a server: greedy only (it returns no logits row for our sampler)
-            _refuse_sampling_flags(args, settings)
+        if not local:  # a server: its own sampler (it returns no logits row for ours)
+            _refuse_sampling_flags(args, settings, samples_on_server(backend))
         if args.attribution and (why := refusal(backend)):
             raise UsageError(why)
         if settings.prompts.chat:  # the text as a user message in the chat template
@@ -159,6 +167,10 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 raise UsageError(str(exc)) from None
             choice = SamplingChoice(backend, "trace", sampler, len(ids))
             decoding, finals = sampler.describe(), choice.finals
+        elif sampling_asked(settings.sampling):  # the server's sampler with our settings
+            sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
+            choice, stop_ids = ServerChoice(backend, "trace", sampler, len(ids)), None
+            decoding, finals = f"{sampler.describe()} (on the server)", None
         else:
             choice, decoding, finals, stop_ids = greedy, "greedy (on the server)", None, None
             if args.constraint is not None:  # the server generates under it; the steps replay it
@@ -170,6 +182,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             result = trace(backend, ids, max_new, choose=choice, key="trace",
                            prefill_progress=on_prefill, step_progress=on_step, forget=False,
                            stop_ids=stop_ids)
+        if isinstance(choice, ServerChoice):  # p_final, where the server reported it
+            finals = choice.finals
         try:
             series = backend.tracked("trace", track) if track else None
             attributions = (step_attributions(backend, "trace", result.ids, result.prompt_len,

@@ -35,10 +35,14 @@ def trace_sampler(config, model_defaults) -> Sampler:
     generation_config.json, the preset, config.toml, the flags."""
     from explorer.sampling import PRESETS
 
-    asked = config.preset != "model" or any(k != "seed" for k in config.values)
-    settings = config.resolve(model_defaults) if asked else PRESETS["greedy"].with_changes(
+    settings = config.resolve(model_defaults) if sampling_asked(config) else PRESETS["greedy"].with_changes(
         seed=config.values.get("seed"))
     return Sampler(settings)
+
+
+def sampling_asked(config) -> bool:
+    """A sampling flag, a preset or a [sampling] key other than the seed was given."""
+    return config.preset != "model" or any(k != "seed" for k in config.values)
 
 
 def _logprob(p: float) -> float | None:
@@ -69,6 +73,29 @@ class SamplingChoice:
         if d.valid is not None:
             self.valids.append({t: bool(d.valid[t]) for t in wanted})
         return token
+
+
+@dataclass
+class ServerChoice:
+    """A `Choose` for trace on a server: the server's own sampler draws
+    (explorer.backend.ServerSampling), one request per token that the append's request
+    already made. Keeps logprob_final like SamplingChoice where the server reports p_final
+    (vLLM with processed log-probs); `finals` stays None otherwise."""
+
+    backend: object  # a ServerSampling
+    key: object
+    sampler: Sampler
+    prompt_len: int
+    finals: list[dict[int, float | None]] | None = None
+
+    def __call__(self, ids: tuple[int, ...], last: TokenRecord) -> int:
+        wanted = [c.token_id for c in last.top]
+        drawn = self.backend.draw(self.key, self.sampler.settings, self.prompt_len, wanted)
+        if drawn.p_final is not None:
+            if self.finals is None:
+                self.finals = []
+            self.finals.append({t: _logprob(drawn.p_final.get(t, 0.0)) for t in {*wanted, drawn.token_id}})
+        return drawn.token_id
 
 
 def tracked_ids(texts: Sequence[str] | None, encode_plain: Callable[[str], list[int]],
