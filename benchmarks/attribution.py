@@ -1,4 +1,4 @@
-"""Attribution cost on the default (embedded) model: seconds for a 256-token prompt per
+"""Attribution cost on the default model (SmolLM2-135M): seconds for a 256-token prompt per
 method, and the peak extra memory each needs.
 
     uv run python benchmarks/attribution.py [--model NAME] [--tokens 256] [--steps 32]
@@ -74,7 +74,7 @@ def main() -> None:
         child(args[1], args[2], int(args[3]), int(args[4]))
         return
     opts = dict(zip(args[::2], args[1::2]))
-    model = opts.get("--model", "embedded")
+    model = opts.get("--model", "smollm2")
     tokens = int(opts.get("--tokens", 256))
     steps = int(opts.get("--steps", 32))
     rows = []
