@@ -36,6 +36,9 @@ def test_trace_on_a_server_equals_the_local_greedy_trace(request, tmp_path, caps
         assert [c["token_id"] for c in got["top"]] == [c["token_id"] for c in want["top"]]
         assert got["entropy_bound"] is True and want["entropy_bound"] is False
         assert got["entropy"] <= want["entropy"] + 1e-5
+        if server == "vllm_url":  # it reports p_final (processed log-probs): greedy puts all on one
+            assert abs(got["logprob_final"]) < 1e-6
+            assert all(c.get("logprob_final") is None for c in got["top"] if c["token_id"] != got["token_id"])
     report = capsys.readouterr().out
     assert ("vLLM" if server == "vllm_url" else "llama.cpp") in report
 

@@ -178,6 +178,10 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                     choice, max_new = server_replay(backend, ids, args.constraint, max_new)
                 except ValueError as exc:
                     raise UsageError(str(exc)) from None
+            elif samples_on_server(backend):
+                # The server's own greedy draw picks the same token and names the
+                # end-of-sequence token when it comes; a local argmax could not tell.
+                choice = ServerChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids))
         with progress.generating(len(ids), max_new) as (on_prefill, on_step):
             result = trace(backend, ids, max_new, choose=choice, key="trace",
                            prefill_progress=on_prefill, step_progress=on_step, forget=False,
