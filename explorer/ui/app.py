@@ -361,10 +361,13 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
 
     def _draw_later(self) -> None:
         self._draw_timer = None
-        if self.lane is not None:
+        # A timer may fire while the app shuts down, after its screens are gone.
+        if self.lane is not None and self.screen_stack:
             self._after_lane()
 
     def _show_header(self) -> None:
+        if not self.screen_stack:  # the busy timer fired while the app shuts down
+            return
         header = (self._startup or self.main_screen).query_one(HeaderLine)
         if self.engine is None or self.lane is None:
             header.loading(self.settings.model.name, "could not start" if self.start_error else "loading…")
