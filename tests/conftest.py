@@ -119,3 +119,17 @@ def make_engine(tokenizer):
         return Engine.from_pretrained_objects(model, tokenizer, name=f"tiny-{family}", **kwargs)
 
     return make
+
+
+def count_forwards(engine) -> list[int]:
+    """Wrap the engine's model so each forward call records how many positions it was fed;
+    returns the list it appends to (tests count passes against it)."""
+    calls: list[int] = []
+    forward = engine.model.forward
+
+    def counting(*args, **kwargs):
+        calls.append(int(kwargs["input_ids"].shape[1]))
+        return forward(*args, **kwargs)
+
+    engine.model.forward = counting
+    return calls

@@ -6,20 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import count_forwards
 
 
 @pytest.fixture
 def counted(make_engine):
     """An engine whose model records the number of positions fed to each forward call."""
     engine = make_engine("llama", prefill_chunk=8, cache_size=2, influence_heads=4)
-    calls: list[int] = []
-    forward = engine.model.forward
-
-    def counting_forward(*args, **kwargs):
-        calls.append(int(kwargs["input_ids"].shape[1]))
-        return forward(*args, **kwargs)
-
-    engine.model.forward = counting_forward
+    calls = count_forwards(engine)
     return engine, calls
 
 
@@ -112,14 +106,7 @@ def test_layer_prob_costs_nothing_until_a_layer_view_asks(make_engine):
     """With --layer_prob, loads and appends read no layer through lm_head; the layer views,
     once on, cost no forward pass beyond the one per appended token."""
     engine = make_engine("llama", prefill_chunk=8, layer_prob=True)
-    calls: list[int] = []
-    forward = engine.model.forward
-
-    def counting_forward(*args, **kwargs):
-        calls.append(int(kwargs["input_ids"].shape[1]))
-        return forward(*args, **kwargs)
-
-    engine.model.forward = counting_forward
+    calls = count_forwards(engine)
     head_rows: list[int] = []
     engine.parts.lm_head.register_forward_hook(
         lambda module, args, out: head_rows.append(args[0].shape[-2]))

@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from conftest import count_forwards
 
 TOL = 1e-4
 
@@ -211,14 +212,8 @@ def test_cancelled_load_resumes_from_finished_chunks(make_engine, family):
 
     engine = make_engine(family, tokens_to_show=12, influence_heads=5, layer_prob=True,
                          prefill_chunk=4)
-    calls: list[int] = []
-    forward = engine.model.forward
-
-    def counting_forward(*args, **kwargs):
-        calls.append(int(kwargs["input_ids"].shape[1]))
-        return forward(*args, **kwargs)
-
-    engine.model.forward = counting_forward
+    forward = engine.model.forward  # put back before the reference comparison
+    calls = count_forwards(engine)
     before = engine.sync("k", [5, 6])
     ids = [5] + [random.Random(7).randrange(engine.info.vocab_size) for _ in range(27)]
     seen = []

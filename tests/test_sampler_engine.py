@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import count_forwards
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from explorer.backend import ChatTemplateError, SamplingBackend, supports_sampling
@@ -21,18 +22,6 @@ from explorer.session.sampler import Sampler, StopRule, autoplay
 def full_logits(model, ids) -> torch.Tensor:
     with torch.no_grad():
         return model(input_ids=torch.tensor([list(ids)])).logits[0].float()
-
-
-def count_forwards(engine) -> list[int]:
-    calls: list[int] = []
-    forward = engine.model.forward
-
-    def counting(*args, **kwargs):
-        calls.append(int(kwargs["input_ids"].shape[1]))
-        return forward(*args, **kwargs)
-
-    engine.model.forward = counting
-    return calls
 
 
 @pytest.fixture(scope="module")
