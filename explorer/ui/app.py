@@ -272,6 +272,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             if running.kind == "views" and self.colour is ColourLayer.ATTRIBUTION:
                 method = ATTRIBUTION_LABELS[self.attribution_method]
                 label = f"{method} {message.done}/{message.total} (esc cancels) "
+            elif running.kind == "views" and "tracked" in running.views:  # a server's prefixes
+                label = f"Tracking tokens {message.done}/{message.total} "
             self.main_screen.query_one(BusyBar).progress(label, message.done, message.total)
 
     def on_job_done(self, message: JobDone) -> None:
