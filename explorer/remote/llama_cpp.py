@@ -21,6 +21,7 @@ from explorer.backend.protocol import Capabilities
 from explorer.backend.token_text import text_of_bytes
 from explorer.backend.sampling import ServerDraw
 from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite
+from explorer.remote.chat import llama_chat_ids
 from explorer.remote.client import RemoteError, ServerClient, field
 from explorer.remote.drawing import llama_fields
 from explorer.remote.numbers import Distribution, make_distribution
@@ -87,6 +88,11 @@ class LlamaCppBackend(RemoteBackend):
     def decode(self, ids: Sequence[int]) -> str:
         data = self.client.post("/detokenize", {"tokens": [int(i) for i in ids]})
         return str(field(data, "content", where=self.client.where, what="/detokenize"))
+
+    def chat_ids(self, messages) -> list[int]:
+        """The served model's chat template over messages, rendered by the server
+        (explorer.remote.chat). Raises ChatTemplateError (one sentence)."""
+        return llama_chat_ids(self, messages)
 
     def _learn_from_probs(self, entries) -> None:
         """Candidates carry their raw bytes: the exact text, partial characters included."""

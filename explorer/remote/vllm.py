@@ -30,6 +30,7 @@ from explorer.backend.errors import BackendError, Cancelled
 from explorer.backend.sampling import ServerDraw
 from explorer.backend.types import TrackedSeries
 from explorer.remote.base import RemoteBackend, check_token, finite
+from explorer.remote.chat import vllm_chat_ids
 from explorer.remote.client import RemoteError, ServerClient, field
 from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
@@ -79,6 +80,11 @@ class VLLMBackend(RemoteBackend):
     def decode(self, ids: Sequence[int]) -> str:
         data = self.client.post("/detokenize", {"model": self.model, "tokens": [int(i) for i in ids]})
         return str(field(data, "prompt", where=self.client.where, what="/detokenize"))
+
+    def chat_ids(self, messages) -> list[int]:
+        """The served model's chat template over messages, rendered by the server
+        (explorer.remote.chat). Raises ChatTemplateError (one sentence)."""
+        return vllm_chat_ids(self, messages)
 
     # -- numbers --------------------------------------------------------------------------
     def _complete(self, ids, **extra) -> dict:

@@ -31,9 +31,9 @@ from explorer.ui.tracked_panel import percent, tracked_rows
 SAMPLER_BINDINGS = [
     Binding("space", "sample", "Sample", id="sampler.sample"),
     Binding("g", "autoplay", "Autoplay", id="sampler.autoplay"),
-    Binding("t", "force_text", "Force text", id="sampler.force"),
-    Binding("o", "sampler_panel", "Sampler", id="sampler.settings"),
-    Binding("m", "pin", "Pin", id="tracked.pin"),
+    Binding("t", "force_text", "Force text", id="sampler.force", show=False),
+    Binding("o", "sampler_panel", "Sampler", id="sampler.settings", show=False),  # the table names it
+    Binding("m", "pin", "Pin token", id="tracked.pin", show=False),
     Binding("M", "pin_text", "Pin text", id="tracked.pin_text", show=False),
 ]
 SAMPLER_ACTIONS = frozenset({"sample", "autoplay", "force_text", "sampler_panel", "pin", "pin_text"})
