@@ -38,7 +38,7 @@ def fetch_views(backend, job: Job, post=None) -> dict:
         elif name == "draw":  # the server's own sampler: the token it chooses (one request)
             out[name] = backend.draw(job.key, job.sampling, job.prompt_len, job.candidates)
         elif name == "tracked":
-            out[name] = backend.tracked(job.key, job.tracked, cancelled=job.cancelled)
+            out[name] = backend.tracked(job.key, job.tracked, progress=progress, cancelled=job.cancelled)
         elif name == "prompt_values":
             # Only backends whose capabilities say prompt_logprobs=False are asked (servers
             # without prompt log-probs): one request per position, cancellable.
