@@ -69,6 +69,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         Binding("e", "cycle_colour", "Colour", id="view.colour"),
         Binding("p", "cycle_layer_view", "Layers", id="view.layers"),
         Binding("i", "cycle_attribution", "Method", id="view.attribution_method"),
+        Binding("I", "cycle_baseline", "Baseline", id="view.attribution_baseline", show=False),
         Binding("escape", "cancel_attribution", "Cancel", id="view.cancel", show=False),
         Binding("b", "grow_tree", "Tree", id="view.tree"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
@@ -90,6 +91,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self.colour = ColourLayer.NONE
         self.layer_view = LayerView.NONE
         self.attribution_method = ATTRIBUTION_METHODS[0]  # i cycles through the methods
+        self.attribution_baseline = self.settings.attribution.baseline  # I cycles these
         self.start_error: str | None = None  # one sentence when the model could not load
         self._drawn: tuple | None = None
         self._drawn_at = 0.0  # time.monotonic() of the last draw
@@ -180,7 +182,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             if candidate is not None:
                 attribution = (self.attribution_method, candidate.token_id, candidate.text)
         return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
-                    attribution, tracking=bool(self.tracked_ids))
+                    attribution, tracking=bool(self.tracked_ids), baseline=self.attribution_baseline)
 
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
@@ -190,7 +192,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
         if (self.lane is None or isinstance(self.screen, TreeScreen)) and (
                 action in ("book", "cycle_colour", "cycle_layer_view", "grow_tree",
-                           "cycle_attribution", "cancel_attribution")
+                           "cycle_attribution", "cycle_baseline", "cancel_attribution")
                 or action in SAMPLER_ACTIONS or action in CONSTRAINT_ACTIONS):
             return False
         return True
