@@ -111,12 +111,15 @@ async def test_holding_right_appends_exactly_100_in_order():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         start = app.book.current.ids
+        jobs = app.lane.jobs_started
         # A key-repeat burst straight into the app's queue, as a terminal delivers a held
         # key: pilot.press() would wait for the process to go idle after every key.
         for _ in range(100):
             app.post_message(events.Key("right", None))
         await settle(app, pilot)
         assert app.lane.most_pending > 10  # presses outran the model: queued, not dropped
+        # Queued appends were chained inside the running job's worker, not one job each.
+        assert app.lane.jobs_started - jobs <= 50
         ids = app.book.current.ids
         assert len(ids) == len(start) + 100 and ids[: len(start)] == start
         # Each step took row 0 of the table shown at that moment: the top candidate after
@@ -268,6 +271,31 @@ async def test_layer_view_key_explains_how_to_enable():
         await pilot.pause()
         assert app.layer_view is LayerView.NONE
         assert any("--layer_prob" in note for note, _ in app.notes)
+
+
+async def test_question_mark_lists_every_key_and_the_footer_fits():
+    """The footer shows what fits in 120 columns, ending with its last key; `?` opens a
+    panel with every key, those left out of the footer included, and closes it again."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        footer = screen_text(app).splitlines()[-1]
+        assert "? Keys" in footer and "g Autoplay" in footer and footer.rstrip().endswith("^p palette")
+        assert "Constraint" not in footer
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        for key, what in [("c", "Constraint"), ("i", "Attribution method"), ("o", "Sampler"),
+                          ("m", "Pin token"), ("b", "Token tree"), ("^o", "Switch model"),
+                          ("w", "Prev"), ("s", "Next"), ("t", "Force text")]:
+            assert f"{key} {what}" in text, what
+        ids = app.book.current.ids
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "Attribution method" not in screen_text(app)
+        await pilot.press("right")  # keys still reach the app after the panel closes
+        await settle(app, pilot)
+        assert len(app.book.current.ids) == len(ids) + 1
 
 
 async def test_quit():

@@ -12,6 +12,7 @@ from explorer.backend.sampling import (
     SamplingBackend,
     ServerDraw,
     ServerSampling,
+    chat_renderer,
     samples_on_server,
     supports_sampling,
 )
@@ -23,5 +24,5 @@ __all__ = [
     "Unavailable", "open_backend",
     # the sampling side
     "ChatTemplateError", "SamplingBackend", "TrackedSeries", "supports_sampling",
-    "ServerDraw", "ServerSampling", "samples_on_server",
+    "ServerDraw", "ServerSampling", "samples_on_server", "chat_renderer",
 ]

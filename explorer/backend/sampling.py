@@ -35,10 +35,12 @@ class SamplingBackend(Backend, Protocol):
         knob change needs no forward pass; at most one decode step when not kept."""
 
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
+                progress: Callable[[int, int], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> TrackedSeries:
         """p_base of each token after every position of prompt `key`, exact at any rank;
         with the logit lens also per layer after the last position. At most one chunked
-        pass; none when only the last few positions changed since the last call."""
+        pass; none when only the last few positions changed since the last call.
+        progress(done, total) counts positions; cancelled is polled between chunks."""
 
     def encode_plain(self, text: str) -> list[int]:
         """Text -> ids with no special tokens added (forced text, tracked text)."""
@@ -92,6 +94,10 @@ class ServerSampling(Backend, Protocol):
     def encode_plain(self, text: str) -> list[int]:
         """Text -> ids with no special tokens added (forced text)."""
 
+    def chat_ids(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
+        """The served model's chat template over `messages`, rendered by the server, with
+        the generation prompt added. Raises ChatTemplateError (one sentence)."""
+
     def sampling_defaults(self) -> SamplingSettings:
         """Neutral settings (a server's generation config is not ours to read)."""
 
@@ -103,3 +109,9 @@ class ServerSampling(Backend, Protocol):
 def samples_on_server(backend: object) -> bool:
     caps = getattr(backend, "capabilities", None)
     return bool(caps is not None and caps.server_sampling and isinstance(backend, ServerSampling))
+
+
+def chat_renderer(backend: object) -> Callable[[Sequence[Mapping[str, str]]], list[int]] | None:
+    """The backend's `chat_ids` (a local tokenizer's template or a server's), or None when
+    it cannot render chat prompts."""
+    return backend.chat_ids if supports_sampling(backend) or samples_on_server(backend) else None

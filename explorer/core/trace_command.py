@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from explorer.backend import Backend, BackendError, open_backend
-from explorer.backend.sampling import samples_on_server, supports_sampling
+from explorer.backend.sampling import chat_renderer, samples_on_server, supports_sampling
 from explorer.cli import add_model_flags, settings_from_args
 from explorer.config import ConfigError, Settings
 from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
@@ -124,8 +124,6 @@ def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings, server_
     """On a backend without the logits-row sampler, say so instead of ignoring a flag. A
     server samples with its own sampler, but greedily under a constraint."""
     asked = sampling_asked(settings.sampling)
-    if args.track or settings.prompts.chat:
-        raise UsageError("--track and --chat need a local model.")
     if asked and not server_sampling:
         raise UsageError("Sampling flags need a local model or a server that samples; "
                          "this backend decodes greedily.")
@@ -148,14 +146,19 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             _refuse_sampling_flags(args, settings, samples_on_server(backend))
         if args.attribution and (why := refusal(backend)):
             raise UsageError(why)
+        if args.track and (why := backend.capabilities.missing("tracked")):
+            raise UsageError(why)
         if settings.prompts.chat:  # the text as a user message in the chat template
             from explorer.session.start import chat_messages
 
-            ids = tuple(backend.chat_ids(chat_messages(text, settings.prompts.system)))
+            chat = chat_renderer(backend)  # the local tokenizer's template or the server's
+            if chat is None:
+                raise UsageError("--chat needs a backend that has the model's chat template.")
+            ids = tuple(chat(chat_messages(text, settings.prompts.system)))
             text = backend.decode(ids)
         try:
             track = tracked_ids(args.track, backend.encode_plain, backend.token_text,
-                                progress.warn) if local else []
+                                progress.warn) if args.track else []
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         check_length(backend, len(ids), args.max_new_tokens)

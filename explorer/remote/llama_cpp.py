@@ -21,12 +21,17 @@ from explorer.backend.protocol import Capabilities
 from explorer.backend.token_text import text_of_bytes
 from explorer.backend.sampling import ServerDraw
 from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite
+from explorer.remote.chat import llama_chat_ids
 from explorer.remote.client import RemoteError, ServerClient, field
 from explorer.remote.drawing import llama_fields
 from explorer.remote.numbers import Distribution, make_distribution
 
 FULL_VOCAB_LIMIT = 32768
 PREFIX_ENTRIES = 4096  # per-position distributions kept (each is reduced to the top-K)
+
+# Why pinning a token is refused here (the app and trace --track say it).
+TRACKED_MISSING = ("Tracked tokens need a token's log-prob at any rank, which llama.cpp's "
+                   "/completion does not give (n_probs lists only its most likely tokens).")
 
 
 class LlamaCppBackend(RemoteBackend):
@@ -54,7 +59,8 @@ class LlamaCppBackend(RemoteBackend):
         base = super().capabilities
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=False, tracked_tokens=False, sampling=False,
-                            server_sampling=True, max_top_k=None, kind=base.kind)
+                            server_sampling=True, max_top_k=None, kind=base.kind,
+                            reasons=(("tracked", TRACKED_MISSING),))
 
     # -- text -----------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -82,6 +88,11 @@ class LlamaCppBackend(RemoteBackend):
     def decode(self, ids: Sequence[int]) -> str:
         data = self.client.post("/detokenize", {"tokens": [int(i) for i in ids]})
         return str(field(data, "content", where=self.client.where, what="/detokenize"))
+
+    def chat_ids(self, messages) -> list[int]:
+        """The served model's chat template over messages, rendered by the server
+        (explorer.remote.chat). Raises ChatTemplateError (one sentence)."""
+        return llama_chat_ids(self, messages)
 
     def _learn_from_probs(self, entries) -> None:
         """Candidates carry their raw bytes: the exact text, partial characters included."""

@@ -25,7 +25,7 @@ from explorer.ui import jobs, startup
 from explorer.ui.startup_screen import StartupScreen
 from explorer.ui.chrome import BusyBar, HeaderLine
 from explorer.ui.main_view import Look, MainView
-from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
+from explorer.ui.messages import ChainProgress, JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
 from explorer.ui.model_switch import ModelSwitching
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.tree_screen import TreeScreen
@@ -60,23 +60,27 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
     BINDINGS = [
         Binding("right,l", "book('append')", "Append", id="prompt.append", key_display="→/l"),
         Binding("left,h", "book('pop')", "Pop", id="prompt.pop", key_display="←/h"),
-        Binding("w", "book('previous')", "Prev", id="prompt.previous"),
-        Binding("s", "book('next')", "Next", id="prompt.next"),
+        # The footer holds what fits in 120 columns; `?` opens the keys panel, which
+        # lists every binding (show=False ones too) with what it does.
+        Binding("question_mark,f1", "toggle_keys", "Keys", id="app.keys", key_display="?"),
+        Binding("w", "book('previous')", "Prev", id="prompt.previous", show=False),
+        Binding("s", "book('next')", "Next", id="prompt.next", show=False),
         Binding("d", "book('fork')", "Fork", id="prompt.fork"),
-        Binding("a", "book('remove')", "Remove", id="prompt.remove"),
+        Binding("a", "book('remove')", "Remove prompt", id="prompt.remove", show=False),
         Binding("x", "book('save')", "Save", id="prompt.save"),
-        Binding("ctrl+r", "book('reset')", "Reset", id="prompt.reset"),
+        Binding("ctrl+r", "book('reset')", "Reset prompt", id="prompt.reset", show=False),
         Binding("e", "cycle_colour", "Colour", id="view.colour"),
-        Binding("p", "cycle_layer_view", "Layers", id="view.layers"),
-        Binding("i", "cycle_attribution", "Method", id="view.attribution_method"),
-        Binding("I", "cycle_baseline", "Baseline", id="view.attribution_baseline", show=False),
-        Binding("escape", "cancel_attribution", "Cancel", id="view.cancel", show=False),
-        Binding("b", "grow_tree", "Tree", id="view.tree"),
+        Binding("p", "cycle_layer_view", "Layer view", id="view.layers", show=False),
+        Binding("i", "cycle_attribution", "Attribution method", id="view.attribution_method",
+                show=False),
+        Binding("I", "cycle_baseline", "Integrated gradients baseline",
+                id="view.attribution_baseline", show=False),
+        Binding("escape", "cancel_attribution", "Cancel attribution", id="view.cancel", show=False),
+        Binding("b", "grow_tree", "Token tree", id="view.tree", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         *SAMPLER_BINDINGS,
         *CONSTRAINT_BINDINGS,
-        # Not in the footer (it is full); listed in the palette and the README.
-        Binding("ctrl+o", "switch_model", "Model", id="app.model", show=False),
+        Binding("ctrl+o", "switch_model", "Switch model", id="app.model", show=False),
     ]
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,
@@ -184,6 +188,13 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
                     attribution, tracking=bool(self.tracked_ids), baseline=self.attribution_baseline)
 
+    def action_toggle_keys(self) -> None:
+        """`?`: show or hide Textual's keys panel beside the main view."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
         self.exit(return_code=1 if self.start_failed else 0)
@@ -274,7 +285,13 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             if running.kind == "views" and self.colour is ColourLayer.ATTRIBUTION:
                 method = ATTRIBUTION_LABELS[self.attribution_method]
                 label = f"{method} {message.done}/{message.total} (esc cancels) "
+            elif running.kind == "views" and "tracked" in running.views:  # a server's prefixes
+                label = f"Tracking tokens {message.done}/{message.total} "
             self.main_screen.query_one(BusyBar).progress(label, message.done, message.total)
+
+    def on_chain_progress(self, message: ChainProgress) -> None:
+        self.lane.advance(message.job, message.ids, message.records, message.views)
+        self._after_lane()
 
     def on_job_done(self, message: JobDone) -> None:
         running = self.lane.running

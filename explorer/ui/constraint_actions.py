@@ -17,7 +17,7 @@ from explorer.session import Edit, Lane
 from explorer.ui.constraint_panel import ConstraintChoice, ConstraintPanel
 
 CONSTRAINT_BINDINGS = [
-    # Not in the footer (it is full): the palette, the legend and the README name it.
+    # Not in the footer (it is full): `?`, the palette and the README list it.
     Binding("c", "constraint_panel", "Constraint", id="sampler.constraint", show=False),
 ]
 CONSTRAINT_ACTIONS = frozenset({"constraint_panel"})

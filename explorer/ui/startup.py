@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.backend import BackendError, ChatTemplateError, open_backend, supports_sampling
+from explorer.backend import BackendError, ChatTemplateError, chat_renderer, open_backend
 from explorer.config import Settings
 from explorer.session import PromptFileError, read_start_prompt
 from explorer.session.start import FALLBACK_TEXT, chat_messages, special_text_notice
@@ -31,7 +31,7 @@ def load(post, settings: Settings, input_path: Path | None, backend=None) -> Non
             post(LoadProgress(f"Loading model {settings.model.name}…"))
             backend = open_backend(settings, progress=lambda text: post(LoadProgress(text)))
         post(LoadProgress("Reading the prompt…"))
-        chat = backend.chat_ids if supports_sampling(backend) else None
+        chat = chat_renderer(backend)  # the local tokenizer's template or the server's
         start = read_start_prompt(
             backend.encode,
             backend.info.name,
