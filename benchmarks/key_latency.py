@@ -19,7 +19,9 @@ loaded, shared CPU it moves much less than wall-clock time.
 - pop (←), cursor move (↓/↑), colour-layer toggle (e: none → probability → entropy):
   no model work, so absolute milliseconds (pop beside the engine's own crop).
 - held: --held presses of → posted at once (a held key) until all are on screen, over
-  the sum of the engine's append steps for the same tokens (polled every 5 ms).
+  the sum of the engine's append steps for the same tokens (polled every 5 ms); beside
+  it the number of model jobs the lane started for them (appends chained inside one
+  worker need one) and the event-loop CPU per press.
 
 Medians over --reps presses per key. The last line is one JSON object; its top-level
 figures are the worst over the models measured, `models` holds each one.
@@ -154,9 +156,12 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
             times["cursor_cpu"] += cursor_cpu
             times["toggle_cpu"] += toggle_cpu
 
-        held_app = held_engine = float("nan")
+        held_app = held_engine = held_cpu = float("nan")
+        held_jobs = 0
         if held:
             n = len(app.book.current.ids)
+            jobs = app.lane.jobs_started
+            cpu = time.thread_time()
             start = time.perf_counter()
             for _ in range(held):
                 app.post_message(events.Key("right", None))
@@ -165,6 +170,8 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
                 await asyncio.sleep(HELD_POLL)
             await app.wait_for_refresh()
             held_app = time.perf_counter() - start
+            held_cpu = (time.thread_time() - cpu) / held
+            held_jobs = app.lane.jobs_started - jobs
             ids = app.book.current.ids
             assert len(ids) == n + held
             held_engine = 0.0
@@ -192,6 +199,8 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
         "held_ms": ms(held_app),
         "held_engine_ms": ms(held_engine),
         "held_over_engine": held_app / held_engine if held else float("nan"),
+        "held_cpu_ms": ms(held_cpu),
+        "held_jobs": held_jobs,
     }
 
 
@@ -237,7 +246,8 @@ def main() -> None:
             f"{k} {r[k + '_cpu_ms']:.1f} ms" for k in ("append", "pop", "cursor", "toggle")))
         if args.held:
             print(f"  held x{args.held:<4} {r['held_ms']:7.0f} ms, engine {r['held_engine_ms']:.0f} ms"
-                  f" = {r['held_over_engine']:.2f}x", flush=True)
+                  f" = {r['held_over_engine']:.2f}x; {r['held_jobs']} model jobs, event-loop CPU"
+                  f" {r['held_cpu_ms']:.1f} ms a press (polling included)", flush=True)
 
     worst = {key: max(r[key] for r in results.values())
              for key in ("append_screen_overhead_ms", "pop_ms", "cursor_ms", "toggle_ms",

@@ -111,12 +111,15 @@ async def test_holding_right_appends_exactly_100_in_order():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         start = app.book.current.ids
+        jobs = app.lane.jobs_started
         # A key-repeat burst straight into the app's queue, as a terminal delivers a held
         # key: pilot.press() would wait for the process to go idle after every key.
         for _ in range(100):
             app.post_message(events.Key("right", None))
         await settle(app, pilot)
         assert app.lane.most_pending > 10  # presses outran the model: queued, not dropped
+        # Queued appends were chained inside the running job's worker, not one job each.
+        assert app.lane.jobs_started - jobs <= 50
         ids = app.book.current.ids
         assert len(ids) == len(start) + 100 and ids[: len(start)] == start
         # Each step took row 0 of the table shown at that moment: the top candidate after

@@ -136,19 +136,6 @@ async def test_a_server_that_dies_mid_autoplay_stops_it_with_one_sentence(own_ll
         assert len(ids) >= len(start) + 3 and app.shown[1] == ids and len(app.records) == len(ids)
 
 
-async def test_pinning_a_token_on_vllm_says_what_the_server_lacks(vllm_url):
-    from explorer.remote.vllm import TRACKED_MISSING
-
-    app = server_app(vllm_url)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("m")
-        await settle(app, pilot)
-        assert (TRACKED_MISSING, "warning") in app.notes
-        assert "prompt_logprob_token_ids" in TRACKED_MISSING and TRACKED_MISSING.count(". ") == 0
-        assert not app.tracked_ids
-
-
 async def test_forced_text_on_vllm_shows_the_servers_p_base(vllm_url):
     app = server_app(vllm_url)
     async with app.run_test(size=SIZE) as pilot:

@@ -35,10 +35,12 @@ class SamplingBackend(Backend, Protocol):
         knob change needs no forward pass; at most one decode step when not kept."""
 
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
+                progress: Callable[[int, int], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> TrackedSeries:
         """p_base of each token after every position of prompt `key`, exact at any rank;
         with the logit lens also per layer after the last position. At most one chunked
-        pass; none when only the last few positions changed since the last call."""
+        pass; none when only the last few positions changed since the last call.
+        progress(done, total) counts positions; cancelled is polled between chunks."""
 
     def encode_plain(self, text: str) -> list[int]:
         """Text -> ids with no special tokens added (forced text, tracked text)."""

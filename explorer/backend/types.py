@@ -69,6 +69,9 @@ class TrackedSeries:
     logprobs: np.ndarray  # float32 [n, k]: log p_i[t_j]
     ranks: np.ndarray  # int64 [n, k]: 1 + how many tokens are strictly more likely
     layer_probs: np.ndarray | None  # float32 [L+1, k] after the last position, or None
+    # bool [n, k]: True where ranks[i, j] is only a lower bound (a server listed its top-K
+    # and the token was not in it); None: every rank is exact.
+    rank_bound: np.ndarray | None = None
 
     @property
     def probs(self) -> np.ndarray:

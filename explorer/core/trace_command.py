@@ -123,8 +123,6 @@ def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings, server_
     """On a backend without the logits-row sampler, say so instead of ignoring a flag. A
     server samples with its own sampler (vLLM also under a constraint)."""
     asked = sampling_asked(settings.sampling)
-    if args.track:
-        raise UsageError("--track needs a local model.")
     if asked and not server_sampling:
         raise UsageError("Sampling flags need a local model or a server that samples; "
                          "this backend decodes greedily.")
@@ -144,6 +142,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             _refuse_sampling_flags(args, settings, samples_on_server(backend))
         if args.attribution and (why := refusal(backend)):
             raise UsageError(why)
+        if args.track and (why := backend.capabilities.missing("tracked")):
+            raise UsageError(why)
         if settings.prompts.chat:  # the text as a user message in the chat template
             from explorer.session.start import chat_messages
 
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             text = backend.decode(ids)
         try:
             track = tracked_ids(args.track, backend.encode_plain, backend.token_text,
-                                progress.warn) if local else []
+                                progress.warn) if args.track else []
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         check_length(backend, len(ids), args.max_new_tokens)

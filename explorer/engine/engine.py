@@ -226,8 +226,9 @@ class Engine:
         return self._sampler.next_logits(key)
 
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
+                progress: Callable[[int, int], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> TrackedSeries:
-        return self._sampler.tracked(key, token_ids, cancelled=cancelled)
+        return self._sampler.tracked(key, token_ids, progress=progress, cancelled=cancelled)
 
     def encode_plain(self, text: str) -> list[int]:
         return sampler_side.encode_plain(self.tokenizer, text)

@@ -66,6 +66,7 @@ class SamplerSide:
 
     # -- tracked tokens ---------------------------------------------------------------
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
+                progress: Callable[[int, int], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> TrackedSeries:
         engine = self._engine
         tokens = tuple(int(t) for t in token_ids)
@@ -77,7 +78,7 @@ class SamplerSide:
                 engine._runner.use_fast()
                 series = track(engine.model, ids, tokens, chunk=engine.prefill_chunk,
                                parts=engine.parts if engine.layer_prob else None,
-                               cancelled=cancelled)
+                               progress=progress, cancelled=cancelled)
             elif engine.layer_prob and engine.parts is not None:
                 series = TrackedSeries(tokens, series.logprobs, series.ranks,
                                        engine.layer_probs(key, tokens))

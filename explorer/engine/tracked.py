@@ -31,12 +31,14 @@ REDUCE_ROWS = 64
 
 def track(model, ids: Sequence[int], token_ids: Sequence[int], *, chunk: int = 256,
           parts: ModelParts | None = None,
+          progress: Callable[[int, int], None] | None = None,
           cancelled: Callable[[], bool] | None = None) -> TrackedSeries:
     """p_base of each tracked token at every position of `ids`, in one chunked pass.
 
     model: a transformers causal LM (its current attention implementation is used);
     parts: pass the resolved lens parts to also get per-layer probabilities at the last
-    position; cancelled: polled between chunks, raises Cancelled when it turns true.
+    position; progress(done, total): positions done, after each chunk; cancelled: polled
+    between chunks, raises Cancelled when it turns true.
     """
     from transformers import DynamicCache
 
@@ -75,4 +77,6 @@ def track(model, ids: Sequence[int], token_ids: Sequence[int], *, chunk: int = 2
                 point = make_point(parts, layer_hidden, final)
                 layer_probs = point_probs(parts, point, targets).cpu().numpy().astype(np.float32)
             del out, logits
+            if progress is not None:
+                progress(end, n)
     return TrackedSeries(tuple(targets), logprobs, ranks, layer_probs)

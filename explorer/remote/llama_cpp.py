@@ -29,6 +29,10 @@ from explorer.remote.numbers import Distribution, make_distribution
 FULL_VOCAB_LIMIT = 32768
 PREFIX_ENTRIES = 4096  # per-position distributions kept (each is reduced to the top-K)
 
+# Why pinning a token is refused here (the app and trace --track say it).
+TRACKED_MISSING = ("Tracked tokens need a token's log-prob at any rank, which llama.cpp's "
+                   "/completion does not give (n_probs lists only its most likely tokens).")
+
 
 class LlamaCppBackend(RemoteBackend):
     kind = "llama.cpp"
@@ -55,7 +59,8 @@ class LlamaCppBackend(RemoteBackend):
         base = super().capabilities
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=False, tracked_tokens=False, sampling=False,
-                            server_sampling=True, max_top_k=None, kind=base.kind)
+                            server_sampling=True, max_top_k=None, kind=base.kind,
+                            reasons=(("tracked", TRACKED_MISSING),))
 
     # -- text -----------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:

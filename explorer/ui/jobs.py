@@ -3,9 +3,16 @@
 
 from __future__ import annotations
 
+from textual.worker import get_current_worker
+
 from explorer.backend import Cancelled
 from explorer.session import Job, Synced
-from explorer.ui.messages import JobDone, JobProgress
+from explorer.session.chain import run_chain
+from explorer.ui.messages import ChainProgress, JobDone, JobProgress
+
+# A chain of held-key appends reports its newest state this often: each report is a draw
+# (~10 ms of the event loop), and the screen cannot show more than a key repeat anyway.
+CHAIN_REPORT_S = 0.05
 from explorer.ui.views import parse_attribution_view
 
 
@@ -31,7 +38,7 @@ def fetch_views(backend, job: Job, post=None) -> dict:
         elif name == "draw":  # the server's own sampler: the token it chooses (one request)
             out[name] = backend.draw(job.key, job.sampling, job.prompt_len, job.candidates)
         elif name == "tracked":
-            out[name] = backend.tracked(job.key, job.tracked, cancelled=job.cancelled)
+            out[name] = backend.tracked(job.key, job.tracked, progress=progress, cancelled=job.cancelled)
         elif name == "prompt_values":
             # Only backends whose capabilities say prompt_logprobs=False are asked (servers
             # without prompt log-probs): one request per position, cancellable.
@@ -50,19 +57,56 @@ def ride_along(backend, job: Job) -> dict:
         return {}
 
 
+def chain_appends(post, backend, job: Job, ids, records):
+    """Append the presses the lane hands to this job's chain, one decode step each, with
+    no round trip through the event loop between them (explorer.session.chain). Stops
+    when the chain is empty, the job is cancelled or the app shuts its workers down.
+    A step that fails: the tokens before it still reach the lane, then the error does."""
+    worker = get_current_worker()
+    reached = [ids, records]
+
+    def step(longer):
+        out = backend.sync(job.key, longer, cancelled=job.cancelled)
+        reached[:] = [longer, out]
+        return out
+
+    def report(at, recs):
+        post(ChainProgress(job.id, at, recs, ride_along(backend, job)))
+
+    try:
+        return run_chain(job.chain, ids, records, step, report,
+                         stopped=lambda: job.cancelled() or worker.is_cancelled,
+                         every=CHAIN_REPORT_S)
+    except BaseException:
+        if len(reached[0]) > len(ids):
+            post(ChainProgress(job.id, reached[0], reached[1], {}))
+        raise
+
+
 def run_job(post, backend, job: Job) -> None:
     result, error = None, None
     try:
         if job.kind == "sync":
             for old in job.forget:
                 backend.forget(old)
+            ids = job.ids  # (the lane moves job.ids on as chained tokens arrive)
             records = backend.sync(
                 job.key,
-                job.ids,
+                ids,
                 progress=lambda done, total: post(JobProgress(job.id, done, total)),
                 cancelled=job.cancelled,
             )
-            result = Synced(records, ride_along(backend, job))
+            chained = False
+            if job.chain is not None:
+                ids, records = chain_appends(post, backend, job, ids, records)
+                chained = ids != job.ids
+            try:
+                views = ride_along(backend, job)
+            except Cancelled:
+                if not chained:
+                    raise
+                views = {}  # cancelled after chained tokens: they still reach the lane
+            result = Synced(records, views, ids)
         else:
             # The lane may have shown a prefix (a pop) without telling the backend: bring
             # it to the job's ids first (for a prefix a crop, no forward pass).

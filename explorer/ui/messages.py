@@ -40,6 +40,21 @@ class JobProgress(Message):
 
 
 @dataclass
+class ChainProgress(Message):
+    """A sync job's worker appended the tokens of presses handed to its chain: the
+    newest state (`ids`, their records and the ride-along views)."""
+
+    job: int
+    ids: tuple[int, ...]
+    records: Any
+    views: Any
+
+    def can_replace(self, message: Message) -> bool:
+        # Each carries the whole state: the newest one will do.
+        return isinstance(message, ChainProgress) and message.job == self.job
+
+
+@dataclass
 class JobDone(Message):
     """A lane job has stopped: exactly one per job, whatever happened."""
 

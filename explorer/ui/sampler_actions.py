@@ -26,7 +26,7 @@ from explorer.session.book import FORCED, PICKED, SAMPLED
 from explorer.session.sampler import Sampler, StopRule, server_shown
 from explorer.ui.sampler_panel import PanelResult, SamplerPanel
 from explorer.ui.text_input import TextPrompt
-from explorer.ui.tracked_panel import TrackedRow, percent
+from explorer.ui.tracked_panel import percent, tracked_rows
 
 SAMPLER_BINDINGS = [
     Binding("space", "sample", "Sample", id="sampler.sample"),
@@ -330,13 +330,7 @@ class SamplerActions:
             if series is not None and tuple(series.token_ids) == tuple(self.tracked_ids):
                 final = (self.sampler.distributions(row, ids, prompt_len).p_final
                          if self.sampler is not None and row is not None else None)
-                for j, t in enumerate(series.token_ids):
-                    tracked.append(TrackedRow(
-                        token_id=t, text=self.engine.token_text(t),
-                        p_base=float(series.probs[-1, j]),
-                        p_final=None if final is None else float(final[t]),
-                        rank=int(series.ranks[-1, j]), series=series.probs[:, j],
-                        layers=None if series.layer_probs is None else series.layer_probs[:, j]))
+                tracked = tracked_rows(series, self.engine.token_text, final)
         return {"sampler": shown, "tracked": tracked, "origins": origins}
 
     def sampler_draw_key(self) -> tuple:

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
+from explorer.backend.types import TrackedSeries
 from explorer.ui.next_table import layer_strip
 
 
@@ -25,6 +26,19 @@ class TrackedRow:
     rank: int
     series: np.ndarray  # p_base after every position
     layers: np.ndarray | None  # lens p per layer after the last position, or None
+    rank_bound: bool = False  # rank is a lower bound (a server's top-K did not list it)
+
+
+def tracked_rows(series: TrackedSeries, token_text, p_final=None) -> list[TrackedRow]:
+    """One row per tracked token at the next position (the series' last row); p_final:
+    the sampler's distribution over the vocabulary, or None."""
+    bound = series.rank_bound
+    return [TrackedRow(token_id=t, text=token_text(t), p_base=float(series.probs[-1, j]),
+                       p_final=None if p_final is None else float(p_final[t]),
+                       rank=int(series.ranks[-1, j]), series=series.probs[:, j],
+                       layers=None if series.layer_probs is None else series.layer_probs[:, j],
+                       rank_bound=bool(bound is not None and bound[-1, j]))
+            for j, t in enumerate(series.token_ids)]
 
 
 def percent(p: float) -> str:
@@ -45,7 +59,8 @@ def _summary(row: TrackedRow, special: bool) -> Text:
         out.append(f"final {percent(row.p_final):>7} ")
     else:
         out.append("final excluded ", "dim")
-    out.append(f"#{row.rank}", "dim")
+    # A bound rank r says r - 1 listed tokens are more likely: "below the top r - 1".
+    out.append(f"#>{row.rank - 1}" if row.rank_bound else f"#{row.rank}", "dim")
     return out
 
 
