@@ -23,8 +23,7 @@ from explorer.backend.protocol import Capabilities, IsCancelled, Progress
 from explorer.backend.sampling import ServerDraw
 from explorer.backend.token_text import make_visible
 from explorer.backend.types import ModelInfo, TokenRecord
-# check_token and finite are also imported from here by older code.
-from explorer.remote.client import RemoteError, ServerClient, check_token, finite  # noqa: F401
+from explorer.remote.client import RemoteError, ServerClient
 from explorer.remote.drawing import DrawMemo
 from explorer.sampling.settings import SamplingSettings
 from explorer.remote.numbers import Distribution, build_records
