@@ -25,6 +25,7 @@ from explorer.core.trace import check_length, greedy, trace
 from explorer.core.trace_attribution import (
     add_attribution_fields,
     add_trace_attribution_flags,
+    describe_attribution,
     refusal,
     step_attributions,
 )
@@ -206,6 +207,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
         if args.constraint is not None:
             shown["constraint"] = args.constraint.describe(60)
+        if args.attribution:
+            shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
         report = format_report(backend.info, shown, result, check, backend.decode,
                                backend.token_text, args.top_logprobs, finals)
         if args.jsonl is not None:

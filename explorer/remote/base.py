@@ -310,7 +310,7 @@ class RemoteBackend:
 
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
                     n_steps: int | None = None, progress: Progress | None = None,
-                    cancelled: IsCancelled | None = None):
+                    cancelled: IsCancelled | None = None, baseline: str | None = None):
         # Gradients need the weights; a server returns log-probs only.
         raise Unavailable(self.capabilities.missing("attribution"))
 

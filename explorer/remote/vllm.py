@@ -221,8 +221,9 @@ class VLLMBackend(RemoteBackend):
                 raise RemoteError(f"The server at {self.client.where} sent a choice with index {index!r}.")
             got = dict(self._top_pairs(choice))
             missing = [t for t in wanted if t not in got]
-            if missing:
-                raise RemoteError(f"The server at {self.client.where} sent no log-prob for token {missing[0]}.")
+            if missing:  # e.g. a vLLM older than logprob_token_ids, which ignores the field
+                raise RemoteError(f"The server at {self.client.where} sent no log-prob for token "
+                                  f"{missing[0]} (tracked tokens need vLLM's logprob_token_ids).")
             out[index] = {t: got[t] for t in wanted}
         return out
 
