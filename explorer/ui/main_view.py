@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 
 from explorer.backend import Capabilities, TokenRecord
-from explorer.backend.types import ATTRIBUTION_LABELS, SIGNED_METHODS
+from explorer.backend.types import ATTRIBUTION_LABELS, BASELINE_LABELS, SIGNED_METHODS
 from explorer.ui import colors
 from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
@@ -46,9 +46,10 @@ class Look:
         """The lane's view name of the attribution this look shows, if any."""
         if self.colour is not ColourLayer.ATTRIBUTION or self.attribution is None:
             return None
-        return attribution_view(self.attribution[0], self.attribution[1])
+        return attribution_view(self.attribution[0], self.attribution[1], self.baseline)
 
     tracking: bool = False  # tokens are pinned (the tracked panel is open)
+    baseline: str | None = None  # integrated gradients' baseline (I cycles; None: configured)
 
     def views_wanted(self) -> set[str]:
         """Names of the view arrays (jobs.fetch_views) this look needs."""
@@ -199,6 +200,10 @@ class MainView(Vertical):
         method, _, text = look.attribution
         scale = colors.ATTRIBUTION_SIGNED if method in SIGNED_METHODS else colors.ATTRIBUTION
         meaning = f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) · i: method"
+        if method == "integrated_gradients":
+            baseline = result.baseline if result is not None and result.baseline else look.baseline
+            meaning = (f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) from "
+                       f"{BASELINE_LABELS.get(baseline, baseline)} · i: method, I: baseline")
         if result is not None:
             peak = float(abs(result.values).max()) if len(result.values) else 0.0
             meaning += f" · max |score| {peak:.3g}"
