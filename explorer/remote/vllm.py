@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from explorer.backend.errors import BackendError, Cancelled
 from explorer.backend.sampling import ServerDraw
 from explorer.backend.types import TrackedSeries
-from explorer.remote.base import RemoteBackend, check_token, finite
+from explorer.remote.base import RemoteBackend
 from explorer.remote.chat import vllm_chat_ids
-from explorer.remote.client import RemoteError, ServerClient, field
+from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite
 from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
 from explorer.remote.tracking import PrefixLogprobs, ranks_from_rows
@@ -227,12 +227,12 @@ class VLLMBackend(RemoteBackend):
             out[index] = {t: got[t] for t in wanted}
         return out
 
-    def constrained_completion(self, ids: Sequence[int], spec, max_tokens: int) -> list[int]:
-        """The greedy completion under a constraint, from vLLM's structured outputs
-        (explorer.remote.structured)."""
+    def constrained_completion(self, ids: Sequence[int], spec, max_tokens: int, settings=None):
+        """The completion under a constraint, greedy or drawn by the server's sampler with
+        `settings`, from vLLM's structured outputs (explorer.remote.structured)."""
         from explorer.remote.structured import constrained_completion
 
-        return constrained_completion(self, ids, spec, max_tokens)
+        return constrained_completion(self, ids, spec, max_tokens, settings)
 
     def _id_of(self, key) -> int:
         match = _TOKEN_ID.fullmatch(str(key))
