@@ -101,14 +101,24 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class AttributionSettings:
-    """[attribution]: integrated gradients' gradient evaluations per attribution."""
+    """[attribution]: integrated gradients' gradient evaluations per attribution, and the
+    baseline its path starts from (explorer/engine/ig_baseline.py)."""
 
     n_steps: int = 32
+    baseline: str = "zero"
     MAX_STEPS = 4096  # a typo such as 320000 is refused rather than run for hours
 
     def check(self, where: str) -> "AttributionSettings":
         if not 1 <= self.n_steps <= self.MAX_STEPS:
             raise ConfigError(f"{where} must be between 1 and {self.MAX_STEPS}, not {self.n_steps}.")
+        return self
+
+    def check_baseline(self, where: str) -> "AttributionSettings":
+        from explorer.backend.types import ATTRIBUTION_BASELINES
+
+        if self.baseline not in ATTRIBUTION_BASELINES:
+            names = ", ".join(f'"{b}"' for b in ATTRIBUTION_BASELINES)
+            raise ConfigError(f"{where} must be one of {names}, not {self.baseline!r}.")
         return self
 
 
@@ -206,7 +216,8 @@ def load_settings(path: Path | None = None) -> Settings:
         server=_server(data.get("server", {})),
         tree=_tree(data.get("tree", {})),
         attribution=_section(AttributionSettings, data.get("attribution", {}),
-                             "attribution").check("config.toml: attribution.n_steps"),
+                             "attribution").check("config.toml: attribution.n_steps")
+                              .check_baseline("config.toml: attribution.baseline"),
     )
     if settings.model.dtype not in DTYPE_NAMES:
         raise ConfigError('config.toml: model.dtype must be "auto", "float32", "bfloat16" or "float16".')

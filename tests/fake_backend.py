@@ -124,7 +124,7 @@ class TableBackend:
     def prompt_layer_probs(self, key):
         raise Unavailable(self.capabilities.missing("lens"))
 
-    def attribution(self, key, target, method="saliency", *, n_steps=32, progress=None,
+    def attribution(self, key, target, method="saliency", *, n_steps=32, baseline=None, progress=None,
                     cancelled=None):
         raise Unavailable(self.capabilities.missing("attribution"))
 

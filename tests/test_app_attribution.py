@@ -85,7 +85,7 @@ class GatedBackend(TableBackend):
     def capabilities(self):
         return replace(super().capabilities, attribution=True)
 
-    def attribution(self, key, target, method="saliency", *, n_steps=32, progress=None,
+    def attribution(self, key, target, method="saliency", *, n_steps=32, baseline=None, progress=None,
                     cancelled=None):
         self.started.append(target)
         while not self.release.wait(0.01):

@@ -76,11 +76,3 @@ def test_trace_on_vllm_writes_the_servers_p_final(tmp_path, vllm_url):
             assert abs(p - float(want[c["token_id"]])) < 1e-4
         ids = ids + (line["token_id"],)
     engine.forget("trace-p-final")
-
-
-def test_sampling_flags_with_a_constraint_on_a_server_are_one_sentence(capsys, llama_url):
-    code = trace_main(["--prompt", PROMPT, "--server", llama_url, "--temperature", "0.7",
-                       "--regex", "[a-z]+"])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "greedily under a constraint" in err

@@ -157,9 +157,3 @@ def test_vllm_json_schema_generation_validates(tmp_path, capsys, tok, vllm_url):
     path.write_text(json.dumps(schema))
     lines, _ = run_server(tmp_path, capsys, vllm_url, "--json-schema", str(path), "--max-new-tokens", "40")
     jsonschema.validate(json.loads(completion(lines, tok)), schema)
-
-
-def test_llama_cpp_says_constraints_are_local_only(capsys, llama_url):
-    code = cli.main(["trace", "--server", llama_url, "--prompt", PROMPT, "--regex", "[0-9]+"])
-    err = capsys.readouterr().err
-    assert code == 2 and "are local-only on this server (llama.cpp)" in err and err.count("\n") == 1

@@ -27,6 +27,7 @@ def open_backend(settings, *, progress: Callable[[str], None] | None = None,
         progress=progress,
         influence=influence,
         attribution_steps=settings.attribution.n_steps,
+        attribution_baseline=settings.attribution.baseline,
     )
 
 

@@ -108,10 +108,12 @@ class Backend(Protocol):
 
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
                     n_steps: int | None = None, progress: Progress | None = None,
-                    cancelled: IsCancelled | None = None) -> Attribution:
+                    cancelled: IsCancelled | None = None,
+                    baseline: str | None = None) -> Attribution:
         """Scores per position of prompt `key` for log p_base(target) after its last
-        position; method in types.ATTRIBUTION_METHODS; n_steps None = the configured
-        count ([attribution] n_steps). Raises Unavailable or Cancelled."""
+        position; method in types.ATTRIBUTION_METHODS; n_steps and baseline (a name in
+        types.ATTRIBUTION_BASELINES) None = the configured ones ([attribution] n_steps,
+        baseline). Raises Unavailable or Cancelled."""
 
     def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
                   cancelled: IsCancelled | None = None):

@@ -83,6 +83,12 @@ ATTRIBUTION_METHODS: tuple[str, ...] = ("saliency", "input_x_gradient", "integra
 ATTRIBUTION_LABELS = {"saliency": "saliency", "input_x_gradient": "input x gradient",
                       "integrated_gradients": "integrated gradients"}
 SIGNED_METHODS = frozenset({"input_x_gradient", "integrated_gradients"})  # saliency is a norm
+# Integrated gradients' baselines (explorer/engine/ig_baseline.py); "zero" is the default.
+ATTRIBUTION_BASELINES: tuple[str, ...] = ("zero", "mean", "eos", "mean-keep-first",
+                                          "eos-keep-first")
+BASELINE_LABELS = {"zero": "zero embeddings", "mean": "mean embedding",
+                   "eos": "EOS embedding", "mean-keep-first": "mean embedding, first token kept",
+                   "eos-keep-first": "EOS embedding, first token kept"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +105,9 @@ class Attribution:
     method: str
     values: np.ndarray  # float32 [n]
     log_p: float  # log p_base(target | the prompt), fp32
-    log_p_baseline: float | None = None  # integrated gradients: log p(target | zero embeddings)
+    log_p_baseline: float | None = None  # integrated gradients: log p(target | baseline)
     n_steps: int | None = None  # integrated gradients only
+    baseline: str | None = None  # integrated gradients only: a name in ATTRIBUTION_BASELINES
 
     @property
     def signed(self) -> bool:

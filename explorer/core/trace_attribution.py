@@ -23,6 +23,14 @@ def add_trace_attribution_flags(parser: argparse.ArgumentParser) -> None:
     add_attribution_steps_flag(parser)
 
 
+def describe_attribution(method: str, settings) -> str:
+    """The report's settings entry: the method, and for integrated gradients its steps and
+    baseline (settings: config.AttributionSettings)."""
+    if method != "integrated_gradients":
+        return method
+    return f"{method}, {settings.n_steps} steps, baseline {settings.baseline}"
+
+
 def refusal(backend) -> str | None:
     """One sentence when this backend cannot compute attribution (a server), else None."""
     if backend.capabilities.attribution:

@@ -25,6 +25,7 @@ from explorer.core.trace import check_length, greedy, trace
 from explorer.core.trace_attribution import (
     add_attribution_fields,
     add_trace_attribution_flags,
+    describe_attribution,
     refusal,
     step_attributions,
 )
@@ -121,14 +122,11 @@ def _prompt(args: argparse.Namespace, backend: Backend, warn) -> tuple[str, tupl
 
 def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings, server_sampling: bool) -> None:
     """On a backend without the logits-row sampler, say so instead of ignoring a flag. A
-    server samples with its own sampler, but greedily under a constraint."""
+    server samples with its own sampler (vLLM also under a constraint)."""
     asked = sampling_asked(settings.sampling)
     if asked and not server_sampling:
         raise UsageError("Sampling flags need a local model or a server that samples; "
                          "this backend decodes greedily.")
-    if asked and args.constraint is not None:
-        raise UsageError("On a server, trace decodes greedily under a constraint; "
-                         "leave out the sampling flags.")
 
 
 def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -> str:
@@ -170,18 +168,23 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 raise UsageError(str(exc)) from None
             choice = SamplingChoice(backend, "trace", sampler, len(ids))
             decoding, finals = sampler.describe(), choice.finals
+        elif args.constraint is not None:  # the server generates under it; the steps replay it
+            sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
+            asked = sampling_asked(settings.sampling)
+            decoding = f"{sampler.describe() if asked else 'greedy'} (on the server)"
+            finals = None
+            try:
+                choice, max_new, stop_ids = server_replay(backend, ids, args.constraint, max_new,
+                                                          sampler.settings if asked else None)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
         elif sampling_asked(settings.sampling):  # the server's sampler with our settings
             sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
             choice, stop_ids = ServerChoice(backend, "trace", sampler, len(ids)), None
             decoding, finals = f"{sampler.describe()} (on the server)", None
         else:
             choice, decoding, finals, stop_ids = greedy, "greedy (on the server)", None, None
-            if args.constraint is not None:  # the server generates under it; the steps replay it
-                try:
-                    choice, max_new = server_replay(backend, ids, args.constraint, max_new)
-                except ValueError as exc:
-                    raise UsageError(str(exc)) from None
-            elif samples_on_server(backend):
+            if samples_on_server(backend):
                 # The server's own greedy draw picks the same token and names the
                 # end-of-sequence token when it comes; a local argmax could not tell.
                 choice = ServerChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids))
@@ -204,10 +207,13 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
         if args.constraint is not None:
             shown["constraint"] = args.constraint.describe(60)
+        if args.attribution:
+            shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
         report = format_report(backend.info, shown, result, check, backend.decode,
                                backend.token_text, args.top_logprobs, finals)
         if args.jsonl is not None:
             lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
+            lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
             lines = add_attribution_fields(lines, attributions)
             lines = add_sampling_fields(lines, finals, series)
             if args.constraint is not None:

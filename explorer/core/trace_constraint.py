@@ -86,20 +86,22 @@ def constrain(backend, sampler, spec: ConstraintSpec) -> frozenset[int]:
     return frozenset(backend.eos_ids) | constraint.eos_ids
 
 
-def server_replay(backend, ids: Sequence[int], spec: ConstraintSpec, max_new_tokens: int):
+def server_replay(backend, ids: Sequence[int], spec: ConstraintSpec, max_new_tokens: int,
+                  settings=None):
     """On a server with structured outputs (vLLM): (a Choose that replays the completion the
-    server generated greedily under the constraint, its length). Raises ValueError (one
-    sentence) on a server without them (llama.cpp)."""
+    server generated under the constraint, greedily or with the sampler `settings`, its
+    length, the ids to stop at: the end-of-sequence token the server ended with, if it
+    did). Raises ValueError (one sentence) on a server without them (llama.cpp)."""
     complete = getattr(backend, "constrained_completion", None)
     if complete is None:
         raise ValueError(LOCAL_ONLY.format(kind=backend.capabilities.kind))
-    tokens = complete(ids, spec, max_new_tokens)
-    start = len(ids)
+    done = complete(ids, spec, max_new_tokens, settings)
+    tokens, start = done.tokens, len(ids)
 
     def replay(seq, last) -> int:
         return tokens[len(seq) - start]
 
-    return replay, len(tokens)
+    return replay, len(tokens), frozenset(tokens[-1:]) if done.ends else frozenset()
 
 
 def add_valid_fields(lines: list[dict], valids: Sequence[Mapping[int, bool]] | None) -> list[dict]:

@@ -43,9 +43,10 @@ class Engine:
     def __init__(self, model, tokenizer, *, name: str, settings: ModelSettings,
                  tokens_to_show: int = 30, influence_heads: int = 16,
                  layer_prob: bool = False, device: str | None = None, influence: bool = True,
-                 attribution_steps: int = DEFAULT_STEPS):
+                 attribution_steps: int = DEFAULT_STEPS, attribution_baseline: str = "zero"):
         self.model = model.eval()
         self.attribution_steps = max(1, int(attribution_steps))  # [attribution] n_steps
+        self.attribution_baseline = attribution_baseline  # [attribution] baseline
         self.tokenizer = tokenizer
         self.settings = settings
         self.tokens_to_show = int(tokens_to_show)
@@ -85,13 +86,14 @@ class Engine:
         self._views = ViewCache(self.parts, self.influence_heads)
         self._reducer = RowReducer(self.tokens_to_show)
         self._sampler = sampler_side.SamplerSide(self)  # kept raw rows, tracked tokens
-        self._attributor = Attributor(model, name=name)
+        self._attributor = Attributor(model, name=name, eos_id=self._first_eos())
 
     # ----------------------------------------------------------------- construction
     @classmethod
     def load(cls, settings: ModelSettings, *, tokens_to_show: int = 30, influence_heads: int = 16,
              layer_prob: bool = False, progress: Callable[[str], None] | None = None,
-             influence: bool = True, attribution_steps: int = DEFAULT_STEPS) -> "Engine":
+             influence: bool = True, attribution_steps: int = DEFAULT_STEPS,
+             attribution_baseline: str = "zero") -> "Engine":
         device = pick_device(settings.device)
         model, tokenizer = load_pretrained(settings.name, settings.path_or_id, settings.dtype,
                                            device, progress, device_map=settings.device_map,
@@ -100,7 +102,8 @@ class Engine:
         return cls(model, tokenizer, name=settings.name, settings=settings,
                    tokens_to_show=tokens_to_show, influence_heads=influence_heads,
                    layer_prob=layer_prob, device=None if settings.device_map else device,
-                   influence=influence, attribution_steps=attribution_steps)
+                   influence=influence, attribution_steps=attribution_steps,
+                   attribution_baseline=attribution_baseline)
 
     @classmethod
     def from_pretrained_objects(cls, model, tokenizer, *, name: str = "test",
@@ -243,6 +246,13 @@ class Engine:
     def eos_ids(self) -> frozenset[int]:
         return sampler_side.eos_ids(self.model, self.tokenizer)
 
+    def _first_eos(self) -> int | None:
+        """The EOS token of the "eos" attribution baseline: the tokenizer's, if generation
+        stops on it, else the lowest id generation stops on."""
+        ids = self.eos_ids
+        own = getattr(self.tokenizer, "eos_token_id", None)
+        return own if own in ids else (min(ids) if ids else own)
+
     # A thin delegate to explorer.sampling.constraint (explorer.backend.ConstraintBackend).
     def constraint(self, spec):
         from explorer.sampling.constraint import Constraint
@@ -251,17 +261,19 @@ class Engine:
 
     # Added by the attribution branch: a thin delegate to attribution.py.
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
-                    n_steps: int | None = None,
+                    n_steps: int | None = None, baseline: str | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     cancelled: Callable[[], bool] | None = None) -> Attribution:
         """Per-position scores of prompt `key` for log p_base(target) after its last
-        position (attribution.py has the definitions); cached per (ids, target, method)."""
+        position (attribution.py has the definitions); cached per (ids, target, method,
+        and for integrated gradients n_steps and baseline; None = the configured one)."""
         with self._lock:
             ids = self._store[key].ids
             self._check_vocab([target])
             self._runner.use_fast()
             steps = self.attribution_steps if n_steps is None else n_steps
             return self._attributor.attribute(ids, target, method, n_steps=steps,
+                                              baseline=baseline or self.attribution_baseline,
                                               progress=progress, cancelled=cancelled)
 
     # A thin delegate to branching.py (token trees, issue 10).

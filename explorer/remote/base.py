@@ -10,7 +10,6 @@ the table's top-K after the ids, so an append through the sampler stays one requ
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Hashable, Sequence
@@ -152,7 +151,10 @@ class RemoteBackend:
                 if progress is not None:
                     progress(0, 1)
                 before, after = self.load(ids, progress=progress, cancelled=cancelled)
-                new = self._make(ids, before, after)
+                # A token outside the last table (its log-prob and rank unknown) came by a
+                # whole load: the prefix's records keep their tables, as a trace reads them.
+                appended = base is not None and keep == len(ids) - 1
+                new = self._make(ids, before, after, base.records[: keep - 1] if appended else ())
             self._prompts[key] = new
             return new.records
 
@@ -308,7 +310,7 @@ class RemoteBackend:
 
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
                     n_steps: int | None = None, progress: Progress | None = None,
-                    cancelled: IsCancelled | None = None):
+                    cancelled: IsCancelled | None = None, baseline: str | None = None):
         # Gradients need the weights; a server returns log-probs only.
         raise Unavailable(self.capabilities.missing("attribution"))
 
@@ -325,26 +327,3 @@ def _common(a: Sequence[int], b: Sequence[int]) -> int:
             break
         n += 1
     return n
-
-
-def check_token(token_id, vocab_size: int, where: str) -> int:
-    """A token id from a server's answer, checked: outside the vocabulary is an error."""
-    try:
-        tid = int(token_id)
-    except (TypeError, ValueError):
-        raise RemoteError(f"The server at {where} sent a token id that is not a number ({token_id!r}).") from None
-    if not 0 <= tid < vocab_size:
-        raise RemoteError(f"The server at {where} sent token id {tid}, outside the vocabulary of {vocab_size}.")
-    return tid
-
-
-def finite(value, where: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise RemoteError(f"The server at {where} sent a log-probability that is not a number ({value!r}).") from None
-    if math.isnan(out):
-        raise RemoteError(f"The server at {where} sent a log-probability that is not a number.")
-    return out
-
-

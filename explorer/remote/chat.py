@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from explorer.backend.sampling import ChatTemplateError
-from explorer.remote.base import check_token
-from explorer.remote.client import RemoteError, field
+from explorer.remote.client import RemoteError, check_token, field
 
 # llama.cpp's fallback when the GGUF has no template (CHATML_TEMPLATE_SRC, common/chat.cpp);
 # /props reports this source then. `--chat-template chatml` reports the same text.

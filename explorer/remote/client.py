@@ -8,6 +8,7 @@ and port, userinfo stripped) and what the server said, never from the request.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -162,3 +163,25 @@ def field(data: Any, *path: str | int, where: str, what: str) -> Any:
             name = ".".join(str(p) for p in path)
             raise RemoteError(f"The server at {where} answered {what} without the field '{name}'.") from None
     return node
+
+
+def check_token(token_id, vocab_size: int, where: str) -> int:
+    """A token id from a server's answer, checked: outside the vocabulary is an error."""
+    try:
+        tid = int(token_id)
+    except (TypeError, ValueError):
+        raise RemoteError(f"The server at {where} sent a token id that is not a number ({token_id!r}).") from None
+    if not 0 <= tid < vocab_size:
+        raise RemoteError(f"The server at {where} sent token id {tid}, outside the vocabulary of {vocab_size}.")
+    return tid
+
+
+def finite(value, where: str) -> float:
+    """A log-probability from a server's answer: a number, not NaN (-inf is kept)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise RemoteError(f"The server at {where} sent a log-probability that is not a number ({value!r}).") from None
+    if math.isnan(out):
+        raise RemoteError(f"The server at {where} sent a log-probability that is not a number.")
+    return out

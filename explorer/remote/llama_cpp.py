@@ -20,9 +20,9 @@ from explorer.backend.errors import Cancelled
 from explorer.backend.protocol import Capabilities
 from explorer.backend.token_text import text_of_bytes
 from explorer.backend.sampling import ServerDraw
-from explorer.remote.base import SPECIAL_TEXT, RemoteBackend, check_token, finite
+from explorer.remote.base import SPECIAL_TEXT, RemoteBackend
 from explorer.remote.chat import llama_chat_ids
-from explorer.remote.client import RemoteError, ServerClient, field
+from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite
 from explorer.remote.drawing import llama_fields
 from explorer.remote.numbers import Distribution, make_distribution
 

@@ -100,8 +100,10 @@ class PrefixLogprobs:
         return best, column
 
     def _remember(self, token: int, ids: tuple[int, ...], column: np.ndarray) -> None:
-        entries = [(i, c) for i, c in self._known.pop(token, []) if _common(i, ids) < len(i)]
-        entries.insert(0, (ids, column))  # replaces the prompts it extends
+        entries = self._known.pop(token, [])
+        if not any(_common(i, ids) == len(ids) for i, _ in entries):  # else a pop: known
+            entries = [(i, c) for i, c in entries if _common(i, ids) < len(i)]
+            entries.insert(0, (ids, column))  # replaces the prompts it extends
         self._known[token] = entries[:KEEP_PER_TOKEN]
         while len(self._known) > KEEP_TOKENS:
             self._known.popitem(last=False)

@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from explorer.backend.errors import BackendError, Cancelled
 from explorer.backend.sampling import ServerDraw
 from explorer.backend.types import TrackedSeries
-from explorer.remote.base import RemoteBackend, check_token, finite
+from explorer.remote.base import RemoteBackend
 from explorer.remote.chat import vllm_chat_ids
-from explorer.remote.client import RemoteError, ServerClient, field
+from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite
 from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
 from explorer.remote.tracking import PrefixLogprobs, ranks_from_rows
@@ -221,17 +221,18 @@ class VLLMBackend(RemoteBackend):
                 raise RemoteError(f"The server at {self.client.where} sent a choice with index {index!r}.")
             got = dict(self._top_pairs(choice))
             missing = [t for t in wanted if t not in got]
-            if missing:
-                raise RemoteError(f"The server at {self.client.where} sent no log-prob for token {missing[0]}.")
+            if missing:  # e.g. a vLLM older than logprob_token_ids, which ignores the field
+                raise RemoteError(f"The server at {self.client.where} sent no log-prob for token "
+                                  f"{missing[0]} (tracked tokens need vLLM's logprob_token_ids).")
             out[index] = {t: got[t] for t in wanted}
         return out
 
-    def constrained_completion(self, ids: Sequence[int], spec, max_tokens: int) -> list[int]:
-        """The greedy completion under a constraint, from vLLM's structured outputs
-        (explorer.remote.structured)."""
+    def constrained_completion(self, ids: Sequence[int], spec, max_tokens: int, settings=None):
+        """The completion under a constraint, greedy or drawn by the server's sampler with
+        `settings`, from vLLM's structured outputs (explorer.remote.structured)."""
         from explorer.remote.structured import constrained_completion
 
-        return constrained_completion(self, ids, spec, max_tokens)
+        return constrained_completion(self, ids, spec, max_tokens, settings)
 
     def _id_of(self, key) -> int:
         match = _TOKEN_ID.fullmatch(str(key))

@@ -73,6 +73,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         Binding("p", "cycle_layer_view", "Layer view", id="view.layers", show=False),
         Binding("i", "cycle_attribution", "Attribution method", id="view.attribution_method",
                 show=False),
+        Binding("I", "cycle_baseline", "Integrated gradients baseline",
+                id="view.attribution_baseline", show=False),
         Binding("escape", "cancel_attribution", "Cancel attribution", id="view.cancel", show=False),
         Binding("b", "grow_tree", "Token tree", id="view.tree", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
@@ -93,6 +95,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self.colour = ColourLayer.NONE
         self.layer_view = LayerView.NONE
         self.attribution_method = ATTRIBUTION_METHODS[0]  # i cycles through the methods
+        self.attribution_baseline = self.settings.attribution.baseline  # I cycles these
         self.start_error: str | None = None  # one sentence when the model could not load
         self._drawn: tuple | None = None
         self._drawn_at = 0.0  # time.monotonic() of the last draw
@@ -183,7 +186,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             if candidate is not None:
                 attribution = (self.attribution_method, candidate.token_id, candidate.text)
         return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
-                    attribution, tracking=bool(self.tracked_ids))
+                    attribution, tracking=bool(self.tracked_ids), baseline=self.attribution_baseline)
 
     def action_toggle_keys(self) -> None:
         """`?`: show or hide Textual's keys panel beside the main view."""
@@ -200,7 +203,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
         if (self.lane is None or isinstance(self.screen, TreeScreen)) and (
                 action in ("book", "cycle_colour", "cycle_layer_view", "grow_tree",
-                           "cycle_attribution", "cancel_attribution")
+                           "cycle_attribution", "cycle_baseline", "cancel_attribution")
                 or action in SAMPLER_ACTIONS or action in CONSTRAINT_ACTIONS):
             return False
         return True

@@ -30,9 +30,10 @@ def fetch_views(backend, job: Job, post=None) -> dict:
         elif name == "candidate_lens":
             out[name] = backend.layer_probs(job.key, job.candidates)
         elif (wanted := parse_attribution_view(name)) is not None:
-            method, target = wanted
+            method, target, baseline = wanted
+            chosen = {"baseline": baseline} if baseline else {}  # integrated gradients only
             out[name] = backend.attribution(job.key, target, method, progress=progress,
-                                            cancelled=job.cancelled)
+                                            cancelled=job.cancelled, **chosen)
         elif name == "logits":  # the kept raw row: p_final and sampling need no model work
             out[name] = backend.next_logits(job.key)
         elif name == "draw":  # the server's own sampler: the token it chooses (one request)

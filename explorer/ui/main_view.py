@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 
 from explorer.backend import Capabilities, TokenRecord
-from explorer.backend.types import ATTRIBUTION_LABELS, SIGNED_METHODS
+from explorer.backend.types import ATTRIBUTION_LABELS, BASELINE_LABELS, SIGNED_METHODS
 from explorer.ui import colors
 from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
@@ -46,9 +46,10 @@ class Look:
         """The lane's view name of the attribution this look shows, if any."""
         if self.colour is not ColourLayer.ATTRIBUTION or self.attribution is None:
             return None
-        return attribution_view(self.attribution[0], self.attribution[1])
+        return attribution_view(self.attribution[0], self.attribution[1], self.baseline)
 
     tracking: bool = False  # tokens are pinned (the tracked panel is open)
+    baseline: str | None = None  # integrated gradients' baseline (I cycles; None: configured)
 
     def views_wanted(self) -> set[str]:
         """Names of the view arrays (jobs.fetch_views) this look needs."""
@@ -127,7 +128,8 @@ class MainView(Vertical):
                 mark = "≥" if sampler.entropy_final_bound else ""
                 final = (f" · p_final {mark}{sampler.entropy_final_norm:.2f} "
                          f"({mark}{sampler.entropy_final / bits:.2f} bits)")
-            set_titles(table, f"next token · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
+            end = CONSTRAINT_END_TITLES.get(sampler.constraint_end, "")
+            set_titles(table, f"next token{end} · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
                               f"({at_least}{last.next_entropy / bits:.2f} bits){final}{source}",
                        f"sampler: {sampler.line} (o to change)")
         self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning,
@@ -199,6 +201,10 @@ class MainView(Vertical):
         method, _, text = look.attribution
         scale = colors.ATTRIBUTION_SIGNED if method in SIGNED_METHODS else colors.ATTRIBUTION
         meaning = f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) · i: method"
+        if method == "integrated_gradients":
+            baseline = result.baseline if result is not None and result.baseline else look.baseline
+            meaning = (f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) from "
+                       f"{BASELINE_LABELS.get(baseline, baseline)} · i: method, I: baseline")
         if result is not None:
             peak = float(abs(result.values).max()) if len(result.values) else 0.0
             meaning += f" · max |score| {peak:.3g}"
@@ -207,11 +213,20 @@ class MainView(Vertical):
         return scale, meaning
 
 
+# The table's title once the constrained text is a whole match (Shown.constraint_end).
+CONSTRAINT_END_TITLES = {
+    "complete": " · constraint complete: only EOS allowed",
+    "ended": " · constraint ended: nothing may follow",
+}
+
+
 def constraint_rows(sampler) -> str | None:
     """The legend's line for the table's rows while a constraint is set."""
     if sampler is None or not sampler.constraint:
         return None
     if sampler.problem is not None:
         return f"constraint {sampler.constraint}: {sampler.problem}"
-    return (f"constraint {sampler.constraint} · ✗ forbidden: by it (p_final 0) · "
+    match = {"complete": " · complete: only end-of-sequence allowed",
+             "match": " · a whole match: end-of-sequence allowed"}.get(sampler.constraint_end, "")
+    return (f"constraint {sampler.constraint}{match} · ✗ forbidden: by it (p_final 0) · "
             "excluded: by top-k/top-p/min-p · c: change")

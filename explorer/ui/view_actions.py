@@ -1,12 +1,12 @@
 """The app's actions that open a view or write files: the attribution layer (`e`, `i`,
-`escape`, following the table's cursor), the token tree (`b`, explorer.ui.tree_screen) and
+`I`, `escape`, following the table's cursor), the token tree (`b`, explorer.ui.tree_screen) and
 saving a prompt with its per-position JSONL (`x`). A mixin of TokenExplorerApp, kept apart
 so the app module holds the wiring (start-up, lane, drawing) and these read on their own.
 """
 
 from __future__ import annotations
 
-from explorer.backend.types import ATTRIBUTION_METHODS, Attribution
+from explorer.backend.types import ATTRIBUTION_BASELINES, ATTRIBUTION_METHODS, Attribution
 from explorer.core.export import ExportError, record_lines, write_jsonl
 from explorer.session import PromptFileError, save_prompt
 from explorer.ui.tree_screen import TreeScreen
@@ -52,6 +52,18 @@ class ViewActions:
             self.attribution_method = ATTRIBUTION_METHODS[(i + 1) % len(ATTRIBUTION_METHODS)]
         else:
             self.colour = ColourLayer.ATTRIBUTION
+        self._after_lane()
+
+    def action_cycle_baseline(self) -> None:
+        """I: integrated gradients from the next baseline (turning the attribution layer
+        on, with integrated gradients, if it showed something else)."""
+        showing = self.colour is ColourLayer.ATTRIBUTION \
+            and self.attribution_method == "integrated_gradients"
+        if showing:
+            i = ATTRIBUTION_BASELINES.index(self.attribution_baseline)
+            self.attribution_baseline = ATTRIBUTION_BASELINES[(i + 1) % len(ATTRIBUTION_BASELINES)]
+        self.colour = ColourLayer.ATTRIBUTION
+        self.attribution_method = "integrated_gradients"
         self._after_lane()
 
     def action_cancel_attribution(self) -> None:

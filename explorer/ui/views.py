@@ -27,17 +27,20 @@ class ColourLayer(Enum):
         }.get(self)
 
 
-def attribution_view(method: str, target: int) -> str:
-    """The name under which the lane fetches one attribution (jobs.fetch_views parses it)."""
-    return f"attribution:{method}:{int(target)}"
+def attribution_view(method: str, target: int, baseline: str | None = None) -> str:
+    """The name under which the lane fetches one attribution (jobs.fetch_views parses it);
+    `baseline` only for integrated gradients, the one method that has a baseline."""
+    name = f"attribution:{method}:{int(target)}"
+    return f"{name}:{baseline}" if baseline and method == "integrated_gradients" else name
 
 
-def parse_attribution_view(name: str) -> tuple[str, int] | None:
+def parse_attribution_view(name: str) -> tuple[str, int, str | None] | None:
+    """(method, target, baseline or None) from attribution_view's name."""
     kind, _, rest = name.partition(":")
     if kind != "attribution":
         return None
-    method, _, target = rest.partition(":")
-    return method, int(target)
+    method, target, *baseline = rest.split(":", 2)
+    return method, int(target), (baseline[0] if baseline else None)
 
 
 def attribution_colours(values, signed: bool) -> list[float]:

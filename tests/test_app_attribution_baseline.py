@@ -1,0 +1,54 @@
+"""Pilot test: `I` switches integrated gradients' baseline on the embedded model, and the
+legend says which baseline the scores start from and how much of Δlog p they add up to."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from app_fixtures import SIZE, embedded_engine, make_app, requires_model, screen_text, settle
+
+from explorer.config import AttributionSettings
+from explorer.ui.views import ColourLayer
+
+pytestmark = requires_model
+
+
+def words(app) -> str:
+    """The screen's text with line breaks as spaces: the legend wraps at 120 columns."""
+    return " ".join(screen_text(app).split())
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+async def test_capital_i_cycles_the_baseline():
+    app = make_app(attribution=replace(AttributionSettings(), baseline="eos"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("I")  # the layer was off: integrated gradients from the configured baseline
+        await settle(app, pilot)
+        assert app.colour is ColourLayer.ATTRIBUTION
+        shown = app.attribution
+        assert shown.method == "integrated_gradients" and shown.baseline == "eos"
+        assert "from EOS embedding · i: method, I: baseline" in words(app)
+
+        await pilot.press("I")  # the next baseline after eos
+        await settle(app, pilot)
+        mean = app.attribution
+        assert mean.baseline == "mean-keep-first" and mean.target == shown.target
+        engine = embedded_engine()  # the same numbers straight from the engine
+        engine.sync(("baseline-reference",), app.shown[1])
+        want = engine.attribution(("baseline-reference",), mean.target, "integrated_gradients",
+                                  n_steps=mean.n_steps, baseline="mean-keep-first")
+        np.testing.assert_allclose(mean.values, want.values, atol=1e-6)
+        assert mean.values[0] == 0  # the first token is kept, so it scores nothing
+        text = words(app)
+        assert "from mean embedding, first token kept" in text
+        assert f"sums to {mean.completeness:.0%} of Δlog p" in text
+
+        jobs = app.lane.jobs_started
+        for _ in range(4):  # eos-keep-first, zero, mean, eos: back where it started
+            await pilot.press("I")
+        await settle(app, pilot)
+        assert app.attribution.baseline == "eos" and app.lane.jobs_started == jobs + 3
+        assert not [note for note, severity in app.notes if severity == "error"]
