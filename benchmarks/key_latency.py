@@ -20,8 +20,10 @@ loaded, shared CPU it moves much less than wall-clock time.
   no model work, so absolute milliseconds (pop beside the engine's own crop).
 - held: --held presses of → posted at once (a held key) until all are on screen, over
   the sum of the engine's append steps for the same tokens (polled every 5 ms); beside
-  it the number of model jobs the lane started for them (appends chained inside one
-  worker need one) and the event-loop CPU per press.
+  it the number of model jobs the lane started for them and the event-loop CPU per
+  press. Measured twice in the same run: first with one job per press (the lane's
+  `chaining` off, as before issue 13's chaining), then with the appends chained inside
+  the running job's worker (the app's behaviour; `held_over_engine`).
 
 Medians over --reps presses per key. The last line is one JSON object; its top-level
 figures are the worst over the models measured, `models` holds each one.
@@ -92,6 +94,33 @@ async def timed_key(app: TokenExplorerApp, key: str, done) -> float:
     return elapsed
 
 
+async def hold(app: TokenExplorerApp, backend, held: int) -> dict:
+    """`held` presses of → posted at once; wall time until all are on screen, over the
+    engine's own steps for the same tokens."""
+    n = len(app.book.current.ids)
+    jobs = app.lane.jobs_started
+    cpu = time.thread_time()
+    start = time.perf_counter()
+    for _ in range(held):
+        app.post_message(events.Key("right", None))
+    while not (len(app.records) == n + held and app.is_idle):
+        # Coarser polling: each wake-up takes the GIL from the model's worker.
+        await asyncio.sleep(HELD_POLL)
+    await app.wait_for_refresh()
+    wall = time.perf_counter() - start
+    cpu = time.thread_time() - cpu
+    jobs = app.lane.jobs_started - jobs
+    ids = app.book.current.ids
+    assert len(ids) == n + held
+    engine = 0.0
+    for k in range(n + 1, n + held + 1):
+        t0 = time.perf_counter()
+        backend.sync(BENCH_KEY, ids[:k])
+        engine += time.perf_counter() - t0
+    return {"ms": ms(wall), "engine_ms": ms(engine), "over_engine": wall / engine,
+            "cpu_ms": ms(cpu / held), "jobs": jobs}
+
+
 async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict:
     app = TokenExplorerApp(settings, engine=backend)
     times: dict[str, list[float]] = {k: [] for k in
@@ -156,29 +185,13 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
             times["cursor_cpu"] += cursor_cpu
             times["toggle_cpu"] += toggle_cpu
 
-        held_app = held_engine = held_cpu = float("nan")
-        held_jobs = 0
+        held_runs = {}
         if held:
-            n = len(app.book.current.ids)
-            jobs = app.lane.jobs_started
-            cpu = time.thread_time()
-            start = time.perf_counter()
-            for _ in range(held):
-                app.post_message(events.Key("right", None))
-            while not (len(app.records) == n + held and app.is_idle):
-                # Coarser polling: each wake-up takes the GIL from the model's worker.
-                await asyncio.sleep(HELD_POLL)
-            await app.wait_for_refresh()
-            held_app = time.perf_counter() - start
-            held_cpu = (time.thread_time() - cpu) / held
-            held_jobs = app.lane.jobs_started - jobs
-            ids = app.book.current.ids
-            assert len(ids) == n + held
-            held_engine = 0.0
-            for k in range(n + 1, n + held + 1):
-                t0 = time.perf_counter()
-                backend.sync(BENCH_KEY, ids[:k])
-                held_engine += time.perf_counter() - t0
+            # One job per press first (as before chaining), then chained: the same run.
+            for label, chaining in (("unchained", False), ("chained", True)):
+                app.lane.chaining = chaining
+                held_runs[label] = await hold(app, backend, held)
+            app.lane.chaining = True
         backend.forget(BENCH_KEY)
 
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -196,11 +209,8 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
         "cursor_cpu_ms": ms(med["cursor_cpu"]),
         "toggle_cpu_ms": ms(med["toggle_cpu"]),
         "held": held,
-        "held_ms": ms(held_app),
-        "held_engine_ms": ms(held_engine),
-        "held_over_engine": held_app / held_engine if held else float("nan"),
-        "held_cpu_ms": ms(held_cpu),
-        "held_jobs": held_jobs,
+        **{f"held_{k}": v for k, v in held_runs.get("chained", {}).items()},
+        **{f"held_unchained_{k}": v for k, v in held_runs.get("unchained", {}).items()},
     }
 
 
@@ -244,10 +254,11 @@ def main() -> None:
         print(f"  toggle     {r['toggle_ms']:7.1f} ms")
         print("  event-loop CPU per key: " + ", ".join(
             f"{k} {r[k + '_cpu_ms']:.1f} ms" for k in ("append", "pop", "cursor", "toggle")))
-        if args.held:
-            print(f"  held x{args.held:<4} {r['held_ms']:7.0f} ms, engine {r['held_engine_ms']:.0f} ms"
-                  f" = {r['held_over_engine']:.2f}x; {r['held_jobs']} model jobs, event-loop CPU"
-                  f" {r['held_cpu_ms']:.1f} ms a press (polling included)", flush=True)
+        for label in ("unchained", "chained") if args.held else ():
+            key = "held_" if label == "chained" else "held_unchained_"
+            print(f"  held x{args.held:<4} {label:9s} {r[key + 'ms']:7.0f} ms, engine {r[key + 'engine_ms']:.0f} ms"
+                  f" = {r[key + 'over_engine']:.2f}x; {r[key + 'jobs']} model jobs, event-loop CPU"
+                  f" {r[key + 'cpu_ms']:.1f} ms a press (polling included)", flush=True)
 
     worst = {key: max(r[key] for r in results.values())
              for key in ("append_screen_overhead_ms", "pop_ms", "cursor_ms", "toggle_ms",

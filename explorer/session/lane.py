@@ -97,6 +97,7 @@ class Lane:
         self.views: dict[str, Any] = {}  # view arrays for the shown ids only
         # ids -> (tracked set, views) of recently shown ids, for pops (bounded).
         self._kept: OrderedDict[tuple[int, ...], tuple[tuple[int, ...], dict[str, Any]]] = OrderedDict()
+        self.chaining = True  # False: one job per append press (benchmarks compare the two)
         self.jobs_started = 0
         self.most_pending = 0  # high-water mark of the queue, for tests and diagnostics
 
@@ -225,7 +226,7 @@ class Lane:
             if self._failed_target != self.target:
                 key, ids = self.target
                 forget, self._forget = tuple(self._forget), []
-                chain = AppendChain() if self._wanted <= RIDE_ALONG else None
+                chain = AppendChain() if self.chaining and self._wanted <= RIDE_ALONG else None
                 self._begin(Job(next(self._ids), "sync", key, ids, forget=forget,
                                 views=self._wanted & RIDE_ALONG, chain=chain))
                 while self._queue and self._chained(self._queue[0]):  # appends behind it

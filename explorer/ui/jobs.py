@@ -10,9 +10,11 @@ from explorer.session import Job, Synced
 from explorer.session.chain import run_chain
 from explorer.ui.messages import ChainProgress, JobDone, JobProgress
 
-# A chain of held-key appends reports its newest state this often: each report is a draw
-# (~10 ms of the event loop), and the screen cannot show more than a key repeat anyway.
-CHAIN_REPORT_S = 0.05
+# A chain of held-key appends reports its newest state this often. Each report is a draw
+# (~10 ms of the event loop, which the model's worker then waits for: the GIL, and two
+# cores shared with torch's two threads). Every 50 ms cost ~14 ms of event-loop CPU per
+# SmolLM2 token; every 100 ms ~10 ms, and the tokens still appear ten times a second.
+CHAIN_REPORT_S = 0.1
 from explorer.ui.views import parse_attribution_view
 
 
