@@ -147,6 +147,13 @@ async def test_pinning_a_token_on_vllm_shows_its_series(vllm_url):
         engine.sync("remote-pin", ids)
         assert np.abs(rows[0].series - engine.tracked("remote-pin", [second]).probs[:, 0]).max() < TOL
         assert not [n for n, severity in app.notes if severity in ("error", "warning")]
+        far = 8191  # pinned by text: below the server's top-20, so its rank is a bound
+        await pilot.press("M", *engine.decode([far]), "enter")
+        await settle(app, pilot)
+        assert app.tracked_ids == [second, far]
+        row = app.sampler_drawing()["tracked"][1]
+        assert row.rank_bound and row.rank == 21 and engine.tracked("remote-pin", [far]).ranks[-1, 0] > 20
+        assert "#>20" in screen_text(app)
 
 
 async def test_pinning_a_token_on_llama_cpp_says_why_not(llama_url):
