@@ -59,3 +59,12 @@ def test_constraint_panel(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_choice_constraint_complete(snap_compare):
+    """Autoplay to the end of a choice, then pop the end-of-sequence token: the text is a
+    whole choice, only end-of-sequence is allowed, and the table's title says so."""
+    app = make_app(sampling=SamplingConfig(values={"seed": 1234, "temperature": 1.0}))
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=_with_constraint("choice", " man named Tom.\n little dog.",
+                                                    "g", "left"))

@@ -39,6 +39,11 @@ class Shown:
     valid: tuple[bool, ...] | None = None
     problem: str | None = None
     constraint: str = ""  # its short form (ConstraintSpec.describe), "" without one
+    # Where the constrained text stands: "" (mid-way, or no constraint), "match" (a whole
+    # match that may go on: end-of-sequence is one of the allowed tokens), "complete" (a
+    # whole match: only end-of-sequence is allowed), "ended" (end-of-sequence appended:
+    # nothing may follow, so p_final here is the sampler's without the constraint).
+    constraint_end: str = ""
     entropy_final_bound: bool = False  # a lower bound (a server's truncated list)
 
     @property
@@ -151,10 +156,27 @@ class Sampler:
               candidates: Sequence[int]) -> Shown:
         d = self.distributions(row, ids, prompt_len)
         valid = None if d.valid is None else tuple(bool(d.valid[t]) for t in candidates)
+        problem = self.problem(row, ids, prompt_len)
         return Shown(tuple(float(d.p_final[t]) for t in candidates), entropy(d.p_base),
                      entropy(d.p_final), int(d.p_final.size), self.describe(), valid,
-                     self.problem(row, ids, prompt_len),
-                     "" if self.constraint is None else self.constraint.spec.describe(36))
+                     problem,
+                     "" if self.constraint is None else self.constraint.spec.describe(36),
+                     constraint_end=self._constraint_end(d.valid, ids, prompt_len, problem))
+
+    def _constraint_end(self, valid, ids: Sequence[int], prompt_len: int, problem) -> str:
+        """Shown.constraint_end, from the mask (or, with no mask, the last appended token)."""
+        if self.constraint is None:
+            return ""
+        eos = self.constraint.eos_ids
+        if valid is None:
+            appended = list(ids)[prompt_len:]
+            ended = problem is not None and appended and int(appended[-1]) in eos \
+                and self.constraint.fits(appended)
+            return "ended" if ended else ""
+        allowed = {int(t) for t in np.flatnonzero(valid)}
+        if allowed and allowed <= eos:
+            return "complete"
+        return "match" if allowed & eos else ""
 
     def pick(self, row: np.ndarray, ids: Sequence[int], prompt_len: int) -> int:
         """The seeded draw for the token that will follow ids. Raises ConstraintError (one

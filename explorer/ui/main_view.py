@@ -128,7 +128,8 @@ class MainView(Vertical):
                 mark = "≥" if sampler.entropy_final_bound else ""
                 final = (f" · p_final {mark}{sampler.entropy_final_norm:.2f} "
                          f"({mark}{sampler.entropy_final / bits:.2f} bits)")
-            set_titles(table, f"next token · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
+            end = CONSTRAINT_END_TITLES.get(sampler.constraint_end, "")
+            set_titles(table, f"next token{end} · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
                               f"({at_least}{last.next_entropy / bits:.2f} bits){final}{source}",
                        f"sampler: {sampler.line} (o to change)")
         self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning,
@@ -212,11 +213,20 @@ class MainView(Vertical):
         return scale, meaning
 
 
+# The table's title once the constrained text is a whole match (Shown.constraint_end).
+CONSTRAINT_END_TITLES = {
+    "complete": " · constraint complete: only EOS allowed",
+    "ended": " · constraint ended: nothing may follow",
+}
+
+
 def constraint_rows(sampler) -> str | None:
     """The legend's line for the table's rows while a constraint is set."""
     if sampler is None or not sampler.constraint:
         return None
     if sampler.problem is not None:
         return f"constraint {sampler.constraint}: {sampler.problem}"
-    return (f"constraint {sampler.constraint} · ✗ forbidden: by it (p_final 0) · "
+    match = {"complete": " · complete: only end-of-sequence allowed",
+             "match": " · a whole match: end-of-sequence allowed"}.get(sampler.constraint_end, "")
+    return (f"constraint {sampler.constraint}{match} · ✗ forbidden: by it (p_final 0) · "
             "excluded: by top-k/top-p/min-p · c: change")
