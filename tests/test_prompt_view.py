@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import Static
@@ -18,7 +20,10 @@ from explorer.ui.token_display import Kind, Segment
 # Token texts as token_display draws them: visible whitespace, wide and combining
 # characters, newlines (↵ then a real break), an unfinished character.
 PIECES = ["The", "␣quick", "␣b", "rown", "↵", "↵↵", "字", "符号", "é", "e\u0301", "🙂", "<C3…>",
-          "␣" * 9, "x" * 23, ",", "⇥", "<|im_start|>"]
+          "␣" * 9, "x" * 23, ",", "⇥", "<|im_start|>",
+          # Spaces that are not U+0020 stay as they are (not ␣): a Static broke lines at
+          # them, as at any whitespace, and dropped them at the end of a wrapped line.
+          "\u00a0", "a\u00a0b", "\u3000", "全角\u3000", "\u00a0" * 3, "x\u2009y"]
 WIDTH = 29
 
 
@@ -46,9 +51,11 @@ def lines(widget, height: int) -> list[str]:
     return [widget.render_line(y).text for y in range(height)]
 
 
-async def test_lines_match_a_static_through_appends_and_pops():
-    rng = random.Random(5)
+@pytest.mark.parametrize("seed", [5, 6, 7])
+async def test_lines_match_a_static_through_appends_and_pops(seed):
+    rng = random.Random(seed)
     app = Twin()
+    broke = False
     async with app.run_test(size=(60, 80)) as pilot:
         view, static = app.query_one(PromptView), app.query_one(Static)
         segments: list[Segment] = []
@@ -66,7 +73,29 @@ async def test_lines_match_a_static_through_appends_and_pops():
             assert view.size.height == static.size.height, step
             assert lines(view, view.size.height) == lines(static, static.size.height), step
             assert view.line_count == view.size.height
-        assert any(seg.text.startswith("↵") for seg in segments)  # the run did break lines
+            broke |= any(seg.text.startswith("↵") for seg in segments)
+        assert broke  # the run did break lines
+
+
+async def test_a_growing_word_moves_to_the_next_line_at_a_no_break_space():
+    """Tokens appended to a word after a U+00A0 / U+3000: once the word no longer fits,
+    it begins the next line (a Static's word wrap) and the space is not drawn at the end
+    of the line it left; popping them brings it back."""
+    app = Twin()
+    async with app.run_test(size=(60, 20)) as pilot:
+        view, static = app.query_one(PromptView), app.query_one(Static)
+        for space in ("\u00a0", "\u3000"):
+            head = [Segment("x" * 20, (0,), Kind.TOKEN), Segment(space, (1,), Kind.TOKEN)]
+            grown = [Segment(c, (2 + i,), Kind.TOKEN) for i, c in enumerate("abcdefghijk")]
+            steps = [head + grown[:n] for n in range(len(grown) + 1)]
+            for segments in steps + steps[::-1]:
+                view.show(segments)
+                static.update(static_text(segments))
+                await pilot.pause()
+                assert lines(view, view.size.height) == lines(static, static.size.height)
+            view.show(head + grown)
+            await pilot.pause()
+            assert lines(view, 2) == ["x" * 20, "abcdefghijk"]  # the space dropped at the wrap
 
 
 async def test_a_resize_lays_the_prompt_out_again():

@@ -26,6 +26,7 @@ from textual.strip import Strip
 
 _NEWLINE = Text("\n")
 _PAD = 1  # cells of padding either side of a cell (DataTable's cell_padding)
+_PAD_TEXT = " " * _PAD
 
 
 def cell_segments(console, text: Text, width: int) -> list[Segment]:
@@ -248,7 +249,9 @@ class LineTable(ScrollView, can_focus=True):
 
     def _render_row(self, index: int, cursor: bool, width: int) -> Strip:
         """The whole row, from column 0 to max(table width, widget width); styles are
-        layered as DataTable layers them (row, then cell, then the cursor's colour)."""
+        layered as DataTable layers them (row, then cell, then the cursor's colour), each
+        cell a click target of its own. (Segment.apply_style's generators, per cell, cost
+        twice this loop.)"""
         console = self.app.console
         get = self.get_component_rich_style
         if index == -1:
@@ -257,21 +260,30 @@ class LineTable(ScrollView, can_focus=True):
             row_style = get("line-table--odd-row" if index % 2 else "line-table--even-row")
             cells = self._rows[index]
         cursor_style = get("line-table--cursor") if cursor else Style()
-        post = Style.from_color(color=cursor_style.color) if cursor else Style()
-        pad = " " * _PAD
+        post = Style.from_color(color=cursor_style.color) if cursor else None
         segments: list[Segment] = []
+        append = segments.append
         for j, (cell, col_width) in enumerate(zip(cells, self._widths)):
-            meta = self._meta.get((index, j))
-            if meta is None:
-                meta = self._meta[index, j] = Style.from_meta({"row": index, "column": j})
-            pre = row_style + meta + cursor_style
-            content = [Segment(pad), *cell_segments(console, cell, col_width - 2 * _PAD), Segment(pad)]
-            segments.extend(Segment.apply_style(content, pre, post))
+            pre = row_style + self._cell_meta(index, j) + cursor_style
+            pad = Segment(_PAD_TEXT, pre + post if post else pre)
+            append(pad)
+            for text, style, control in cell_segments(console, cell, col_width - 2 * _PAD):
+                style = pre if style is None else pre + style
+                append(Segment(text, style + post if post else style, control))
+            append(pad)
         rest = max(0, width - sum(self._widths))
-        fill = row_style + cursor_style + Style.from_meta(
-            {"row": index, "column": 0, "out_of_bounds": True})
-        segments.append(Segment(" " * rest, fill))
+        append(Segment(" " * rest, row_style + cursor_style + self._cell_meta(index, -1)))
         return Strip(segments).simplify()
+
+    def _cell_meta(self, index: int, column: int) -> Style:
+        """The click target of a cell (column -1: the space right of the last column)."""
+        meta = self._meta.get((index, column))
+        if meta is None:
+            data = {"row": index, "column": column}
+            if column == -1:
+                data = {"row": index, "column": 0, "out_of_bounds": True}
+            meta = self._meta[index, column] = Style.from_meta(data)
+        return meta
 
     # -- keys and mouse -------------------------------------------------------------------
     def action_cursor_up(self) -> None:

@@ -3,16 +3,21 @@
 Drawn with the line API (as Toolong draws its log view): the prompt is a list of styled
 runs, laid out into lines by folding at the widget's width, and each line's Strip is
 cached. Appending or popping a token changes the runs at the end only, so only the lines
-from the first changed run on are laid out and painted again; a long prompt costs no more
-per key than a short one. Whitespace is drawn visible (␣ ↵ ⇥), so the text has no word
-breaks and folding cell by cell lays it out as a Static would.
+from the word holding the first changed run on are laid out and painted again; a long
+prompt costs no more per key than a short one. Lines break as a Static breaks the same
+text (rich's word wrap): ordinary whitespace is drawn visible (␣ ↵ ⇥), so most prompts
+are folded cell by cell, but a token may hold other spaces (U+00A0, U+3000, U+2009, ...):
+a line breaks after them when the next word does not fit, and a wrapped line does not
+draw the spaces it ends with.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Sequence
 
-from rich.cells import cell_len, get_character_cell_size
+from rich._wrap import divide_line  # what Textual's Content (a Static) wraps with
+from rich.cells import get_character_cell_size
 from rich.segment import Segment as RichSegment
 from rich.style import Style
 from textual.color import Color
@@ -45,29 +50,31 @@ Position = tuple[int, int]  # (run index, character offset in it)
 
 
 def fold(runs: Sequence[Run], start: Position, width: int) -> list[Position]:
-    """Where each line begins, from `start` (itself a line start) to the end: lines fill
-    up to `width` cells, a character that would overflow begins the next line, BREAK ends
-    a line. The last line may be empty (the text ends with a break)."""
+    """Where each line begins, from `start` (itself a line start) to the end: each
+    paragraph (the text between BREAKs) wrapped as rich wraps it (words are whitespace-
+    separated, a word that does not fit begins the next line, one longer than `width`
+    is folded cell by cell). The last line may be empty (the text ends with a break)."""
     starts = [start]
-    used = 0
-    for index in range(start[0], len(runs)):
-        text = runs[index][0]
-        if text == "\n":
-            starts.append((index + 1, 0))
-            used = 0
-            continue
-        first = start[1] if index == start[0] else 0
-        rest = text[first:] if first else text
-        width_rest = cell_len(rest)
-        if used + width_rest <= width:
-            used += width_rest
-            continue
-        for k, char in enumerate(rest, first):
-            size = get_character_cell_size(char)
-            if used + size > width and used:
-                starts.append((index, k))
-                used = 0
-            used += size
+    index, first = start
+    while index < len(runs):
+        offsets: list[int] = []  # paragraph offset where each piece begins
+        pieces: list[Position] = []
+        parts: list[str] = []
+        n = 0
+        while index < len(runs) and runs[index][0] != "\n":
+            text = runs[index][0][first:] if first else runs[index][0]
+            offsets.append(n)
+            pieces.append((index, first))
+            parts.append(text)
+            n += len(text)
+            index, first = index + 1, 0
+        if n and width > 0:
+            for cut in divide_line("".join(parts), width, fold=True):
+                j = bisect_right(offsets, cut) - 1
+                starts.append((pieces[j][0], pieces[j][1] + cut - offsets[j]))
+        if index < len(runs):  # a BREAK: the next line begins after it
+            index, first = index + 1, 0
+            starts.append((index, 0))
     return starts
 
 
@@ -135,9 +142,7 @@ class PromptView(Widget):
         if not self._width:
             self.refresh(layout=True)  # laid out once the widget has a size
             return
-        # Lines before the one holding the first changed run stay as they are; the one
-        # before it too, unless it ended exactly there (a pop may leave no char to wrap).
-        line = max(0, self._line_of((same, 0)) - 1)
+        line = self._first_moved_line(same)
         height = len(self._starts)
         self._starts = self._starts[:line] + fold(runs, self._starts[line], self._width)
         for y in [y for y in self._strips if y >= line]:
@@ -146,6 +151,34 @@ class PromptView(Widget):
             self.refresh(layout=True)
         else:
             self.refresh(Region(0, line, self.size.width, height - line))
+
+    def _first_moved_line(self, same: int) -> int:
+        """The first line a change from run `same` on can lay out anew. Rich's wrap is
+        greedy, so a line's start depends only on the text before it: lines before the
+        word the change continues stay, and so does the line before that word's, unless
+        the word shrank onto it (a pop). A word already longer than the width was
+        folded at fixed cells: only the line before the change can move then."""
+        line = self._line_of((same, 0))
+        budget = self._width + 1  # cells: past this the word is folded, wherever it began
+        word_start: Position = (same, 0)
+        in_word = False
+        index = same - 1
+        while index >= 0 and budget > 0:
+            text = self._runs[index][0]
+            if text == "\n":
+                break
+            for k in range(len(text) - 1, -1, -1):
+                if text[k].isspace():
+                    if in_word:
+                        return max(0, min(line, self._line_of(word_start)) - 1)
+                else:
+                    in_word = True
+                budget -= get_character_cell_size(text[k])
+                word_start = (index, k)
+                if budget <= 0:
+                    return max(0, line - 1)
+            index -= 1
+        return max(0, min(line, self._line_of(word_start)) - 1)
 
     def _line_of(self, position: Position) -> int:
         """The last line beginning at or before `position`."""
@@ -257,7 +290,7 @@ class PromptView(Widget):
         start = self._starts[y]
         end = self._starts[y + 1] if y + 1 < len(self._starts) else (len(self._runs), 0)
         base = self._base
-        segments = []
+        pieces = []
         for index in range(start[0], min(end[0] + 1, len(self._runs))):
             text, style = self._runs[index]
             if text == "\n":
@@ -265,7 +298,17 @@ class PromptView(Widget):
             a = start[1] if index == start[0] else 0
             b = end[1] if index == end[0] else len(text)
             if b > a:
-                segments.append(RichSegment(text[a:b], base + style))
+                pieces.append([text[a:b], style])
+        wrapped = end[1] > 0 or (end[0] < len(self._runs) and self._runs[end[0] - 1][0] != "\n")
+        if wrapped:  # a Static drops the spaces a wrapped line ends with
+            while pieces:
+                pieces[-1][0] = pieces[-1][0].rstrip()
+                if pieces[-1][0]:
+                    break
+                pieces.pop()
+        segments = [RichSegment(text, base + style) for text, style in pieces]
         # Unpadded, as a Static's lines are: the styles cache pads them the same way (an
         # empty line holds one empty segment in the widget's style, as a Static's does).
-        return Strip(segments or [RichSegment("", base)])
+        strip = Strip(segments or [RichSegment("", base)])
+        # (The last line of a paragraph may end in spaces past the width: cut, as there.)
+        return strip.crop(0, width) if strip.cell_length > width else strip
