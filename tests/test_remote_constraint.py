@@ -102,3 +102,43 @@ def test_llama_cpp_says_constraints_are_local_only(capsys, llama_url, flags):
     code = cli.main(["trace", "--server", llama_url, "--prompt", PROMPT, "--regex", "[0-9]+", *flags])
     err = capsys.readouterr().err
     assert code == 2 and "are local-only on this server (llama.cpp)" in err and err.count("\n") == 1
+
+
+async def test_the_apps_constraint_key_on_vllm_says_local_only_and_points_to_trace(vllm_url):
+    from app_fixtures import SIZE, RecordingApp, settle
+    from app_fixtures import test_settings as settings_for
+
+    from explorer.remote import Timeouts, open_remote
+
+    backend = open_remote(vllm_url, tokens_to_show=20, timeouts=Timeouts(connect=2, read=20, retries=0))
+    app = RecordingApp(settings_for(), engine=backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.constraint is None
+        notes = [note for note, _ in app.notes if note.startswith("Constraints are local-only")]
+        assert len(notes) == 1 and "trace --server applies them on this server" in notes[0]
+        assert "(vLLM)" in notes[0] and notes[0].count(".") == 1
+
+
+def test_a_constrained_trace_on_vllm_is_two_requests_whatever_its_length(tmp_path, capsys, vllm_url, monkeypatch):
+    """The completion under the constraint, then every step's numbers in one prompt-logprobs
+    load that the replayed steps read (before: one reload per token outside the top-K)."""
+    from explorer.remote.client import ServerClient
+
+    real, calls = ServerClient.post, []
+
+    def counting(self, path, body, **kwargs):
+        if path == "/v1/completions":
+            calls.append("structured" if "structured_outputs" in body
+                         else "load" if "prompt_logprobs" in body else "other")
+        return real(self, path, body, **kwargs)
+
+    monkeypatch.setattr(ServerClient, "post", counting)
+    lines, _ = trace(tmp_path, capsys, "--server", vllm_url, "--regex", r" (cat|dog)s? [0-9]{2}!",
+                     *SAMPLED, "--seed", "3")
+    assert len(lines) >= 4 and sum(line["rank"] > 5 for line in lines) >= 2  # tokens outside the table
+    assert calls.count("structured") == 1 and calls.count("load") == 1
+    assert calls.count("other") <= 2  # the probes when connecting, none per step
+    assert all(line["top"] for line in lines)

@@ -166,3 +166,26 @@ async def test_pinning_a_token_on_llama_cpp_says_why_not(llama_url):
         assert not app.tracked_ids
         warnings = [n for n, severity in app.notes if severity == "warning"]
         assert len(warnings) == 1 and "n_probs" in warnings[0]
+
+
+async def test_pinned_tokens_show_the_servers_p_final_when_it_samples(vllm_url):
+    from dataclasses import replace
+
+    from explorer.sampling import SamplingConfig, distributions
+
+    backend = open_remote(vllm_url, tokens_to_show=20, timeouts=Timeouts(connect=2, read=30, retries=0))
+    sampling = replace(SamplingConfig(values={"seed": 7, "temperature": 0.8}), max_tokens=64)
+    app = RecordingApp(settings_for(sampling=sampling), engine=backend)
+    engine = embedded_engine()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("down", "m")  # in the server's list
+        await pilot.press("M", *engine.decode([8191]), "enter")  # far below it: asked by id
+        await settle(app, pilot)
+        ids = app.book.current.ids
+        engine.sync("remote-final", ids)
+        want = distributions(engine.next_logits("remote-final"), ids, len(ids), app.sampler.settings).p_final
+        rows = app.sampler_drawing()["tracked"]
+        assert [r.token_id for r in rows] == app.tracked_ids and len(rows) == 2
+        assert all(r.p_final is not None and abs(r.p_final - float(want[r.token_id])) < TOL for r in rows)
+        assert "final" in screen_text(app)

@@ -86,6 +86,9 @@ def constrain(backend, sampler, spec: ConstraintSpec) -> frozenset[int]:
     return frozenset(backend.eos_ids) | constraint.eos_ids
 
 
+REPLAY_KEY = "trace-replay"
+
+
 def server_replay(backend, ids: Sequence[int], spec: ConstraintSpec, max_new_tokens: int,
                   settings=None):
     """On a server with structured outputs (vLLM): (a Choose that replays the completion the
@@ -97,6 +100,9 @@ def server_replay(backend, ids: Sequence[int], spec: ConstraintSpec, max_new_tok
         raise ValueError(LOCAL_ONLY.format(kind=backend.capabilities.kind))
     done = complete(ids, spec, max_new_tokens, settings)
     tokens, start = done.tokens, len(ids)
+    # Every step's numbers in one request, which the replayed steps then read; the
+    # backend keeps them under REPLAY_KEY until it forgets that key or closes.
+    backend.load_whole(REPLAY_KEY, tuple(ids) + tokens, start - 1)
 
     def replay(seq, last) -> int:
         return tokens[len(seq) - start]

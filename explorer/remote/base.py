@@ -240,14 +240,17 @@ class RemoteBackend:
                 best, best_len = other, n
         return best if best_len > 0 else None
 
-    def _make(self, ids, before, after, reuse: tuple[TokenRecord, ...] = ()) -> _Prompt:
+    def _make(self, ids, before, after, reuse: tuple[TokenRecord, ...] = (), *,
+              tops_from: int | None = None) -> _Prompt:
         """Records for ids; `reuse` are records of a shared prefix that stay as they are
         (all but the old last one, whose table moves on). A freshly loaded prompt gets
         the top-K candidates on its last record only (no text lookups for the others);
         records built after that keep theirs, so a generation's every step keeps the
-        distribution it was chosen from (trace's report and JSONL read them)."""
+        distribution it was chosen from (trace's report and JSONL read them). tops_from:
+        the records from that position on get their candidates too."""
         n = len(reuse)
-        tops_from = 0 if reuse else len(ids) - 1 - n
+        if tops_from is None:
+            tops_from = 0 if reuse else len(ids) - 1 - n
         wanted = [t for d in after[n + max(tops_from, 0):] if d is not None for t, _ in d.top[: self.top_k]]
         self._texts_for(list(ids[n:]) + wanted)
         records = reuse + build_records(ids[n:], before[n:], after[n:], vocab_size=self.vocab_size,

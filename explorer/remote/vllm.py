@@ -227,6 +227,16 @@ class VLLMBackend(RemoteBackend):
             out[index] = {t: got[t] for t in wanted}
         return out
 
+    def load_whole(self, key, ids: Sequence[int], tables_from: int) -> None:
+        """Load ids in one request with the tables of positions tables_from.., not only the
+        last's. A completion known in advance (a constrained one that trace replays) then
+        costs no request per step: each step's sync is a pop of this prompt."""
+        ids = tuple(int(i) for i in ids)
+        self._check_ids(ids)
+        with self._lock:
+            before, after = self.load(ids, progress=None, cancelled=None)
+            self._prompts[key] = self._make(ids, before, after, tops_from=int(tables_from))
+
     def constrained_completion(self, ids: Sequence[int], spec, max_tokens: int, settings=None):
         """The completion under a constraint, greedy or drawn by the server's sampler with
         `settings`, from vLLM's structured outputs (explorer.remote.structured)."""

@@ -39,7 +39,8 @@ def fetch_views(backend, job: Job, post=None) -> dict:
         elif name == "logits":  # the kept raw row: p_final and sampling need no model work
             out[name] = backend.next_logits(job.key)
         elif name == "draw":  # the server's own sampler: the token it chooses (one request)
-            out[name] = backend.draw(job.key, job.sampling, job.prompt_len, job.candidates)
+            # (tracked tokens too: their p_final, asked for by id when the server lists fewer)
+            out[name] = backend.draw(job.key, job.sampling, job.prompt_len, job.candidates + job.tracked)
         elif name == "tracked":
             out[name] = backend.tracked(job.key, job.tracked, progress=progress, cancelled=job.cancelled)
         elif name == "prompt_values":

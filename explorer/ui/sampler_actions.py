@@ -261,6 +261,8 @@ class SamplerActions:
 
     def _retrack(self) -> None:
         self.lane.track(tuple(self.tracked_ids))
+        if self.samples_on_server and self.sampler is not None:  # the draw adds the pins' p_final
+            self.lane.refetch("draw")
         self._after_lane()
 
     # -- autoplay --------------------------------------------------------------------------
@@ -329,7 +331,7 @@ class SamplerActions:
             tracked = []
             if series is not None and tuple(series.token_ids) == tuple(self.tracked_ids):
                 final = (self.sampler.distributions(row, ids, prompt_len).p_final
-                         if self.sampler is not None and row is not None else None)
+                         if self.sampler is not None and row is not None else lane.views.get("draw"))
                 tracked = tracked_rows(series, self.engine.token_text, final)
         return {"sampler": shown, "tracked": tracked, "origins": origins}
 

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
+from explorer.backend.sampling import ServerDraw
 from explorer.backend.types import TrackedSeries
 from explorer.ui.next_table import layer_strip
 
@@ -31,10 +32,10 @@ class TrackedRow:
 
 def tracked_rows(series: TrackedSeries, token_text, p_final=None) -> list[TrackedRow]:
     """One row per tracked token at the next position (the series' last row); p_final:
-    the sampler's distribution over the vocabulary, or None."""
+    the local sampler's distribution over the vocabulary, a server's draw, or None."""
     bound = series.rank_bound
     return [TrackedRow(token_id=t, text=token_text(t), p_base=float(series.probs[-1, j]),
-                       p_final=None if p_final is None else float(p_final[t]),
+                       p_final=_final_of(p_final, t),
                        rank=int(series.ranks[-1, j]), series=series.probs[:, j],
                        layers=None if series.layer_probs is None else series.layer_probs[:, j],
                        rank_bound=bool(bound is not None and bound[-1, j]))
@@ -62,6 +63,16 @@ def _summary(row: TrackedRow, special: bool) -> Text:
     # A bound rank r says r - 1 listed tokens are more likely: "below the top r - 1".
     out.append(f"#>{row.rank - 1}" if row.rank_bound else f"#{row.rank}", "dim")
     return out
+
+
+def _final_of(p_final, token: int) -> float | None:
+    if isinstance(p_final, ServerDraw):
+        if p_final.p_final is None:  # the server does not report p_final
+            return None
+        got = p_final.p_final.get(token)
+        # Exact p_final lists every token it keeps; a bound does not say (None).
+        return got if got is not None or p_final.entropy_final_bound else 0.0
+    return None if p_final is None else float(p_final[token])
 
 
 class TrackedLine(Horizontal):
