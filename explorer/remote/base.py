@@ -27,6 +27,7 @@ from explorer.remote.client import RemoteError, ServerClient
 from explorer.remote.drawing import DrawMemo
 from explorer.sampling.settings import SamplingSettings
 from explorer.remote.numbers import Distribution, build_records
+from explorer.remote.tracking import common_prefix
 
 # Special tokens as servers spell them (servers do not list them): drawn apart, no bytes.
 SPECIAL_TEXT = re.compile(r"<\|[^|]*\|>|</?s>|<unk>|<pad>")
@@ -136,7 +137,7 @@ class RemoteBackend:
             if prompt is not None and prompt.ids == ids:
                 return prompt.records
             base = self._closest(prompt, ids)
-            keep = _common(base.ids, ids) if base else 0
+            keep = common_prefix(base.ids, ids) if base else 0
             if base is not None and keep == len(ids):  # pop or reset: no request
                 new = self._make(ids, base.before[:keep], base.after[:keep], base.records[: keep - 1])
             elif base is not None and keep == len(ids) - 1 and self._can_append(base, keep, ids[-1]):
@@ -233,9 +234,9 @@ class RemoteBackend:
     def _closest(self, prompt: _Prompt | None, ids: tuple[int, ...]) -> _Prompt | None:
         """The stored prompt sharing the longest prefix with ids (a fork borrows its
         parent's numbers)."""
-        best, best_len = prompt, _common(prompt.ids, ids) if prompt else -1
+        best, best_len = prompt, common_prefix(prompt.ids, ids) if prompt else -1
         for other in self._prompts.values():
-            n = _common(other.ids, ids)
+            n = common_prefix(other.ids, ids)
             if n > best_len:
                 best, best_len = other, n
         return best if best_len > 0 else None
@@ -321,12 +322,3 @@ class RemoteBackend:
                   cancelled: IsCancelled | None = None):
         # Expanding a tree needs batched forward passes on forked KV caches: no server API.
         raise Unavailable(f"Growing token trees is not available on this backend ({self.kind}).")
-
-
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n

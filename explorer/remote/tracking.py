@@ -35,7 +35,9 @@ KEEP_PER_TOKEN = 8  # prompts remembered per token (prompt book entries, forks)
 KEEP_TOKENS = 64  # tokens remembered
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading ids two prompts share (the remote backend and the tracked-token
+    cache both reuse what a shorter or sibling prompt already fetched)."""
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -94,15 +96,15 @@ class PrefixLogprobs:
     def _best(self, token: int, ids: tuple[int, ...]) -> tuple[int, np.ndarray]:
         best, column = 0, np.empty(0, dtype=np.float32)
         for old_ids, old in self._known.get(token, ()):
-            n = min(_common(old_ids, ids), len(old))
+            n = min(common_prefix(old_ids, ids), len(old))
             if n > best:
                 best, column = n, old
         return best, column
 
     def _remember(self, token: int, ids: tuple[int, ...], column: np.ndarray) -> None:
         entries = self._known.pop(token, [])
-        if not any(_common(i, ids) == len(ids) for i, _ in entries):  # else a pop: known
-            entries = [(i, c) for i, c in entries if _common(i, ids) < len(i)]
+        if not any(common_prefix(i, ids) == len(ids) for i, _ in entries):  # else a pop: known
+            entries = [(i, c) for i, c in entries if common_prefix(i, ids) < len(i)]
             entries.insert(0, (ids, column))  # replaces the prompts it extends
         self._known[token] = entries[:KEEP_PER_TOKEN]
         while len(self._known) > KEEP_TOKENS:
