@@ -8,7 +8,8 @@ and times, in one run, each key from the moment it is posted (as the terminal dr
 posts it) until the app is idle *and the screen has painted the result*
 (timed keys come --gap seconds apart, a terminal's key-repeat interval: Textual paints at
 most once a frame, so a key landing just after a paint would wait for the next frame)
-(`App.wait_for_refresh`). Completion is polled every 0.5 ms on the app's event loop.
+(`App.wait_for_refresh`). While a model job runs the benchmark awaits it (Textual's
+`wait_for_complete`); otherwise completion is polled every 0.5 ms on the app's event loop.
 Beside each wall-clock figure, `*_cpu_ms` is the CPU time of the app's own thread (the
 event loop: handlers, layout, painting, and the polling) over the same span: on a
 loaded, shared CPU it moves much less than wall-clock time.
@@ -19,7 +20,8 @@ loaded, shared CPU it moves much less than wall-clock time.
 - pop (←), cursor move (↓/↑), colour-layer toggle (e: none → probability → entropy):
   no model work, so absolute milliseconds (pop beside the engine's own crop).
 - held: --held presses of → posted at once (a held key) until all are on screen, over
-  the sum of the engine's append steps for the same tokens (polled every 5 ms); beside
+  the sum of the engine's append steps for the same tokens (awaiting the model's job,
+  polled every 5 ms between jobs); beside
   it the number of model jobs the lane started for them and the event-loop CPU per
   press. Measured twice in the same run: first with one job per press (the lane's
   `chaining` off, as before issue 13's chaining), then with the appends chained inside
@@ -47,6 +49,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textual import events  # noqa: E402
+from textual.worker import WorkerCancelled, WorkerError, WorkerFailed, WorkerState  # noqa: E402
 
 from explorer.backend import open_backend  # noqa: E402
 from explorer.config import EMBEDDED_NAME, ModelSettings, Settings, load_settings  # noqa: E402
@@ -78,6 +81,18 @@ async def settle(app: TokenExplorerApp, pilot) -> None:
 CPU: list[float] = []  # event-loop CPU seconds of the last timed_key
 
 
+async def wait_for_jobs(app: TokenExplorerApp) -> bool:
+    """Await the app's running workers, if any (True when there were some)."""
+    running = [w for w in app.workers if w.state == WorkerState.RUNNING]
+    if not running:
+        return False
+    try:
+        await app.workers.wait_for_complete(running)
+    except (WorkerCancelled, WorkerError, WorkerFailed):
+        pass  # a superseded or failed job: the caller's condition decides
+    return True
+
+
 async def timed_key(app: TokenExplorerApp, key: str, done) -> float:
     """Post `key` (as the driver does), wait until done() holds, the app is idle and the
     screen has painted; seconds from post to paint."""
@@ -87,7 +102,12 @@ async def timed_key(app: TokenExplorerApp, key: str, done) -> float:
     start = time.perf_counter()
     app.post_message(events.Key(key, char))
     while not (done() and app.is_idle):
-        await asyncio.sleep(POLL)
+        # While a model job runs, wait on it (its task ends when the thread does) rather
+        # than wake every POLL: each wake-up takes the GIL from the model's worker, which
+        # slowed the very step being timed (~1-2 ms a step on SmolLM2). A terminal does
+        # not poll the app like that; the fine polling covers the rest (message, paint).
+        if not await wait_for_jobs(app):
+            await asyncio.sleep(POLL)
     await app.wait_for_refresh()
     elapsed = time.perf_counter() - start
     CPU[:] = [time.thread_time() - cpu]
@@ -104,8 +124,10 @@ async def hold(app: TokenExplorerApp, backend, held: int) -> dict:
     for _ in range(held):
         app.post_message(events.Key("right", None))
     while not (len(app.records) == n + held and app.is_idle):
-        # Coarser polling: each wake-up takes the GIL from the model's worker.
-        await asyncio.sleep(HELD_POLL)
+        # Wait on a running model job rather than wake up meanwhile: each wake-up takes
+        # the GIL from the model's worker (as in timed_key).
+        if not await wait_for_jobs(app):
+            await asyncio.sleep(HELD_POLL)
     await app.wait_for_refresh()
     wall = time.perf_counter() - start
     cpu = time.thread_time() - cpu

@@ -10,12 +10,14 @@ from explorer.session import Job, Synced
 from explorer.session.chain import run_chain
 from explorer.ui.messages import ChainProgress, JobDone, JobProgress
 
+from explorer.ui.views import parse_attribution_view
+
 # A chain of held-key appends reports its newest state this often. Each report is a draw
 # (~10 ms of the event loop, which the model's worker then waits for: the GIL, and two
 # cores shared with torch's two threads). Every 50 ms cost ~14 ms of event-loop CPU per
-# SmolLM2 token; every 100 ms ~10 ms, and the tokens still appear ten times a second.
-CHAIN_REPORT_S = 0.1
-from explorer.ui.views import parse_attribution_view
+# SmolLM2 token; every 100 ms ~10 ms; every 150 ms the held key keeps within 1.2x of the
+# engine's steps (benchmarks/key_latency.py) and the tokens still appear ~7 times a second.
+CHAIN_REPORT_S = 0.15
 
 
 def fetch_views(backend, job: Job, post=None) -> dict:
