@@ -172,6 +172,17 @@ def vllm_url(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def vllm_remote(vllm_url):
+    """A remote backend on the shared vLLM server, fresh for each test module (its caches
+    and request counts start empty), with the server's top 20 in each table."""
+    from explorer.remote import open_remote
+
+    backend = open_remote(vllm_url, tokens_to_show=20)
+    yield backend
+    backend.close()
+
+
 @pytest.fixture(scope="session")
 def embedded_gguf():
     return gguf_for()

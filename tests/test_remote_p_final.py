@@ -10,7 +10,6 @@ import pytest
 from app_fixtures import SIZE, embedded_engine, screen_text, settle
 from test_remote_sampling import server_app
 
-from explorer.remote import open_remote
 from explorer.sampling import distributions
 from explorer.sampling.settings import SamplingSettings
 from explorer.session.sampler import entropy
@@ -31,33 +30,26 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def remote(vllm_url):
-    backend = open_remote(vllm_url, tokens_to_show=20)
-    yield backend
-    backend.close()
-
-
-@pytest.fixture(scope="module")
-def prompt(remote):
+def prompt(vllm_remote):
     """A prompt plus a few appended tokens (the penalties count those)."""
-    ids = tuple(remote.encode("The cat sat on the mat. The cat"))
-    return ids, ids + tuple(remote.encode_plain(" sat on the the mat"))  # repeats to penalise
+    ids = tuple(vllm_remote.encode("The cat sat on the mat. The cat"))
+    return ids, ids + tuple(vllm_remote.encode_plain(" sat on the the mat"))  # repeats to penalise
 
 
-def test_the_test_server_reports_processed_logprobs(remote):
-    assert remote.processed
+def test_the_test_server_reports_processed_logprobs(vllm_remote):
+    assert vllm_remote.processed
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_p_final_equals_the_local_sampler(remote, prompt, name):
+def test_p_final_equals_the_local_sampler(vllm_remote, prompt, name):
     original, ids = prompt
     settings = SamplingSettings(seed=3, **CASES[name])
     engine = embedded_engine()
     engine.sync("p-final", ids)
     want = distributions(engine.next_logits("p-final"), ids, len(original), settings).p_final
-    records = remote.sync(name, ids)
+    records = vllm_remote.sync(name, ids)
     candidates = [c.token_id for c in records[-1].top]
-    drawn = remote.draw(name, settings, len(original), candidates)
+    drawn = vllm_remote.draw(name, settings, len(original), candidates)
     got = [drawn.p_final.get(t, 0.0) for t in candidates]
     worst = max(abs(g - float(want[t])) for g, t in zip(got, candidates))
     assert worst < TOL, (name, worst)

@@ -26,13 +26,6 @@ TEXT = ("Once upon a time, there was a little girl who lived in a small house ne
 
 
 @pytest.fixture(scope="module")
-def remote(vllm_url):
-    backend = open_remote(vllm_url, tokens_to_show=20)
-    yield backend
-    backend.close()
-
-
-@pytest.fixture(scope="module")
 def engine():
     return embedded_engine()
 
@@ -52,13 +45,13 @@ def prefixes_sent(backend) -> list[int]:
     return sent
 
 
-def test_tracked_log_probs_at_every_position_equal_the_engine(remote, engine):
+def test_tracked_log_probs_at_every_position_equal_the_engine(vllm_remote, engine):
     ids = tuple(engine.encode(TEXT))
     assert len(ids) > CHUNK  # several requests
-    remote.sync("t", ids)
+    vllm_remote.sync("t", ids)
     engine.sync("remote-t", ids)
     done = []
-    got = remote.tracked("t", TOKENS, progress=lambda d, n: done.append((d, n)))
+    got = vllm_remote.tracked("t", TOKENS, progress=lambda d, n: done.append((d, n)))
     want = engine.tracked("remote-t", TOKENS)
     assert got.token_ids == tuple(TOKENS) and got.logprobs.shape == (len(ids), len(TOKENS))
     assert np.abs(got.logprobs - want.logprobs).max() < TOL
@@ -72,33 +65,33 @@ def test_tracked_log_probs_at_every_position_equal_the_engine(remote, engine):
     assert set(got.ranks[bound].tolist()) == {21}
 
 
-def test_an_append_asks_for_the_new_position_only(remote, engine):
+def test_an_append_asks_for_the_new_position_only(vllm_remote, engine):
     ids = tuple(engine.encode("The cat sat on the mat and looked at the little dog"))
-    remote.sync("a", ids)
-    remote.tracked("a", TOKENS[:2])
-    sent = prefixes_sent(remote)
+    vllm_remote.sync("a", ids)
+    vllm_remote.tracked("a", TOKENS[:2])
+    sent = prefixes_sent(vllm_remote)
     ids = ids + (263,)
-    remote.sync("a", ids)
-    got = remote.tracked("a", TOKENS[:2])
+    vllm_remote.sync("a", ids)
+    got = vllm_remote.tracked("a", TOKENS[:2])
     assert sent == [1]  # one request, one prompt: the new last position
     engine.sync("remote-a", ids)
     assert np.abs(got.logprobs - engine.tracked("remote-a", TOKENS[:2]).logprobs).max() < TOL
-    remote.sync("a", ids[:-3])  # a pop: the cached rows serve it
-    assert remote.tracked("a", TOKENS[:2]).logprobs.shape[0] == len(ids) - 3
-    remote.tracked("a", TOKENS[:3])  # a new token: its column only, every position
+    vllm_remote.sync("a", ids[:-3])  # a pop: the cached rows serve it
+    assert vllm_remote.tracked("a", TOKENS[:2]).logprobs.shape[0] == len(ids) - 3
+    vllm_remote.tracked("a", TOKENS[:3])  # a new token: its column only, every position
     assert sent == [1] + [min(CHUNK, len(ids) - 3 - s) for s in range(0, len(ids) - 3, CHUNK)]
 
 
-def test_a_cancelled_fetch_raises_and_caches_nothing(remote, engine):
+def test_a_cancelled_fetch_raises_and_caches_nothing(vllm_remote, engine):
     ids = tuple(engine.encode(TEXT))
-    remote.sync("c", ids)
+    vllm_remote.sync("c", ids)
     calls = []
     with pytest.raises(Cancelled):
-        remote.tracked("c", [777], progress=lambda d, n: calls.append(d),
+        vllm_remote.tracked("c", [777], progress=lambda d, n: calls.append(d),
                        cancelled=lambda: bool(calls))  # cancelled after the first chunk
     assert calls == [CHUNK]
-    sent = prefixes_sent(remote)
-    remote.tracked("c", [777])
+    sent = prefixes_sent(vllm_remote)
+    vllm_remote.tracked("c", [777])
     assert sum(sent) == len(ids)  # every position fetched again: nothing half-cached
 
 
