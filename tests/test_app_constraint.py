@@ -186,3 +186,36 @@ async def test_a_model_switch_clears_the_constraint_and_says_so(tmp_path, monkey
         assert any("is cleared; set it again with c" in note for note, _ in app.notes)
         await set_constraint(app, pilot, "regex", DIGITS)  # compiled for the new tokenizer
         assert app.constraint is not None and app.sampler_drawing()["sampler"].valid is not None
+
+
+async def test_applying_a_constraint_completes_its_compile_worker_when_its_thread_lags():
+    """CI under load: a compile thread that is slow, and descheduled right after handing its
+    result to the app (here 0.3 s pauses around every call_from_thread, as a busy machine
+    gives), must still end its worker done, not CANCELLED by the panel's dismissal while
+    settle() waits on it (WorkerCancelled, as in the CI failure)."""
+    import time
+
+    from app_fixtures import RecordingApp
+    from app_fixtures import test_settings as settings_for
+
+    from explorer.ui.constraint_panel import ConstraintPanel
+
+    class LaggingApp(RecordingApp):
+        def call_from_thread(self, callback, *args, **kwargs):
+            time.sleep(0.3)
+            result = super().call_from_thread(callback, *args, **kwargs)
+            time.sleep(0.3)
+            return result
+
+    app = LaggingApp(settings_for(sampling=sampling(temperature=1.0)), engine=make_app().engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        panel = app.screen
+        assert isinstance(panel, ConstraintPanel)
+        panel.query_one("#kind").value = "regex"
+        panel.query_one("#text").text = DIGITS
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)  # raised WorkerCancelled before the fix
+        assert app.constraint is not None and app.constraint.spec.value == DIGITS
