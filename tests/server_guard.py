@@ -49,6 +49,8 @@ def main(argv: list[str]) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, stop)
+    if os.getpgrp() != os.getpid():  # (servers.py starts it in a session of its own)
+        os.setpgid(0, 0)  # killpg(0) below must never reach the test process's group
     die_with_parent(parent)
     guard = os.getpid()
     server = subprocess.Popen(command, preexec_fn=lambda: die_with_parent(guard))

@@ -1,5 +1,6 @@
 """The constraint keys driven by Textual's Pilot on the embedded model: `c` sets, edits and
-clears a constraint; the table flags forbidden candidates (p_final 0); space, autoplay and
+clears a constraint; the table lists the allowed tokens, likeliest first, or (C) all tokens
+with the forbidden ones flagged (p_final 0); space, autoplay and
 `→` never append a forbidden token. Which tokens are valid is checked against Python's
 `regex` partial matching, independently of llguidance."""
 
