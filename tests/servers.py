@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -49,8 +50,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+GUARD = Path(__file__).with_name("server_guard.py")
+
+
 class Server:
-    """One server process in its own process group (vLLM starts an engine subprocess)."""
+    """One server process in its own process group (vLLM starts an engine subprocess),
+    under tests/server_guard.py: the group dies with this process, however it ends (SIGTERM,
+    SIGINT or SIGKILL of pytest, where no finally block runs). `proc` is the guard, the
+    group's leader: signals to its group reach the server."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path,
                  ready_path: str):
@@ -61,8 +68,11 @@ class Server:
 
     def start(self) -> "Server":
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(self._argv, env=self._env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            # sys.executable: the guard needs nothing but the standard library. Its parent-
+            # death signal follows the thread that starts it: fixtures run on the main thread.
+            self.proc = subprocess.Popen([sys.executable, str(GUARD), str(os.getpid()), "--", *self._argv],
+                                         env=self._env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,5 +1,6 @@
 """The constraint keys driven by Textual's Pilot on the embedded model: `c` sets, edits and
-clears a constraint; the table flags forbidden candidates (p_final 0); space, autoplay and
+clears a constraint; the table lists the allowed tokens, likeliest first, or (C) all tokens
+with the forbidden ones flagged (p_final 0); space, autoplay and
 `→` never append a forbidden token. Which tokens are valid is checked against Python's
 `regex` partial matching, independently of llguidance."""
 
@@ -44,6 +45,8 @@ async def test_regex_flags_forbidden_rows_and_they_get_no_p_final():
         await settle(app, pilot)
         await set_constraint(app, pilot, "regex", DIGITS)
         assert app.constraint is not None and app.constraint.spec.value == DIGITS
+        await pilot.press("C")  # all tokens, forbidden ones flagged (default: allowed ones)
+        await settle(app, pilot)
         shown = app.sampler_drawing()["sampler"]
         assert shown.valid is not None and len(shown.valid) == len(app.table.candidates)
         for c, ok, p in zip(app.table.candidates, shown.valid, shown.p_final):
@@ -55,7 +58,7 @@ async def test_regex_flags_forbidden_rows_and_they_get_no_p_final():
         assert not all(shown.valid)  # the default prompt's likeliest tokens are words
         text = screen_text(app)
         assert "constraint: regex" in text and "✗ forbidden" in text
-        assert "✗ forbidden: by it (p_final 0)" in text  # the legend line
+        assert "rows: all tokens, ✗ forbidden: by it (p_final 0)" in text  # the legend line
 
 
 async def test_right_arrow_refuses_a_forbidden_candidate_and_takes_a_valid_one():
@@ -63,6 +66,8 @@ async def test_right_arrow_refuses_a_forbidden_candidate_and_takes_a_valid_one()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await set_constraint(app, pilot, "choice", " the\n a")
+        await pilot.press("C")  # all tokens: forbidden rows are on the table
+        await settle(app, pilot)
         valid = app.sampler_drawing()["sampler"].valid
         before = app.book.current.ids
         bad = valid.index(False)
@@ -186,3 +191,93 @@ async def test_a_model_switch_clears_the_constraint_and_says_so(tmp_path, monkey
         assert any("is cleared; set it again with c" in note for note, _ in app.notes)
         await set_constraint(app, pilot, "regex", DIGITS)  # compiled for the new tokenizer
         assert app.constraint is not None and app.sampler_drawing()["sampler"].valid is not None
+
+
+async def test_applying_a_constraint_completes_its_compile_worker_when_its_thread_lags():
+    """CI under load: a compile thread that is slow, and descheduled right after handing its
+    result to the app (here 0.3 s pauses around every call_from_thread, as a busy machine
+    gives), must still end its worker done, not CANCELLED by the panel's dismissal while
+    settle() waits on it (WorkerCancelled, as in the CI failure)."""
+    import time
+
+    from app_fixtures import RecordingApp
+    from app_fixtures import test_settings as settings_for
+
+    from explorer.ui.constraint_panel import ConstraintPanel
+
+    class LaggingApp(RecordingApp):
+        def call_from_thread(self, callback, *args, **kwargs):
+            time.sleep(0.3)
+            result = super().call_from_thread(callback, *args, **kwargs)
+            time.sleep(0.3)
+            return result
+
+    app = LaggingApp(settings_for(sampling=sampling(temperature=1.0)), engine=make_app().engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        panel = app.screen
+        assert isinstance(panel, ConstraintPanel)
+        panel.query_one("#kind").value = "regex"
+        panel.query_one("#text").text = DIGITS
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)  # raised WorkerCancelled before the fix
+        assert app.constraint is not None and app.constraint.spec.value == DIGITS
+
+
+def likeliest_allowed(ids: list[int], pattern: str, decode) -> tuple[int, set[int]]:
+    """Independently of the app and llguidance: a plain forward pass of the embedded model
+    (transformers, no cache) and the tokens whose text can start a match of `pattern`
+    (Python's `regex`, partial matching). The allowed token with the highest logit, and
+    the allowed set."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from explorer.config import EMBEDDED_MODEL_DIR
+
+    model = AutoModelForCausalLM.from_pretrained(EMBEDDED_MODEL_DIR, dtype=torch.float32).eval()
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, -1].float().numpy()
+    allowed = set()
+    for t in range(len(logits)):
+        text = decode([t])
+        if text and "\ufffd" not in text and regex.fullmatch(pattern, text, partial=True):
+            allowed.add(t)
+    best = max(allowed, key=lambda t: (logits[t], -t))
+    return best, allowed
+
+
+async def test_under_a_regex_the_table_lists_allowed_tokens_and_right_takes_the_likeliest():
+    """Issue 20 item 3: with `[0-9]{3}` the model's 30 likeliest tokens are all words, so the
+    table used to be 30 `✗ forbidden` rows and → was refused on every one. Now the table
+    lists the allowed tokens, likeliest first, and → takes the first one straight away."""
+    pattern = "[0-9]{3}"
+    app = make_app(sampling=sampling(temperature=1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        before = list(app.book.current.ids)
+        n_rows = len(app.table.candidates)
+        await set_constraint(app, pilot, "regex", pattern)
+        best, allowed = likeliest_allowed(before, pattern, app.engine.decode)
+        rows = app.table.candidates
+        assert rows and all(c.token_id in allowed for c in rows)
+        assert len(rows) == min(n_rows, len(allowed))
+        assert rows[0].token_id == best
+        assert [c.prob for c in rows] == sorted((c.prob for c in rows), reverse=True)
+        shown = app.sampler_drawing()["sampler"]
+        assert shown.allowed_only and all(shown.valid)
+        text = screen_text(app)
+        assert "✗ forbidden" not in text and "rows: the allowed tokens, likeliest first (C: all)" in text
+        await pilot.press("right")
+        await settle(app, pilot)
+        assert list(app.book.current.ids) == before + [best]
+        assert not any("forbids this token" in note for note, _ in app.notes)
+        assert regex.fullmatch(pattern, appended_text(app), partial=True), appended_text(app)
+        # C lists all tokens again (the forbidden ones flagged), and back.
+        await pilot.press("C")
+        await settle(app, pilot)
+        assert not app.sampler_drawing()["sampler"].allowed_only and "✗ forbidden" in screen_text(app)
+        await pilot.press("C")
+        await settle(app, pilot)
+        assert app.sampler_drawing()["sampler"].allowed_only

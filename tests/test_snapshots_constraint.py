@@ -1,6 +1,7 @@
-"""SVG snapshots of the table under a constraint: forbidden candidates struck through with
-"✗ forbidden" (apart from top-k/top-p's greyed "excluded"), the header naming the
-constraint, the legend saying what each look means.
+"""SVG snapshots of the table under a constraint: the allowed tokens listed (the default),
+or all tokens (C) with forbidden candidates struck through with "✗ forbidden" (apart from
+top-k/top-p's greyed "excluded"), the header naming the constraint, the legend saying what
+each look means.
 
 Regenerate after a deliberate change:
     uv run pytest tests/test_snapshots_constraint.py --snapshot-update
@@ -35,10 +36,17 @@ def _with_constraint(kind: str, text: str, *keys: str):
 
 
 def test_regex_forbidden_rows_beside_top_k_exclusions(snap_compare):
-    """top-k 12 with a regex for a number: the digits stay, words are forbidden, and the
-    valid tokens past the twelfth are excluded by top-k."""
+    """top-k 12 with a regex for a number, all tokens listed (C): the digits stay, words
+    are forbidden, and the valid tokens past the twelfth are excluded by top-k."""
     app = make_app(sampling=SamplingConfig(preset="balanced", values={"seed": 1234, "top_k": 12}))
-    assert snap_compare(app, terminal_size=SIZE, run_before=_with_constraint("regex", r" [0-9]{1,3}\."))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_with_constraint("regex", r" [0-9]{1,3}\.", "C"))
+
+
+def test_regex_lists_the_allowed_tokens(snap_compare):
+    """The default under a constraint: the table lists the allowed tokens, likeliest first
+    (with `[0-9]{3}` the model's own top tokens are all words), and the legend says so."""
+    app = make_app(sampling=SamplingConfig(values={"seed": 1234, "temperature": 1.0}))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_with_constraint("regex", "[0-9]{3}"))
 
 
 def test_choice_constraint_after_a_sampled_token(snap_compare):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from explorer.backend.types import Candidate
 from explorer.sampling import (
     Distributions,
     SamplingSettings,
@@ -45,6 +46,9 @@ class Shown:
     # nothing may follow, so p_final here is the sampler's without the constraint).
     constraint_end: str = ""
     entropy_final_bound: bool = False  # a lower bound (a server's truncated list)
+    # The table lists only the tokens the constraint allows (the likeliest first); False:
+    # the likeliest tokens of all, forbidden ones flagged.
+    allowed_only: bool = False
 
     @property
     def entropy_base_norm(self) -> float:
@@ -162,6 +166,24 @@ class Sampler:
                      problem,
                      "" if self.constraint is None else self.constraint.spec.describe(36),
                      constraint_end=self._constraint_end(d.valid, ids, prompt_len, problem))
+
+    def allowed_top(self, row: np.ndarray, ids: Sequence[int], prompt_len: int, n: int,
+                    token_text: Callable[[int], str]) -> tuple[Candidate, ...] | None:
+        """The n likeliest tokens (by p_base; ties: the lower id) that the constraint allows
+        after ids, as table rows; None without a constraint or where no mask applies. From
+        the kept logits row: no forward pass."""
+        if self.constraint is None:
+            return None
+        d = self.distributions(row, ids, prompt_len)
+        if d.valid is None:
+            return None
+        allowed = np.flatnonzero(d.valid)
+        p = d.p_base[allowed]
+        chosen = allowed[np.lexsort((allowed, -p))[:max(0, n)]]
+        z = np.asarray(row, dtype=np.float64).reshape(-1)
+        log_z = float(np.logaddexp.reduce(z))  # log p in float64: tiny p_base stay finite
+        return tuple(Candidate(int(t), token_text(int(t)), math.exp(z[t] - log_z), float(z[t] - log_z))
+                     for t in chosen)
 
     def _constraint_end(self, valid, ids: Sequence[int], prompt_len: int, problem) -> str:
         """Shown.constraint_end, from the mask (or, with no mask, the last appended token)."""

@@ -19,12 +19,18 @@ from explorer.ui.constraint_panel import ConstraintChoice, ConstraintPanel
 CONSTRAINT_BINDINGS = [
     # Not in the footer (it is full): `?`, the palette and the README list it.
     Binding("c", "constraint_panel", "Constraint", id="sampler.constraint", show=False),
+    Binding("C", "constraint_list", "Allowed/all tokens", id="sampler.constraint_list", show=False),
 ]
-CONSTRAINT_ACTIONS = frozenset({"constraint_panel"})
+CONSTRAINT_ACTIONS = frozenset({"constraint_panel", "constraint_list"})
 
 
 class ConstraintActions:
     """Mixed into TokenExplorerApp before SamplerActions (it extends its edits)."""
+
+    # Under a constraint the table lists the allowed tokens, likeliest first (the model's
+    # top ones can all be forbidden, leaving nothing for → to take); `C` lists all tokens,
+    # forbidden ones flagged, and back.
+    constraint_lists_all = False
 
     # -- public surface ------------------------------------------------------------------
     @property
@@ -57,6 +63,18 @@ class ConstraintActions:
             edits["append_valid"] = Edit(self._apply_append_valid, needs=frozenset({"logits"}))
         return edits
 
+    def table_candidates(self, lane) -> tuple[tuple, bool]:
+        """With a constraint that masks here (and `C` not pressed), the likeliest allowed
+        tokens, as many as the table's usual rows, from the kept logits row."""
+        top = lane.records[-1].top
+        row = lane.views.get("logits")
+        if self.constraint is None or self.constraint_lists_all or row is None or not top:
+            return top, False
+        prompt, ids = self._shown_prompt()
+        prompt_len = len(prompt.original) if prompt is not None else len(ids)
+        listed = self.sampler.allowed_top(row, ids, prompt_len, len(top), self.engine.token_text)
+        return (top, False) if listed is None else (listed, True)
+
     def book_press(self, press: str) -> str:
         """The lane press for a book key: with a constraint, `append` checks the token."""
         if press == "append" and self.constraint is not None:
@@ -71,7 +89,7 @@ class ConstraintActions:
 
     # -- edits (run by the lane in key-press order) -----------------------------------------
     def _apply_append_valid(self, lane: Lane, press) -> None:
-        top = lane.records[-1].top
+        top, _ = self.table_candidates(lane)  # the rows on screen: allowed ones, or all
         if not top:
             return
         token = top[min(max(press.row, 0), len(top) - 1)].token_id
@@ -94,7 +112,7 @@ class ConstraintActions:
                 lane.notify(text, "warning")
 
     def sampler_draw_key(self) -> tuple:
-        return super().sampler_draw_key() + (id(self.constraint),)
+        return super().sampler_draw_key() + (id(self.constraint), self.constraint_lists_all)
 
     def _apply_force(self, lane: Lane, press) -> None:
         c = self.constraint
@@ -119,6 +137,18 @@ class ConstraintActions:
             return
         spec = None if self.constraint is None else self.constraint.spec
         self.push_screen(ConstraintPanel(spec, self._prepare_constraint), self._constraint_chosen)
+
+    def action_constraint_list(self) -> None:
+        """`C`: the table lists the constraint's allowed tokens, or all tokens (flagged)."""
+        if self.constraint is None:
+            self.notify("No constraint is set; c sets one.", title="Constraint", timeout=3)
+            return
+        self.constraint_lists_all = not self.constraint_lists_all
+        self.notify("The table lists all tokens; ✗ marks the ones the constraint forbids."
+                    if self.constraint_lists_all else
+                    "The table lists the tokens the constraint allows, likeliest first.",
+                    title="Constraint", timeout=3)
+        self._after_lane()
 
     def _prepare_constraint(self, spec: ConstraintSpec) -> Constraint:
         """In the panel's thread: compile, and check the current prompt's appended tokens."""

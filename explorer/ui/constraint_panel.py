@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select, TextArea
+from textual.worker import Worker, WorkerState
 
 from explorer.sampling.constraint import Constraint, ConstraintError, ConstraintSpec
 
@@ -114,16 +115,29 @@ class ConstraintPanel(ModalScreen[ConstraintChoice | None]):
         self._compile(spec)
 
     @work(thread=True, exit_on_error=False, group="constraint")
-    def _compile(self, spec: ConstraintSpec) -> None:
+    def _compile(self, spec: ConstraintSpec) -> Constraint | str:
+        """The compiled constraint, or the sentence that refuses it. The thread only
+        returns: the panel acts on the result once the worker is done (on_worker_state_changed).
+        Dismissing from inside the thread unmounted the panel while its worker was still
+        running, and unmounting cancels a screen's workers: under load the thread had not
+        returned yet, so the worker that had applied the constraint ended CANCELLED."""
         try:
-            constraint = self._prepare(spec)
+            return self._prepare(spec)
         except ConstraintError as exc:
-            self.app.call_from_thread(self._refuse, str(exc))
+            return str(exc)
         except Exception as exc:  # noqa: BLE001 - the library's own failure: say it, keep the panel
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
-            self.app.call_from_thread(self._refuse, f"The constraint could not be compiled: {reason}.")
+            return f"The constraint could not be compiled: {reason}."
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "constraint" or event.state != WorkerState.SUCCESS:
+            return
+        event.stop()
+        result = event.worker.result
+        if isinstance(result, str):
+            self._refuse(result)
         else:
-            self.app.call_from_thread(self.dismiss, ConstraintChoice(constraint))
+            self.dismiss(ConstraintChoice(result))
 
     def _refuse(self, text: str) -> None:
         self.checking = False

@@ -95,9 +95,12 @@ class MainView(Vertical):
         sampler: Any = None,
         tracked: Sequence[TrackedRow] | None = None,
         origins: Sequence[str] = (),
+        candidates: Sequence | None = None,
     ) -> None:
         """sampler: explorer.session.sampler.Shown with `line` (the settings) or None;
-        tracked: rows for the tracked panel (None: nothing pinned; [] while computing)."""
+        tracked: rows for the tracked panel (None: nothing pinned; [] while computing);
+        candidates: the table's rows when not the last record's top (a constraint's
+        allowed tokens)."""
         ids = [r.token_id for r in records]
         segs = segments(ids, [r.text for r in records], token_bytes, special_ids)
         values, note = self._colour_values(records, views, look)
@@ -150,7 +153,10 @@ class MainView(Vertical):
             candidate_lens = views.get("candidate_lens")
             if candidate_lens is not None:
                 strips = layer_values(candidate_lens, look.layer_view)
-        table.show(last.top, strips, with_strip=lens_on and look.capabilities.lens,
+        rows = last.top if candidates is None else tuple(candidates)
+        if strips is not None and rows != last.top:
+            strips = strips_for(rows, last.top, strips)
+        table.show(rows, strips, with_strip=lens_on and look.capabilities.lens,
                    special_ids=special_ids, p_final=None if sampler is None else sampler.p_final,
                    valid=None if sampler is None else sampler.valid)
         panel = self.query_one(TrackedPanel)
@@ -228,5 +234,21 @@ def constraint_rows(sampler) -> str | None:
         return f"constraint {sampler.constraint}: {sampler.problem}"
     match = {"complete": " · complete: only end-of-sequence allowed",
              "match": " · a whole match: end-of-sequence allowed"}.get(sampler.constraint_end, "")
-    return (f"constraint {sampler.constraint}{match} · ✗ forbidden: by it (p_final 0) · "
-            "excluded: by top-k/top-p/min-p · c: change")
+    if sampler.allowed_only:
+        return (f"constraint {sampler.constraint}{match} · rows: the allowed tokens, likeliest "
+                "first (C: all) · excluded: by top-k/top-p/min-p · c: change")
+    return (f"constraint {sampler.constraint}{match} · rows: all tokens, ✗ forbidden: by it "
+            "(p_final 0) (C: allowed only) · excluded: by top-k/top-p/min-p · c: change")
+
+
+def strips_for(rows, top, strips):
+    """The lens strips ([L+1, len(top)], computed for the model's top candidates) of other
+    rows: a token's own column where it is among the top, NaN (no colour) elsewhere."""
+    import numpy as np
+
+    column = {c.token_id: j for j, c in enumerate(top)}
+    out = np.full((strips.shape[0], len(rows)), np.nan, dtype=np.float32)
+    for i, c in enumerate(rows):
+        if c.token_id in column:
+            out[:, i] = strips[:, column[c.token_id]]
+    return out

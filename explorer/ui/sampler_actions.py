@@ -319,9 +319,10 @@ class SamplerActions:
         prompt_len = len(prompt.original) if prompt is not None else len(ids)
         row = lane.views.get("logits")
         shown = None
-        top = [c.token_id for c in lane.records[-1].top]
+        rows, allowed_only = self.table_candidates(lane)
+        top = [c.token_id for c in rows]
         if self.sampler is not None and row is not None:
-            shown = self.sampler.shown(row, ids, prompt_len, top)
+            shown = replace(self.sampler.shown(row, ids, prompt_len, top), allowed_only=allowed_only)
         elif self.sampler is not None and self.samples_on_server:
             shown = server_shown(lane.views.get("draw"), lane.records[-1].next_entropy,
                                  self.engine.info.vocab_size, top, self.sampler.describe())
@@ -333,7 +334,12 @@ class SamplerActions:
                 final = (self.sampler.distributions(row, ids, prompt_len).p_final
                          if self.sampler is not None and row is not None else lane.views.get("draw"))
                 tracked = tracked_rows(series, self.engine.token_text, final)
-        return {"sampler": shown, "tracked": tracked, "origins": origins}
+        return {"sampler": shown, "tracked": tracked, "origins": origins, "candidates": rows}
+
+    def table_candidates(self, lane) -> tuple[tuple, bool]:
+        """The table's rows at the shown position (explorer.backend.types.Candidate), and
+        whether they are a constraint's allowed tokens rather than the model's top ones."""
+        return lane.records[-1].top, False
 
     def sampler_draw_key(self) -> tuple:
         """What, besides the lane, changes the look (so a knob change redraws)."""
