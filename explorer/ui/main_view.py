@@ -93,11 +93,12 @@ class MainView(Vertical):
         token_bytes: Callable[[int], bytes | None],
         special_ids: Collection[int],
         sampler: Any = None,
-        tracked: Sequence[TrackedRow] | None = None,
+        tracked: Sequence[TrackedRow] | str | None = None,
         origins: Sequence[str] = (),
     ) -> None:
         """sampler: explorer.session.sampler.Shown with `line` (the settings) or None;
-        tracked: rows for the tracked panel (None: nothing pinned; [] while computing)."""
+        tracked: rows for the tracked panel (None: nothing pinned; [] while computing; a
+        sentence when they cannot be computed)."""
         ids = [r.token_id for r in records]
         segs = segments(ids, [r.text for r in records], token_bytes, special_ids)
         values, note = self._colour_values(records, views, look)
@@ -156,7 +157,9 @@ class MainView(Vertical):
         panel = self.query_one(TrackedPanel)
         panel.display = tracked is not None
         if tracked is not None:
-            if tracked:
+            if isinstance(tracked, str):
+                panel.waiting(tracked)
+            elif tracked:
                 panel.show(tracked, special_ids, lens=any(r.layers is not None for r in tracked))
             else:
                 panel.waiting("computing the tracked tokens…")
