@@ -111,6 +111,22 @@ async def test_switch_to_another_tokenizer_retokenises_with_a_warning(tmp_path, 
         assert len(warnings) == 1 and "re-tokenised" in warnings[0]
 
 
+def test_a_picked_model_opens_locally_in_a_session_begun_on_a_server():
+    """The picker names local models: a switch must not reconnect to the --server (the
+    header then named the server's model, not the one picked)."""
+    from app_fixtures import test_settings
+    from explorer.config import ServerSettings
+    from explorer.ui.model_switch import SwitchDone, open_model
+
+    server = ServerSettings(url="http://127.0.0.1:9", connect_timeout=1, retries=0)
+    got = []
+    open_model(got.append, test_settings(server=server), "embedded", 1)
+    done = [m for m in got if isinstance(m, SwitchDone)]
+    assert len(done) == 1 and done[0].error == "", done[0].error
+    assert done[0].backend.info.name == "embedded"
+    done[0].backend.close()
+
+
 async def test_failed_switch_leaves_the_current_model_working(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -120,6 +136,8 @@ async def test_failed_switch_leaves_the_current_model_working(tmp_path):
         errors = [n for n, sev in app.notes if sev == "error"]
         assert len(errors) == 1 and "does not exist" in errors[0] and "Still on embedded" in errors[0]
         assert app.engine is embedded_engine() and app.book.current.ids == ids
+        header = screen_text(app).splitlines()[0]
+        assert "embedded" in header and "no-such-model" not in header  # what is loaded
         await pilot.press("right")
         await settle(app, pilot)
         assert len(app.book.current.ids) == len(ids) + 1
