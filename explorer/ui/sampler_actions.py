@@ -1,5 +1,5 @@
 """The app's sampler keys: `space` samples one token, `g` starts and stops autoplay, `t`
-forces text, `o` opens the sampler panel, `m`/`M` pin tracked tokens. A mixin of
+forces text, `o` opens the sampler panel, `m`/`M` pin tracked tokens (explorer.ui.pin_actions). A mixin of
 TokenExplorerApp, kept apart so the app stays about wiring.
 
 Model work still goes through the lane: sampling is an Edit that waits for the kept logits
@@ -26,7 +26,8 @@ from explorer.session.book import FORCED, PICKED, SAMPLED
 from explorer.session.sampler import Sampler, StopRule, server_shown
 from explorer.ui.sampler_panel import PanelResult, SamplerPanel
 from explorer.ui.text_input import TextPrompt
-from explorer.ui.tracked_panel import TrackedPanel, percent, tracked_rows
+from explorer.ui.pin_actions import PinActions
+from explorer.ui.tracked_panel import percent, tracked_rows
 
 SAMPLER_BINDINGS = [
     Binding("space", "sample", "Sample", id="sampler.sample"),
@@ -45,7 +46,7 @@ class AutoplayRun:
     start: int  # its length when autoplay started
 
 
-class SamplerActions:
+class SamplerActions(PinActions):
     """Mixed into TokenExplorerApp (which provides lane, engine, settings, table, notify)."""
 
     def _init_sampler(self) -> None:
@@ -58,12 +59,6 @@ class SamplerActions:
     @property
     def autoplaying(self) -> bool:
         return self.autoplay_run is not None
-
-    @property
-    def tracked_ids(self) -> list[int]:
-        """The pinned token ids, in pin order. The lane holds them (one truth: the ids the
-        tracked view is fetched for are the ids the panel waits for)."""
-        return [] if self.lane is None else list(self.lane.tracked)
 
     @property
     def can_sample(self) -> bool:
@@ -228,67 +223,6 @@ class SamplerActions:
         self.stop_rule = replace(self.stop_rule, max_tokens=result.stop.max_tokens,
                                  stop_strings=result.stop.stop_strings)
         self.notify(f"Sampler: {self.sampler.describe()}.", title="Sampler", timeout=3)
-        self._after_lane()
-
-    def action_pin(self) -> None:
-        if not self._tracking_available():
-            return
-        candidate = self.table.selected()
-        if candidate is None:
-            return
-        pins = self.tracked_ids
-        if candidate.token_id in pins:
-            self.unpin(candidate.token_id)
-        else:
-            self._retrack(pins + [candidate.token_id])
-
-    def unpin(self, token_id: int) -> None:
-        """Stop tracking `token_id` (m on its row, M with its text, ✕ in the tracked panel)."""
-        pins = self.tracked_ids
-        if token_id in pins:
-            pins.remove(token_id)
-            self.notify(f"Unpinned {self.engine.token_text(token_id)!r}.", timeout=2)
-            self._retrack(pins)
-
-    def on_tracked_panel_unpin(self, message: TrackedPanel.Unpin) -> None:
-        self.unpin(message.token_id)
-
-    def action_pin_text(self) -> None:
-        if self._tracking_available():
-            self.push_screen(TextPrompt("pin tokens by text", "Type text; every token of it is tracked "
-                                        "(a leading space is part of a token). Text already pinned "
-                                        "is unpinned."), self._pin_text)
-
-    def _pin_text(self, text: str | None) -> None:
-        if text is None:
-            return
-        ids = self.engine.encode_plain(text)
-        if not ids:
-            self.notify(f"The text {text!r} gives no tokens; nothing was pinned.", severity="warning")
-            return
-        pins = self.tracked_ids
-        if all(t in pins for t in ids):  # the same text again: M unpins what it pinned
-            self._retrack([t for t in pins if t not in ids])
-            self.notify(f"Unpinned {text!r}" + (f" ({len(ids)} tokens)." if len(ids) > 1 else "."),
-                        timeout=3)
-            return
-        if len(ids) > 1:
-            pieces = ", ".join(repr(self.engine.token_text(t)) for t in ids)
-            self.notify(f"{text!r} is not one token in the vocabulary but {len(ids)} ({pieces}); "
-                        "all of them are tracked.", severity="warning", timeout=6)
-        self._retrack(pins + [t for t in dict.fromkeys(ids) if t not in pins])
-
-    def _tracking_available(self) -> bool:
-        missing = self.capabilities.missing("tracked")
-        if missing is None:
-            return True
-        self.notify(missing, severity="warning", timeout=8)
-        return False
-
-    def _retrack(self, pins: list[int]) -> None:
-        self.lane.track(tuple(pins))
-        if self.samples_on_server and self.sampler is not None:  # the draw adds the pins' p_final
-            self.lane.refetch("draw")
         self._after_lane()
 
     # -- autoplay --------------------------------------------------------------------------
