@@ -221,6 +221,32 @@ async def test_pins_the_table_does_not_list_can_be_unpinned_with_M_or_the_panel(
         assert "tracked tokens" not in screen_text(app)  # the panel closes with the last pin
 
 
+async def test_a_tracked_view_that_fails_says_so_instead_of_computing_for_good(monkeypatch):
+    """Issue 20: the panel said "computing the tracked tokens…" for good when the view
+    could not be computed. Now it says so, and a change of pins asks again."""
+    from explorer.engine.errors import EngineError
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+
+        def broken(*args, **kwargs):
+            raise EngineError("The tracked tokens broke.")
+
+        monkeypatch.setattr(app.engine, "tracked", broken)
+        await pilot.press("m")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "computing the tracked tokens" not in text
+        assert "The tracked tokens could not be computed" in text
+        assert any("The tracked tokens broke." in n for n, sev in app.notes if sev == "error")
+        monkeypatch.undo()  # the backend works again: the next pin fetches every pin
+        await pilot.press("down", "m")
+        await settle(app, pilot)
+        rows = app.sampler_drawing()["tracked"]
+        assert [r.token_id for r in rows] == app.tracked_ids and len(rows) == 2
+
+
 async def test_sampler_panel_bad_value_changes_nothing_and_a_knob_needs_no_forward_pass():
     app = make_app(sampling=sampling(temperature=1.0))
     async with app.run_test(size=SIZE) as pilot:
