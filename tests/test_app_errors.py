@@ -25,6 +25,20 @@ async def test_unknown_model_shows_one_line_and_quits_cleanly():
         assert not app.is_running and app.return_code == 1
 
 
+async def test_a_failed_server_start_names_the_server_not_the_local_model():
+    """Issue 20: after a failed --server the header named the configured local model."""
+    from explorer.config import ServerSettings
+
+    server = ServerSettings(url="http://127.0.0.1:9", connect_timeout=1, retries=0)
+    app = make_app(engine=False, server=server)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.start_failed
+        header = screen_text(app).splitlines()[0]
+        assert "http://127.0.0.1:9" in header and "could not start" in header
+        assert "embedded" not in header
+
+
 async def test_loading_the_embedded_model_through_settings():
     app = make_app(engine=False)
     async with app.run_test(size=SIZE) as pilot:

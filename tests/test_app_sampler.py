@@ -188,6 +188,65 @@ async def test_pin_and_unpin_tracked_tokens():
         assert any("is not one token" in text for text, _ in app.notes)
 
 
+async def test_pins_the_table_does_not_list_can_be_unpinned_with_M_or_the_panel():
+    """Issue 20: `m` unpins only a token on the table; M with text already pinned unpins
+    it, and each tracked row's ✕ unpins that token."""
+    from explorer.ui.tracked_panel import TrackedLine
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        listed = {c.token_id for c in app.table.candidates}
+        await pilot.press("M", *" dragonfly", "enter")
+        await pilot.press("M", *" zebra", "enter")
+        await settle(app, pilot)
+        fly, zebra = app.engine.encode_plain(" dragonfly"), app.engine.encode_plain(" zebra")
+        assert app.tracked_ids == list(dict.fromkeys(fly + zebra))
+        assert not set(zebra) & listed  # not on the table: `m` cannot reach it
+        await pilot.press("M", *" dragonfly", "enter")  # the same text again: unpinned
+        await settle(app, pilot)
+        assert app.tracked_ids == [t for t in dict.fromkeys(zebra) if t not in fly]
+        assert any(text.startswith("Unpinned ' dragonfly'") for text, _ in app.notes)
+        # The panel's ✕ on the first row removes that pin, and the panel follows.
+        lines = app.main_view.query(TrackedLine)
+        first = lines.first().token_id
+        assert [line.token_id for line in lines] == app.tracked_ids
+        await pilot.click(".unpin")
+        await settle(app, pilot)
+        assert first not in app.tracked_ids
+        assert [line.token_id for line in app.main_view.query(TrackedLine)] == app.tracked_ids
+        while app.tracked_ids:
+            await pilot.click(".unpin")
+            await settle(app, pilot)
+        assert "tracked tokens" not in screen_text(app)  # the panel closes with the last pin
+
+
+async def test_a_tracked_view_that_fails_says_so_instead_of_computing_for_good(monkeypatch):
+    """Issue 20: the panel said "computing the tracked tokens…" for good when the view
+    could not be computed. Now it says so, and a change of pins asks again."""
+    from explorer.engine.errors import EngineError
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+
+        def broken(*args, **kwargs):
+            raise EngineError("The tracked tokens broke.")
+
+        monkeypatch.setattr(app.engine, "tracked", broken)
+        await pilot.press("m")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "computing the tracked tokens" not in text
+        assert "The tracked tokens could not be computed" in text
+        assert any("The tracked tokens broke." in n for n, sev in app.notes if sev == "error")
+        monkeypatch.undo()  # the backend works again: the next pin fetches every pin
+        await pilot.press("down", "m")
+        await settle(app, pilot)
+        rows = app.sampler_drawing()["tracked"]
+        assert [r.token_id for r in rows] == app.tracked_ids and len(rows) == 2
+
+
 async def test_sampler_panel_bad_value_changes_nothing_and_a_knob_needs_no_forward_pass():
     app = make_app(sampling=sampling(temperature=1.0))
     async with app.run_test(size=SIZE) as pilot:

@@ -52,3 +52,49 @@ def test_recent_folders_are_remembered_atomically(tmp_path, monkeypatch):
 def test_builtins_come_first():
     names = [c.name for c in catalog.model_choices()]
     assert names[:2] == ["smollm2", "tiny"]
+
+
+def test_pins_cross_by_text(make_engine, tokenizer):
+    """Pins are ids of the old vocabulary: kept with a shared tokenizer, else re-tokenised
+    from their text (several tokens: the first, said so), a special token the new tokenizer
+    lacks is unpinned (said so). Checked against the new tokenizer itself."""
+    import pytest
+
+    from explorer.session.carry import carry_pins
+
+    pytest.importorskip("transformers")
+    from app_fixtures import embedded_engine
+
+    old, new = embedded_engine(), make_engine("llama")
+    the, quick, im_end = 263, 3872, 2
+    assert old.decode([the]) == " the" and old.decode([quick]) == " quick"
+    assert im_end in old.special_ids
+    # The same tokenizer (a model switch to a copy): every id kept, nothing said.
+    assert carry_pins([quick, the, im_end], old, old, "copy") == ((quick, the, im_end), None)
+
+    pins, note = carry_pins([quick, the, im_end], old, new, "tiny-llama")
+    plain = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert len(plain(" quick")) > 1 and len(plain(" the")) == 1
+    assert pins == (plain(" quick")[0], plain(" the")[0])
+    pieces = ", ".join(repr(new.token_text(t)) for t in plain(" quick"))
+    assert note == (f"Pinned tokens carried to tiny-llama by their text: ' quick' is "
+                    f"{len(plain(' quick'))} tokens there ({pieces}), so its first is tracked; "
+                    "'<|im_end|>' has no token there and was unpinned.")
+    # Back again: the new model's special <eos> spelt out as plain text is not a token.
+    eos = tokenizer.eos_token_id
+    assert carry_pins([eos], new, old, "embedded") == (
+        (), "Pinned tokens carried to embedded by their text: '<eos>' has no token there and "
+            "was unpinned.")
+
+
+def test_pins_are_dropped_where_the_new_backend_cannot_track():
+    from types import SimpleNamespace
+
+    from explorer.backend import Capabilities
+    from explorer.session.carry import carry_pins
+
+    server = SimpleNamespace(capabilities=Capabilities(kind="llama.cpp"))
+    assert carry_pins([5, 6], None, server, "s") == (
+        (), "Tracked tokens is not available on this backend (llama.cpp). The 2 pinned tokens "
+            "were unpinned.")
+    assert carry_pins([], None, server, "s") == ((), None)

@@ -79,11 +79,12 @@ class Lane:
         notify: Callable[[str, str], None] = lambda text, severity: None,
         on_press: Callable[[str], None] = lambda name: None,
         edits: Mapping[str, Edit] | None = None,
+        tracked: Sequence[int] = (),
     ) -> None:
         self.book = book
         self._start, self._notify, self._on_press = start, notify, on_press
         self._edits: dict[str, Edit] = dict(edits or {})
-        self.tracked: tuple[int, ...] = ()
+        self.tracked: tuple[int, ...] = tuple(int(t) for t in tracked)
         self.sampling: Any = None
         self._queue: deque[Press] = deque()
         self._ids = itertools.count(1)
@@ -127,6 +128,11 @@ class Lane:
     @property
     def missing_views(self) -> frozenset[str]:
         return frozenset(self._wanted - self.views.keys() - self._failed_views)
+
+    @property
+    def failed_views(self) -> frozenset[str]:
+        """Wanted views whose job failed for what is shown (asked again only on request)."""
+        return frozenset(self._failed_views & self._wanted)
 
     @property
     def is_idle(self) -> bool:

@@ -389,7 +389,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             return
         header = (self._startup or self.main_screen).query_one(HeaderLine)
         if self.engine is None or self.lane is None:
-            header.loading(self.settings.model.name, "could not start" if self.start_error else "loading…")
+            header.loading(startup.wanted_name(self.settings),
+                           "could not start" if self.start_error else "loading…")
             return
         lane, info = self.lane, self.engine.info
         busy = ""

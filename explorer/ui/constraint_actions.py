@@ -50,10 +50,10 @@ class ConstraintActions:
         return {"constraint": label, "constraint_broken": broken}
 
     # -- wiring ----------------------------------------------------------------------------
-    def _start_sampler(self) -> dict[str, Edit]:
+    def _start_sampler(self, keep=None) -> dict[str, Edit]:
         old = getattr(self, "sampler", None)
         old = None if old is None else old.constraint
-        edits = super()._start_sampler()  # a new Sampler (a model switch too): no constraint
+        edits = super()._start_sampler(keep)  # a new Sampler (a model switch too): no constraint
         if old is not None:
             self.notify(f"The constraint ({old.spec.describe()}) was compiled for the previous model's "
                         "tokenizer and is cleared; set it again with c.", title="Constraint",

@@ -93,12 +93,13 @@ class MainView(Vertical):
         token_bytes: Callable[[int], bytes | None],
         special_ids: Collection[int],
         sampler: Any = None,
-        tracked: Sequence[TrackedRow] | None = None,
+        tracked: Sequence[TrackedRow] | str | None = None,
         origins: Sequence[str] = (),
         candidates: Sequence | None = None,
     ) -> None:
         """sampler: explorer.session.sampler.Shown with `line` (the settings) or None;
-        tracked: rows for the tracked panel (None: nothing pinned; [] while computing);
+        tracked: rows for the tracked panel (None: nothing pinned; [] while computing; a
+        sentence when they cannot be computed);
         candidates: the table's rows when not the last record's top (a constraint's
         allowed tokens)."""
         ids = [r.token_id for r in records]
@@ -162,7 +163,9 @@ class MainView(Vertical):
         panel = self.query_one(TrackedPanel)
         panel.display = tracked is not None
         if tracked is not None:
-            if tracked:
+            if isinstance(tracked, str):
+                panel.waiting(tracked)
+            elif tracked:
                 panel.show(tracked, special_ids, lens=any(r.layers is not None for r in tracked))
             else:
                 panel.waiting("computing the tracked tokens…")

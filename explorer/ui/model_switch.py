@@ -6,7 +6,8 @@ or folder. The chosen model opens in a thread worker through the backend factory
 the current one keeps working; only when it has loaded, and the current model's running
 job has stopped, does the app swap backends. Every prompt is carried over (ids kept when
 the new tokenizer reads them as the same text, else re-tokenised with a warning:
-explorer.session.carry). A model that fails to load changes nothing.
+explorer.session.carry), and so are the pinned tokens (by their text) and the sampler's
+settings and seed. A model that fails to load changes nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from textual.widgets.option_list import Option
 from explorer.backend import open_backend
 from explorer.backend.catalog import ModelChoice, model_choices, remember
 from explorer.session import Lane
-from explorer.session.carry import carry_book
+from explorer.session.carry import carry_book, carry_pins
 from explorer.ui import startup
 from explorer.ui.chrome import BusyBar
 from explorer.ui.messages import JobDone
@@ -53,7 +54,9 @@ class SwitchDone(Message):
 def open_model(post, settings, name: str, generation: int) -> None:
     """Worker body: open `name` with the current settings otherwise; report once."""
     try:
-        wanted = replace(settings, model=replace(settings.model, name=name))
+        # A name from the picker is a local model, even in a session that began on a server.
+        wanted = replace(settings, model=replace(settings.model, name=name),
+                         server=replace(settings.server, url=""))
         backend = open_backend(wanted, progress=lambda text: post(SwitchProgress(generation, text)))
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence on screen
         post(SwitchDone(generation, name, error=startup.describe(exc)))
@@ -196,17 +199,23 @@ class ModelSwitching:
         old, new = self.engine, done.backend
         book, warning = carry_book(self.lane.book, old.decode, new.decode, new.encode,
                                    new.info.vocab_size, done.name)
+        # Pins are ids of the old vocabulary: carried by their text (an id kept as is would
+        # name another token there, or none, and the tracked view would never arrive).
+        pins, pins_note = carry_pins(self.lane.tracked, old, new, done.name)
+        keep = None if self.sampler is None else (self.sampler, self.stop_rule)
         self.engine = new
-        self.settings = replace(self.settings, model=replace(self.settings.model, name=done.name))
-        edits = self._start_sampler()  # the new model's own sampling defaults
+        self.settings = replace(self.settings, model=replace(self.settings.model, name=done.name),
+                                server=replace(self.settings.server, url=""))
+        edits = self._start_sampler(keep)  # the user's knobs and seed, not the new defaults
         self.lane = Lane(book, start=self._start_job, notify=self._lane_note,
-                         on_press=self._on_press, edits=edits)
+                         on_press=self._on_press, edits=edits, tracked=pins)
         self._drawn = None
         old.close()
         remember(done.name)
         self.main_screen.query_one(BusyBar).done()
         self.notify(f"Now on {new.info.name}.", title="Model")
-        if warning:
-            self.notify(warning, title="Model", severity="warning", timeout=15)
+        for text in (warning, pins_note):
+            if text:
+                self.notify(text, title="Model", severity="warning", timeout=15)
         self.refresh_bindings()
         self._after_lane()

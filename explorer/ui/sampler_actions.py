@@ -1,5 +1,5 @@
 """The app's sampler keys: `space` samples one token, `g` starts and stops autoplay, `t`
-forces text, `o` opens the sampler panel, `m`/`M` pin tracked tokens. A mixin of
+forces text, `o` opens the sampler panel, `m`/`M` pin tracked tokens (explorer.ui.pin_actions). A mixin of
 TokenExplorerApp, kept apart so the app stays about wiring.
 
 Model work still goes through the lane: sampling is an Edit that waits for the kept logits
@@ -26,6 +26,7 @@ from explorer.session.book import FORCED, PICKED, SAMPLED
 from explorer.session.sampler import Sampler, StopRule, server_shown
 from explorer.ui.sampler_panel import PanelResult, SamplerPanel
 from explorer.ui.text_input import TextPrompt
+from explorer.ui.pin_actions import PinActions
 from explorer.ui.tracked_panel import percent, tracked_rows
 
 SAMPLER_BINDINGS = [
@@ -45,14 +46,13 @@ class AutoplayRun:
     start: int  # its length when autoplay started
 
 
-class SamplerActions:
+class SamplerActions(PinActions):
     """Mixed into TokenExplorerApp (which provides lane, engine, settings, table, notify)."""
 
     def _init_sampler(self) -> None:
         self.sampler: Sampler | None = None
         self.stop_rule = StopRule()
         self.autoplay_run: AutoplayRun | None = None
-        self.tracked_ids: list[int] = []
         self._forced_note: tuple[int, int, int] | None = None  # (key, first position, count)
 
     # -- public surface ------------------------------------------------------------------
@@ -74,18 +74,25 @@ class SamplerActions:
         if self.lane is not None and self.sampler is not None and self.samples_on_server:
             self.lane.use_sampling(self.sampler.settings)
 
-    def _start_sampler(self) -> dict[str, Edit]:
-        """Called once the backend is open: resolve the settings, return the lane's edits."""
+    def _start_sampler(self, keep: tuple[Sampler, StopRule] | None = None) -> dict[str, Edit]:
+        """Called once the backend is open: resolve the settings, return the lane's edits.
+        keep: the previous model's sampler and stop rule (a model switch), whose knobs, seed,
+        token limit and stop strings stay as the user left them."""
         if not self.can_sample:
             return {}
         config = self.settings.sampling
-        try:
-            settings = config.resolve(self.engine.sampling_defaults())
-        except SamplingError as exc:
-            self.notify(str(exc), title="Sampler", severity="error", timeout=10)
-            settings = config.resolve(type(self.engine.sampling_defaults())())
+        if keep is not None:
+            settings = keep[0].settings  # its seed is resolved: the same draws follow
+            max_tokens, stop = keep[1].max_tokens, keep[1].stop_strings
+        else:
+            max_tokens, stop = config.max_tokens, tuple(config.stop)
+            try:
+                settings = config.resolve(self.engine.sampling_defaults())
+            except SamplingError as exc:
+                self.notify(str(exc), title="Sampler", severity="error", timeout=10)
+                settings = config.resolve(type(self.engine.sampling_defaults())())
         self.sampler = Sampler(settings)
-        self.stop_rule = StopRule(max_tokens=config.max_tokens, stop_strings=tuple(config.stop),
+        self.stop_rule = StopRule(max_tokens=max_tokens, stop_strings=stop,
                                   eos_ids=frozenset(self.engine.eos_ids),
                                   max_context=self.engine.info.max_context)
         view = "draw" if self.samples_on_server else "logits"
@@ -218,53 +225,6 @@ class SamplerActions:
         self.notify(f"Sampler: {self.sampler.describe()}.", title="Sampler", timeout=3)
         self._after_lane()
 
-    def action_pin(self) -> None:
-        if not self._tracking_available():
-            return
-        candidate = self.table.selected()
-        if candidate is None:
-            return
-        if candidate.token_id in self.tracked_ids:
-            self.tracked_ids.remove(candidate.token_id)
-            self.notify(f"Unpinned {candidate.text!r}.", timeout=2)
-        else:
-            self.tracked_ids.append(candidate.token_id)
-        self._retrack()
-
-    def action_pin_text(self) -> None:
-        if self._tracking_available():
-            self.push_screen(TextPrompt("pin tokens by text", "Type text; every token of it is tracked "
-                                        "(a leading space is part of a token)."), self._pin_text)
-
-    def _pin_text(self, text: str | None) -> None:
-        if text is None:
-            return
-        ids = self.engine.encode_plain(text)
-        if not ids:
-            self.notify(f"The text {text!r} gives no tokens; nothing was pinned.", severity="warning")
-            return
-        if len(ids) > 1:
-            pieces = ", ".join(repr(self.engine.token_text(t)) for t in ids)
-            self.notify(f"{text!r} is not one token in the vocabulary but {len(ids)} ({pieces}); "
-                        "all of them are tracked.", severity="warning", timeout=6)
-        for t in ids:
-            if t not in self.tracked_ids:
-                self.tracked_ids.append(t)
-        self._retrack()
-
-    def _tracking_available(self) -> bool:
-        missing = self.capabilities.missing("tracked")
-        if missing is None:
-            return True
-        self.notify(missing, severity="warning", timeout=8)
-        return False
-
-    def _retrack(self) -> None:
-        self.lane.track(tuple(self.tracked_ids))
-        if self.samples_on_server and self.sampler is not None:  # the draw adds the pins' p_final
-            self.lane.refetch("draw")
-        self._after_lane()
-
     # -- autoplay --------------------------------------------------------------------------
     def _autoplay_tick(self) -> None:
         """Press "sample" again once the screen shows the last sampled token."""
@@ -327,10 +287,14 @@ class SamplerActions:
             shown = server_shown(lane.views.get("draw"), lane.records[-1].next_entropy,
                                  self.engine.info.vocab_size, top, self.sampler.describe())
         tracked = None
-        if self.tracked_ids:
+        if lane.tracked:
             series = lane.views.get("tracked")
-            tracked = []
-            if series is not None and tuple(series.token_ids) == tuple(self.tracked_ids):
+            # Never "computing" for good: a view this backend cannot serve, or one that
+            # failed, says so (the error itself was notified) until the pins change.
+            tracked = (self.capabilities.missing("tracked") or
+                       ("The tracked tokens could not be computed; m, M or ✕ changes the pins."
+                        if "tracked" in lane.failed_views else []))
+            if series is not None and tuple(series.token_ids) == lane.tracked:
                 final = (self.sampler.distributions(row, ids, prompt_len).p_final
                          if self.sampler is not None and row is not None else lane.views.get("draw"))
                 tracked = tracked_rows(series, self.engine.token_text, final)
@@ -343,7 +307,9 @@ class SamplerActions:
 
     def sampler_draw_key(self) -> tuple:
         """What, besides the lane, changes the look (so a knob change redraws)."""
-        return (None if self.sampler is None else self.sampler.settings, tuple(self.tracked_ids))
+        lane = self.lane
+        return (None if self.sampler is None else self.sampler.settings,
+                () if lane is None else lane.tracked, frozenset() if lane is None else lane.failed_views)
 
     def forced_report(self) -> None:
         """Once forced tokens are on screen: one line with each token's p_base."""

@@ -23,12 +23,21 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
+def wanted_name(settings: Settings) -> str:
+    """What start-up opens, as the header names it until a backend is open: the server
+    (and its model, when one was named) with --server, else the local model."""
+    server = settings.server
+    if server.url:
+        return f"{server.model} on {server.url}" if server.model else server.url
+    return settings.model.name
+
+
 def load(post, settings: Settings, input_path: Path | None, backend=None) -> None:
     """Post LoadProgress while working, then Loaded or LoadFailed. `backend`: one already
     open (tests share one); otherwise settings.model is opened."""
     try:
         if backend is None:
-            post(LoadProgress(f"Loading model {settings.model.name}…"))
+            post(LoadProgress(f"Loading model {wanted_name(settings)}…"))
             backend = open_backend(settings, progress=lambda text: post(LoadProgress(text)))
         post(LoadProgress("Reading the prompt…"))
         chat = chat_renderer(backend)  # the local tokenizer's template or the server's

@@ -1,6 +1,8 @@
 """The tracked-tokens panel: per pinned token its p_base, p_final and rank at the next
 position, a sparkline of its p_base after every position of the prompt, and with the
-logit lens its probability at each layer. Draws only the plain data it is handed."""
+logit lens its probability at each layer. Draws only the plain data it is handed; its ✕
+asks the app to unpin a token (TrackedPanel.Unpin), which also works for pins the table
+does not list."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Label, Sparkline, Static
 
 from explorer.backend.sampling import ServerDraw
@@ -78,6 +82,8 @@ def _final_of(p_final, token: int) -> float | None:
 class TrackedLine(Horizontal):
     DEFAULT_CSS = """
     TrackedLine { height: 1; }
+    TrackedLine > .unpin { width: 2; color: $text-muted; }
+    TrackedLine > .unpin:hover { color: $error; text-style: bold; }
     TrackedLine > .summary { width: 52; }
     TrackedLine > Sparkline { width: 1fr; height: 1; margin: 0 1; }
     TrackedLine > .layers { width: auto; max-width: 40; }
@@ -87,7 +93,12 @@ class TrackedLine(Horizontal):
         super().__init__()
         self._row, self._special = row, special
 
+    @property
+    def token_id(self) -> int:
+        return self._row.token_id
+
     def compose(self) -> ComposeResult:
+        yield UnpinMark("✕", classes="unpin")
         yield Static(_summary(self._row, self._special), classes="summary")
         yield Sparkline([float(v) for v in self._row.series], summary_function=max)
         layers = Static(classes="layers")
@@ -106,7 +117,24 @@ class TrackedLine(Horizontal):
             strip.update(layer_strip(row.layers, 1))
 
 
+class UnpinMark(Static):
+    """The ✕ before a tracked row: a click unpins that row's token."""
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        line = self.parent
+        if isinstance(line, TrackedLine):
+            self.post_message(TrackedPanel.Unpin(line.token_id))
+
+
 class TrackedPanel(Vertical):
+    class Unpin(Message):
+        """The user asked to stop tracking `token_id` (its ✕ was clicked)."""
+
+        def __init__(self, token_id: int) -> None:
+            super().__init__()
+            self.token_id = token_id
+
     DEFAULT_CSS = """
     TrackedPanel { height: auto; max-height: 10; border: round $primary-darken-1; padding: 0 1; }
     TrackedPanel > #tracked-waiting { color: $text-muted; }
@@ -117,7 +145,7 @@ class TrackedPanel(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "tracked tokens"
-        self.border_subtitle = "m pins/unpins the selected token · M pins text"
+        self.border_subtitle = "m pins/unpins the selected token · M pins/unpins text · ✕ unpins"
 
     @property
     def lines(self) -> list[TrackedLine]:
@@ -130,7 +158,7 @@ class TrackedPanel(Vertical):
     def show(self, rows: Sequence[TrackedRow], special_ids=frozenset(), lens: bool = False) -> None:
         self.query_one("#tracked-waiting").display = False
         lines = self.lines
-        if [line._row.token_id for line in lines] != [r.token_id for r in rows]:
+        if [line.token_id for line in lines] != [r.token_id for r in rows]:
             for line in lines:
                 line.remove()
             self.mount_all([TrackedLine(r, r.token_id in special_ids) for r in rows])
