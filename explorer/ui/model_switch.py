@@ -53,7 +53,7 @@ class SwitchDone(Message):
 def open_model(post, settings, name: str, generation: int) -> None:
     """Worker body: open `name` with the current settings otherwise; report once."""
     try:
-        wanted = replace(settings, model=replace(settings.model, name=name))
+        wanted = replace(settings, model=replace(settings.model, name=name, named_by=""))
         backend = open_backend(wanted, progress=lambda text: post(SwitchProgress(generation, text)))
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence on screen
         post(SwitchDone(generation, name, error=startup.describe(exc)))
