@@ -35,7 +35,7 @@ async def test_opens_on_default_prompt():
         # p_final beside it), normalised and in nats, each labelled: nats as in trace,
         # tree and the files (design.md "Entropy unit")
         last = app.records[-1]
-        assert f"entropy H/ln V p_base {last.next_entropy_norm:.2f}" in text
+        assert f"entropy p_base {last.next_entropy_norm:.2f} H/ln V" in text
         assert f"({last.next_entropy:.2f} nats)" in text and "bits" not in text
         assert "Append" in text and "Pop" in text and "Quit" in text  # the footer
         assert not app.notes

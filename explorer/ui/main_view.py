@@ -119,16 +119,16 @@ class MainView(Vertical):
         at_least = "≥" if last.next_entropy_bound else ""
         source = "" if look.capabilities.kind == "local" else f" · top {len(last.top)} from {look.capabilities.kind}"
         if sampler is None:
-            set_titles(table, f"next token · entropy H/ln V {at_least}{last.next_entropy_norm:.2f} "
+            set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} H/ln V "
                               f"({at_least}{last.next_entropy:.2f} nats){source}", "")
         else:
             final = ""
             if sampler.entropy_final is not None:  # a server may not report p_final
                 mark = "≥" if sampler.entropy_final_bound else ""
-                final = (f" · p_final {mark}{sampler.entropy_final_norm:.2f} "
+                final = (f" · p_final {mark}{sampler.entropy_final_norm:.2f} H/ln V "
                          f"({mark}{sampler.entropy_final:.2f} nats)")
             end = CONSTRAINT_END_TITLES.get(sampler.constraint_end, "")
-            set_titles(table, f"next token{end} · entropy H/ln V p_base {at_least}{last.next_entropy_norm:.2f} "
+            set_titles(table, f"next token{end} · entropy p_base {at_least}{last.next_entropy_norm:.2f} H/ln V "
                               f"({at_least}{last.next_entropy:.2f} nats){final}{source}",
                        f"sampler: {sampler.line} (o to change)")
         self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning,
