@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -40,14 +41,36 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(layer_prob=False)
 
 
+def quiet_loading_bars() -> None:
+    """No hub download or transformers "Loading weights" bars from a command: they go to
+    stderr even when it is redirected, and our own messages say what is loading. Must run
+    before transformers is imported (it reads this once)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def check_input(path: Path | None, flag: str = "Input file") -> None:
+    """Refuse a --input that is missing or a folder before any model loads (ConfigError)."""
+    if path is not None and not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"{flag} {path} {what}.")
+
+
+def check_prompt_text(text: str | None) -> None:
+    if text is not None and not text.strip():
+        raise ConfigError("The prompt is empty; give some text with --prompt.")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="token-explorer",
         description="Look inside a causal language model one token at a time. "
                     "Subcommand: trace (a per-token report; trace --help).",
     )
-    parser.add_argument("--input", "-i", type=Path, metavar="FILE",
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--input", "-i", type=Path, metavar="FILE",
                         help="open this prompt (.txt, or a saved .json) instead of the default")
+    source.add_argument("--prompt", metavar="TEXT",
+                        help="open this text as the prompt (with --chat: the user message)")
     add_model_flags(parser)
     parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
                         help="enable logit-lens layer views (p cycles them)")
@@ -102,10 +125,10 @@ def sampling_from_args(settings: Settings, args: argparse.Namespace) -> Settings
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """config.toml with the command line on top. Raises ConfigError."""
-    settings = load_settings(args.config)
+    settings = load_settings(args.config)  # checks its own counts (config.check_counts)
     model = settings.model
     if args.model:
-        model = replace(model, name=args.model)
+        model = replace(model, name=args.model, named_by="--model")
     if args.bf16 and args.dtype not in (None, "bfloat16"):
         raise ConfigError(f"--bf16 and --dtype {args.dtype} ask for different dtypes; give one.")
     if args.bf16 or args.dtype:
@@ -131,14 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
     args = parse_args(argv)
-    try:
+    try:  # every setting and input is refused here, before the model loads
+        check_input(args.input)
+        check_prompt_text(args.prompt)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"token-explorer: {exc}", file=sys.stderr)
         return 2
     from explorer.ui.app import TokenExplorerApp  # Textual import only when we run the UI
 
-    app = TokenExplorerApp(settings, input_path=args.input)
+    app = TokenExplorerApp(settings, input_path=args.input, prompt_text=args.prompt)
     app.run()
     if app.start_error:
         print(f"token-explorer: {app.start_error}", file=sys.stderr)

@@ -66,6 +66,9 @@ class ModelSettings:
     device_map: str | dict[str, str] = ""
     max_memory: dict[str, str] = field(default_factory=dict)  # device -> "20GiB"
     offload_folder: str = ""  # where "disk" modules live ("" = a folder in the model cache)
+    # Where the user named the model, for advice ("--model", "" = the in-app dialog); not
+    # a config.toml key.
+    named_by: str = "model.name in config.toml"
 
     @property
     def path_or_id(self) -> str:
@@ -190,6 +193,21 @@ def _tree(table: dict) -> TreeSettings:
         raise ConfigError(str(exc) if str(exc).startswith("config.toml") else f"config.toml: {exc}") from exc
 
 
+# Whole numbers that must be at least 1 (the engine takes a top-k, a chunk, a cache of them).
+# Checked here, before any model loads: -5 used to load the model and then fail in topk,
+# and 0 to show an empty table without a word.
+MINIMA = {("display", "tokens_to_show"): 1, ("display", "influence_heads"): 1,
+          ("model", "prefill_chunk"): 1, ("model", "cache_size"): 1}
+
+
+def check_counts(settings: Settings, where: str = "config.toml: ") -> None:
+    """Raise ConfigError naming the first count below its minimum."""
+    for (section, key), least in MINIMA.items():
+        value = getattr(getattr(settings, section), key)
+        if value < least:
+            raise ConfigError(f"{where}{section}.{key} must be at least {least}, not {value}.")
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read config.toml (default: the one beside main.py); a missing file means defaults."""
     path = path or REPO_DIR / "config.toml"
@@ -204,6 +222,8 @@ def load_settings(path: Path | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
     model = dict(data.get("model", {}))
+    if "named_by" in model:
+        raise ConfigError("config.toml: unknown key model.named_by.")
     tables = {key: dict(model.pop(key)) for key in ("parts", "max_memory") if key in model}
     if isinstance(model.get("device_map"), dict):
         tables["device_map"] = dict(model.pop("device_map"))
@@ -219,6 +239,7 @@ def load_settings(path: Path | None = None) -> Settings:
                              "attribution").check("config.toml: attribution.n_steps")
                               .check_baseline("config.toml: attribution.baseline"),
     )
+    check_counts(settings)
     if settings.model.dtype not in DTYPE_NAMES:
         raise ConfigError('config.toml: model.dtype must be "auto", "float32", "bfloat16" or "float16".')
     check_device_map(settings.model.device_map, "config.toml: model.device_map")

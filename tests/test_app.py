@@ -6,7 +6,6 @@ Every wait is on workers and the message queue (`settle`), never a fixed sleep.
 from __future__ import annotations
 
 import json
-import math
 
 from app_fixtures import SIZE, embedded_engine, make_app, requires_model, screen_text, settle
 
@@ -33,10 +32,11 @@ async def test_opens_on_default_prompt():
         top = app.records[-1].top[0]
         assert top.text in text and f"{top.prob:.2%}".strip() in text
         # the entropy of the distribution the table shows (p_base, and the sampler's
-        # p_final beside it), normalised and in bits
+        # p_final beside it), normalised and in nats, each labelled: nats as in trace,
+        # tree and the files (design.md "Entropy unit")
         last = app.records[-1]
-        assert f"entropy p_base {last.next_entropy_norm:.2f}" in text
-        assert f"({last.next_entropy / math.log(2):.2f} bits)" in text
+        assert f"entropy p_base {last.next_entropy_norm:.2f} H/ln V" in text
+        assert f"({last.next_entropy:.2f} nats)" in text and "bits" not in text
         assert "Append" in text and "Pop" in text and "Quit" in text  # the footer
         assert not app.notes
 

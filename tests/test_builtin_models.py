@@ -59,6 +59,16 @@ def test_default_model_loads_offline_and_is_real(smollm2):
     assert [c.token_id for c in records[-1].top] == torch.topk(logp[-1], 30).indices.tolist()
 
 
+def test_default_model_starts_greedy(smollm2):
+    # Its generation_config (from the GGUF) leaves do_sample unset: generate is greedy, so
+    # the sampler starts at temperature 0 (it used to start neutral, at T 1).
+    from transformers import GenerationConfig
+
+    own = GenerationConfig.from_pretrained(builtin_models.local_folder("smollm2"))
+    assert not own.do_sample
+    assert smollm2.sampling_defaults().temperature == 0.0 and smollm2.sampling_defaults().greedy
+
+
 def test_default_model_lens_at_last_layer_equals_logits(smollm2):
     ids = smollm2.encode(FOX)
     smollm2.sync("fox", ids)

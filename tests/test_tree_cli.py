@@ -74,10 +74,19 @@ def test_tree_command_prints_and_exports(tmp_path, capsys):
     check(data["children"], tree.children)
     for node in tree.nodes():  # the indented text shows every node
         assert f"{node.token}  p {node.p:.3f}" in printed
+
+    def raw(level):  # files hold the decoded text itself, never display markers (␣, ↵)
+        for got in level:
+            assert got["token"] == engine.decode([got["token_id"]])
+            raw(got["children"])
+
+    raw(data["children"])
+    assert any(" " in got["token"] for got in data["children"])  # a space stays a space
     lines = [json.loads(line) for line in out_jsonl.read_text().splitlines()]
     assert len(lines) == len(tree.leaves())
     for line in lines:
         leaf = tree.find(tuple(line["token_ids"]))
         assert leaf is not None and leaf.is_leaf and line["text"] == engine.decode(line["token_ids"])
+        assert line["tokens"] == [engine.decode([t]) for t in line["token_ids"]]
         assert line["cum_logprob"] == pytest.approx(sum(math.log(tree.find(tuple(line["token_ids"][:i])).p)
                                                         for i in range(1, len(line["token_ids"]) + 1)), abs=1e-5)

@@ -8,14 +8,13 @@ work where it can be; nothing half-written is left (the JSONL is written atomica
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from explorer.backend import Backend, BackendError, open_backend
 from explorer.backend.sampling import chat_renderer, samples_on_server, supports_sampling
-from explorer.cli import add_model_flags, settings_from_args
+from explorer.cli import add_model_flags, check_input, quiet_loading_bars, settings_from_args
 from explorer.config import ConfigError, Settings
 from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
 from explorer.core.id_check import check_ids
@@ -89,9 +88,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("Give a prompt with --prompt TEXT or -i FILE.")
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("The prompt is empty; give some text with --prompt.")
-    if args.input is not None and not args.input.is_file():
-        what = "is a folder, not a file" if args.input.is_dir() else "does not exist"
-        raise UsageError(f"Input file {args.input} {what}.")
+    check_input(args.input)  # ConfigError: one sentence, exit 2 like the app and tree
     if args.max_new_tokens < 1:
         raise UsageError(f"--max-new-tokens must be at least 1, not {args.max_new_tokens}.")
     if args.top_logprobs < 1:
@@ -225,8 +222,7 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Our own progress bar replaces the hub's and transformers' download/loading bars.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    quiet_loading_bars()  # our own progress bar replaces the hub's and transformers' bars
     progress = TraceProgress.for_terminal()
     try:
         args = build_parser().parse_args(argv)

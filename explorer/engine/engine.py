@@ -98,7 +98,8 @@ class Engine:
         model, tokenizer = load_pretrained(settings.name, settings.path_or_id, settings.dtype,
                                            device, progress, device_map=settings.device_map,
                                            max_memory=settings.max_memory,
-                                           offload_folder=settings.offload_folder)
+                                           offload_folder=settings.offload_folder,
+                                           named_by=settings.named_by)
         return cls(model, tokenizer, name=settings.name, settings=settings,
                    tokens_to_show=tokens_to_show, influence_heads=influence_heads,
                    layer_prob=layer_prob, device=None if settings.device_map else device,

@@ -36,7 +36,15 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _explain(name: str, exc: BaseException) -> str:
+def local_folder_advice(named_by: str) -> str:
+    """How to point at a local folder instead, in the words of where the user named the
+    model (a user who typed --model is not told about config.toml)."""
+    if named_by == "--model":
+        return "or give --model a local folder"
+    return f"or set {named_by} to a local folder" if named_by else "or choose a local folder"
+
+
+def _explain(name: str, exc: BaseException, named_by: str = "model.name in config.toml") -> str:
     """One sentence for the screen, from whatever from_pretrained raised."""
     chain = []
     e: BaseException | None = exc
@@ -62,15 +70,14 @@ def _explain(name: str, exc: BaseException) -> str:
                 "check the id, or log in with `hf auth login` for a gated model.")
     if no_network:
         return (f"The model '{name}' is not in the local Hugging Face cache and cannot be "
-                "downloaded without a network; connect once to download it, or set "
-                "model.name to a local folder.")
+                f"downloaded without a network; connect once to download it, {local_folder_advice(named_by)}.")
     return f"The model '{name}' could not be loaded: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ") + "."
 
 
 def load_pretrained(name: str, path_or_id: str, dtype: str, device: str,
                     progress: Callable[[str], None] | None = None, *,
                     device_map: str | dict = "", max_memory: dict | None = None,
-                    offload_folder: str = ""):
+                    offload_folder: str = "", named_by: str = "model.name in config.toml"):
     """Load tokenizer and causal LM straight onto `device`, or spread by accelerate when
     `device_map` is given; every failure becomes ModelLoadError (out of memory: one
     sentence with what to try)."""
@@ -94,13 +101,19 @@ def load_pretrained(name: str, path_or_id: str, dtype: str, device: str,
         say(f"Loading {name} ({dtype}) onto {where}…")
         model = AutoModelForCausalLM.from_pretrained(
             path_or_id, dtype=placement.torch_dtype(dtype), **placement_kwargs)
+        if builtin_models.is_builtin(name) and model.generation_config is not None:
+            # A built-in's generation_config.json is the one its GGUF gives (written into
+            # the cache), which transformers marks "_from_model_config"; model_defaults reads
+            # that mark as "no file" and started SmolLM2 at T 1. Its settings are the
+            # model's own: do_sample unset means greedy, as generate and the README say.
+            model.generation_config._from_model_config = False
     except ModelLoadError:
         raise
     except Exception as exc:  # from_pretrained raises a zoo of types; all mean "cannot load"
         if placement.is_out_of_memory(exc):
             placement.release_cached_memory()
             raise ModelLoadError(placement.load_oom_sentence(name, dtype, where)) from exc
-        raise ModelLoadError(_explain(name, exc)) from exc
+        raise ModelLoadError(_explain(name, exc, named_by)) from exc
     return model.eval(), tokenizer
 
 

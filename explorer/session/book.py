@@ -33,12 +33,16 @@ class Prompt:
     messages: tuple[tuple[str, str], ...] | None = None
 
     @classmethod
-    def new(cls, ids: Iterable[int], messages=None) -> Prompt:
+    def new(cls, ids: Iterable[int], messages=None, *, original: Sequence[int] | None = None,
+            origins: Sequence[str] | None = None) -> Prompt:
+        """A prompt; `original` and `origins` restore a saved one's (default: all prompt)."""
         ids = tuple(int(i) for i in ids)
         if not ids:
             raise ValueError("A prompt needs at least one token.")
         chat = None if messages is None else tuple((m["role"], m["content"]) for m in messages)
-        return cls(next(_keys), ids, ids, (PROMPT,) * len(ids), chat)
+        original = ids if not original else tuple(int(i) for i in original)
+        origins = (PROMPT,) * len(ids) if origins is None or len(origins) != len(ids) else tuple(origins)
+        return cls(next(_keys), ids, original, origins, chat)
 
     def with_ids(self, ids: Sequence[int], origin: str = PICKED) -> Prompt:
         """New ids; tokens kept from the common prefix keep their origin, new ones get `origin`."""

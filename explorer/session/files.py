@@ -4,6 +4,8 @@ A saved prompt is two files with one stem: `<stem>.txt` holds the exact decoded 
 people and other tools) and `<stem>.json` holds {"model", "token_ids", "text"} (for us),
 because re-tokenising text does not always give back the same ids. A chat prompt also
 holds "messages" ([{"role", "content"}]), which another model renders with its own template.
+The .json also keeps "original_ids" (what ctrl+r resets to) and "origins" (per id: prompt,
+picked, sampled or forced); a file without them opens with its ids as the original.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class LoadedPrompt:
     text: str
     warning: str | None = None  # e.g. saved with another model: re-tokenised
     messages: tuple[dict, ...] | None = None  # a chat prompt's messages
+    original: tuple[int, ...] | None = None  # what ctrl+r resets to (None: the ids)
+    origins: tuple[str, ...] | None = None  # how each id was added (None: all the prompt)
 
 
 def slug(text: str, max_len: int = 40) -> str:
@@ -43,11 +47,21 @@ def _free_stem(folder: Path, stem: str) -> str:
     return candidate
 
 
+def _name_text(text: str, messages: Sequence[dict] | None) -> str:
+    """What a file is named after: the user's last message in a chat prompt (the text
+    starts with the template's special tokens, e.g. "<|im_start|>system"), else the text."""
+    users = [m["content"] for m in messages or () if m.get("role") == "user" and slug(m["content"])]
+    return users[-1] if users else text
+
+
 def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str,
-                messages: Sequence[dict] | None = None) -> Path:
-    """Write <folder>/<stem>.txt and .json; return the .txt path. Raises PromptFileError."""
+                messages: Sequence[dict] | None = None, *, original: Sequence[int] | None = None,
+                origins: Sequence[str] | None = None) -> Path:
+    """Write <folder>/<stem>.txt and .json; return the .txt path. Raises PromptFileError.
+    `original` (the ids ctrl+r resets to) and `origins` (how each id was added) are kept in
+    the .json so that reopening it restores them."""
     folder = Path(folder)
-    stem = slug(text) or time.strftime("prompt-%Y%m%d-%H%M%S")
+    stem = slug(_name_text(text, messages)) or time.strftime("prompt-%Y%m%d-%H%M%S")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         stem = _free_stem(folder, stem)
@@ -55,6 +69,10 @@ def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str,
         # Both files atomically, the .json last: a reader that finds the .json finds both.
         write_text_atomic(txt, text)
         record = {"model": model, "token_ids": [int(i) for i in ids], "text": text}
+        if original is not None:
+            record["original_ids"] = [int(i) for i in original]
+        if origins is not None:
+            record["origins"] = list(origins)
         if messages is not None:
             record["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
         write_text_atomic(meta, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
@@ -98,6 +116,21 @@ def _read_json(path: Path) -> dict:
     return record
 
 
+ORIGINS = ("prompt", "picked", "sampled", "forced")  # explorer.session.book's kinds
+
+
+def _provenance(record: dict, ids: tuple[int, ...]):
+    """(original, origins) from a saved record when they fit its ids, else (None, None):
+    files saved before these fields existed (or edited by hand) open as before."""
+    original, origins = record.get("original_ids"), record.get("origins")
+    if not (isinstance(original, list) and original and all(isinstance(i, int) for i in original)):
+        original = None
+    if not (isinstance(origins, list) and len(origins) == len(ids) and all(o in ORIGINS for o in origins)):
+        origins = None
+    return (None if original is None else tuple(original),
+            None if origins is None else tuple(origins))
+
+
 def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str,
                      chat: Callable[[list[dict]], list[int]] | None = None) -> LoadedPrompt:
     """Read a .txt (using the ids of a matching sibling .json) or a saved .json prompt.
@@ -128,7 +161,9 @@ def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str,
     messages = None if record is None or record.get("messages") is None else tuple(record["messages"])
     if record is not None and record["token_ids"]:
         if record.get("model") == model:
-            return LoadedPrompt(tuple(record["token_ids"]), text, messages=messages)
+            ids = tuple(record["token_ids"])
+            original, origins = _provenance(record, ids)
+            return LoadedPrompt(ids, text, messages=messages, original=original, origins=origins)
         warning = (
             f"{path.name} was saved with model {record.get('model')!r}; "
             f"its text was re-tokenised for {model!r}."

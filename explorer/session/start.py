@@ -23,6 +23,8 @@ class StartPrompt:
     text: str = ""  # the file's text ("" for the fallback)
     name: str = ""  # the file's name
     messages: tuple[dict, ...] | None = None  # a saved chat prompt's messages
+    original: tuple[int, ...] | None = None  # a saved prompt's ctrl+r target
+    origins: tuple[str, ...] | None = None  # a saved prompt's per-id provenance
 
 
 def _check_length(loaded_ids, path: Path, max_context: int | None) -> None:
@@ -39,9 +41,20 @@ def read_start_prompt(
     input_path: Path | None,
     default_path: Path,
     chat: Callable[[list[dict]], list[int]] | None = None,
+    text: str | None = None,
 ) -> StartPrompt:
+    """`text` (--prompt): the prompt itself; the caller checked it is not blank."""
     errors: list[str] = []
     warnings: list[str] = []
+    if text is not None:
+        ids = tuple(encode(text))
+        if max_context is not None and len(ids) > max_context:
+            errors.append(f"The --prompt text has {len(ids)} tokens, more than the model's "
+                          f"context of {max_context}.")
+        elif ids:
+            return StartPrompt(ids, errors, warnings, text, "--prompt")
+        else:
+            errors.append("The --prompt text gives no tokens.")
     for path in ([input_path] if input_path else []) + [default_path]:
         try:
             loaded = load_prompt_file(path, encode, model, chat)
@@ -53,7 +66,8 @@ def read_start_prompt(
             warnings.append(loaded.warning)
         if errors:
             errors[-1] += f" Opened {path.name} instead."
-        return StartPrompt(loaded.ids, errors, warnings, loaded.text, path.name, loaded.messages)
+        return StartPrompt(loaded.ids, errors, warnings, loaded.text, path.name, loaded.messages,
+                           loaded.original, loaded.origins)
     errors[-1] += f" Opened {FALLBACK_TEXT!r} instead."
     return StartPrompt(tuple(encode(FALLBACK_TEXT)), errors, warnings)
 

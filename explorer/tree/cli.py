@@ -58,12 +58,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from explorer.cli import settings_from_args
+    from explorer.cli import check_input, check_prompt_text, quiet_loading_bars, settings_from_args
     from explorer.config import ConfigError
 
+    quiet_loading_bars()  # no "Loading weights" bar on stderr, redirected or not
     args = parse_args(argv)
-    try:
+    try:  # every setting and input is refused here, before the model loads
+        check_input(args.input)
+        check_prompt_text(args.prompt)
         settings = settings_from_args(args)
+        if args.prompt is None and args.input is None:
+            check_input(settings.resolve(settings.prompts.default), "The default prompt")
         tree_settings = tree_settings_from_args(args, settings.tree)
     except (ConfigError, TreeSettingsError) as exc:
         print(f"token-explorer tree: {exc}", file=sys.stderr)
@@ -78,9 +83,9 @@ def run(settings, args: argparse.Namespace) -> int:
     from explorer.tree.export import write_json, write_leaves_jsonl
     from explorer.tree.render import render_text
 
-    def fail(text: str) -> int:
+    def fail(text: str) -> int:  # a model, prompt or file the user can fix: exit 2 as trace
         print(f"token-explorer tree: {text}", file=sys.stderr)
-        return 1
+        return 2
 
     try:
         backend = open_backend(settings, influence=False)  # a tree needs no attention rows

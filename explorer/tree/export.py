@@ -2,7 +2,8 @@
 
 JSON: {"settings": {...}, "prompt_ids": [...], "entropy": H, "stopped": ...,
 "children": [node, ...]}, each node {"token_id", "token", "p", "cum_logprob", "entropy",
-"depth", "end", "children"} (leaves also "text"): `p` under its parent, `cum_logprob` the
+"depth", "end", "children"} (leaves also "text"): `token` the decoded text itself (no
+display markers), `p` under its parent, `cum_logprob` the
 natural-log probability of the path from the end of the prompt, `entropy` (nats) of the
 distribution the token was chosen from. JSONL: one line per leaf, {"text", "token_ids",
 "tokens", "cum_logprob", "end"}, readable by pandas.read_json(path, lines=True).
@@ -20,7 +21,7 @@ from explorer.tree.node import TokenTree, TreeNode
 def node_dict(node: TreeNode) -> dict:
     out = {
         "token_id": node.token_id,
-        "token": node.token,
+        "token": node.raw,
         "p": node.p,
         "cum_logprob": node.cum_logprob,
         "entropy": node.entropy,
@@ -47,7 +48,7 @@ def leaf_lines(tree: TokenTree) -> list[dict]:
     """One record per leaf path, most probable first."""
     leaves = sorted(tree.leaves(), key=lambda n: -n.cum_logprob)
     return [{"text": n.text, "token_ids": list(n.path),
-             "tokens": [a.token for a in _ancestry(tree, n)],
+             "tokens": [a.raw for a in _ancestry(tree, n)],
              "cum_logprob": n.cum_logprob, "end": n.end} for n in leaves]
 
 

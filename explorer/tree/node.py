@@ -20,7 +20,7 @@ END_OPEN = "open"  # still open when the search stopped (node limit or cancel)
 @dataclass
 class TreeNode:
     token_id: int
-    token: str  # display text (whitespace visible)
+    token: str  # display text (whitespace visible): for the screen only
     p: float  # probability under its parent's distribution
     cum_logprob: float  # ln probability of the path from the end of the prompt
     entropy: float  # nats, of the distribution this token was chosen from
@@ -29,6 +29,7 @@ class TreeNode:
     children: list["TreeNode"] = field(default_factory=list)
     end: str | None = END_OPEN  # None once expanded; otherwise why it is a leaf
     text: str = ""  # leaves: the whole continuation text (decoded path)
+    raw: str = ""  # the token's decoded text itself: what files hold (design.md)
 
     @property
     def path_prob(self) -> float:

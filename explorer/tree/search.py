@@ -6,11 +6,12 @@ likely token. The queue is best first: the open path with the highest cumulative
 probability is expanded next (ties: the one opened first), so a node limit keeps the
 most likely part of the tree.
 
-With `batch` > 1 one model call takes the best open path together with its best open
-siblings (same parent, so they share the parent's KV cache), up to `batch` paths; their
-children are then chosen one path after another, most likely first, each with T from
-the queue as it stands at that moment. With batch 1 this is the
-plain one-at-a-time search. The model work is behind `Expander`, so this file has no
+With `batch` > 1 one model call expands the best open path together with its best open
+siblings (same parent, so they share the parent's KV cache), up to `batch` paths. The
+siblings' expansions are only computed ahead: each is used when the one-at-a-time search
+would pop that sibling, with T from the queue as it stands then. So the batch size changes
+the number of model calls, never the tree (taking the siblings out of the queue early
+made it shorter, T lower and the tree bigger). The model work is behind `Expander`, so this file has no
 torch and a test can replay the search with its own reference.
 """
 
@@ -61,6 +62,7 @@ def grow(expander: Expander, prompt_ids: Sequence[int], settings: TreeSettings, 
     order = itertools.count()
     # Entries: (-cum_logprob, opened order, node); the root (the prompt) is node None.
     queue: list[tuple[float, int, TreeNode | None]] = [(0.0, next(order), None)]
+    ahead: dict[tuple[int, ...], Expansion] = {}  # siblings' expansions computed early
     count = 0
     stopped = "done"
     while queue:
@@ -70,35 +72,42 @@ def grow(expander: Expander, prompt_ids: Sequence[int], settings: TreeSettings, 
         if cancelled is not None and cancelled():
             stopped = "cancelled"
             break
-        taken = _take(queue, settings.batch)
-        paths = [() if node is None else node.path for node in taken]
-        results = expander.expand(paths, settings.t_min, settings.max_nodes - count)
-        for node, path, result in zip(taken, paths, results):
-            level = tree.children if node is None else node.children
-            base = 0.0 if node is None else node.cum_logprob
-            if node is None:
-                tree.entropy = result.entropy
-            else:
-                node.end = EXPANDED
-            t = threshold(len(queue), settings)
-            for rank, (token, logprob) in enumerate(zip(result.token_ids, result.logprobs)):
-                p = math.exp(float(logprob))
-                if rank > 0 and p < t:
-                    break
-                if count >= settings.max_nodes:
-                    break
-                child = TreeNode(token_id=int(token), token=token_text(int(token)), p=p,
-                                 cum_logprob=base + float(logprob), entropy=float(result.entropy),
-                                 depth=len(path) + 1, path=path + (int(token),))
-                level.append(child)
-                count += 1
-                child.end = _end_of(child, eos, settings.stop, decode, settings.max_depth, room)
-                if child.end == END_OPEN:
-                    heapq.heappush(queue, (-child.cum_logprob, next(order), child))
-            if node is not None and not node.children:
-                node.end = END_OPEN  # the node limit left no room for any child
-            if progress is not None:
-                progress(count, settings.max_nodes)
+        node = heapq.heappop(queue)[2]
+        path = () if node is None else node.path
+        result = ahead.pop(path, None)
+        if result is None:
+            # A later pass would ask for fewer tokens (`most` only shrinks): one computed
+            # now serves it, since the loop below stops at the node limit anyway.
+            paths = [path] + _open_siblings(queue, node, settings.batch - 1)
+            results = expander.expand(paths, settings.t_min, settings.max_nodes - count)
+            result = results[0]
+            ahead.update(zip(paths[1:], results[1:]))
+        level = tree.children if node is None else node.children
+        base = 0.0 if node is None else node.cum_logprob
+        if node is None:
+            tree.entropy = result.entropy
+        else:
+            node.end = EXPANDED
+        t = threshold(len(queue), settings)
+        for rank, (token, logprob) in enumerate(zip(result.token_ids, result.logprobs)):
+            p = math.exp(float(logprob))
+            if rank > 0 and p < t:
+                break
+            if count >= settings.max_nodes:
+                break
+            child = TreeNode(token_id=int(token), token=token_text(int(token)), p=p,
+                             raw=decode((int(token),)),
+                             cum_logprob=base + float(logprob), entropy=float(result.entropy),
+                             depth=len(path) + 1, path=path + (int(token),))
+            level.append(child)
+            count += 1
+            child.end = _end_of(child, eos, settings.stop, decode, settings.max_depth, room)
+            if child.end == END_OPEN:
+                heapq.heappush(queue, (-child.cum_logprob, next(order), child))
+        if node is not None and not node.children:
+            node.end = END_OPEN  # the node limit left no room for any child
+        if progress is not None:
+            progress(count, settings.max_nodes)
     tree.stopped = stopped
     tree.forward_passes = expander.forward_passes
     for leaf in tree.leaves():
@@ -118,15 +127,9 @@ def _end_of(node: TreeNode, eos: frozenset[int], stop: tuple[str, ...], decode, 
     return END_OPEN
 
 
-def _take(queue: list, batch: int) -> list:
-    """The best open path and up to batch - 1 of its open siblings, best first."""
-    best = heapq.heappop(queue)
-    if batch == 1 or best[2] is None:
-        return [best[2]]
-    parent = best[2].path[:-1]
-    siblings = sorted(e for e in queue if e[2].path[:-1] == parent)[: batch - 1]
-    if siblings:
-        chosen = {id(e[2]) for e in siblings}
-        queue[:] = [e for e in queue if id(e[2]) not in chosen]
-        heapq.heapify(queue)
-    return [best[2]] + [e[2] for e in siblings]
+def _open_siblings(queue: list, node: TreeNode | None, most: int) -> list[tuple[int, ...]]:
+    """Paths of up to `most` open siblings of `node`, best first; they stay in the queue."""
+    if most < 1 or node is None:
+        return []
+    parent = node.path[:-1]
+    return [e[2].path for e in sorted(e for e in queue if e[2].path[:-1] == parent)[:most]]

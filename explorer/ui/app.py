@@ -36,7 +36,7 @@ from explorer.ui.views import ColourLayer, LayerView
 
 # (book press, palette title, palette help) for the command palette.
 PALETTE = [
-    ("save", "Save prompt", "Write the current prompt to prompts/ (.txt and .json)"),
+    ("save", "Save prompt", "Write the current prompt to prompts/ (.txt, .json and a per-token .jsonl)"),
     ("fork", "Fork prompt", "Copy the current prompt and move to the copy"),
     ("remove", "Remove prompt", "Remove the current prompt (never the last one)"),
     ("reset", "Reset prompt", "Go back to the prompt's original tokens"),
@@ -84,12 +84,14 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
     ]
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,
-                 engine=None) -> None:
+                 engine=None, prompt_text: str | None = None) -> None:
         """`engine`: an already open backend (tests share one); otherwise one is opened
-        from settings.model in a worker while the loading panel shows progress."""
+        from settings.model in a worker while the loading panel shows progress.
+        `prompt_text` (--prompt): the prompt itself, instead of a file."""
         super().__init__()
         self.settings = settings or Settings()
         self.input_path = input_path
+        self.prompt_text = prompt_text
         self.engine = engine  # the backend (explorer.backend.Backend)
         self.lane: Lane | None = None
         self.colour = ColourLayer.NONE
@@ -225,7 +227,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
     # -- start-up ----------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, name="load", group="load")
     def _load(self) -> None:
-        startup.load(self.post_message, self.settings, self.input_path, self.engine)
+        startup.load(self.post_message, self.settings, self.input_path, self.engine,
+                     prompt_text=self.prompt_text)
 
     @property
     def main_screen(self):
@@ -260,7 +263,9 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             self.notify(text, title="Input file", severity="warning", timeout=10)
         self._startup.panel.say(f"Reading the prompt ({len(message.ids)} tokens)…")
         edits = self._start_sampler()
-        self.lane = Lane(PromptBook([Prompt.new(message.ids, message.messages)]), start=self._start_job,
+        first = Prompt.new(message.ids, message.messages, original=message.original,
+                           origins=message.origins)
+        self.lane = Lane(PromptBook([first]), start=self._start_job,
                          notify=self._lane_note, on_press=self._on_press, edits=edits)
         self.refresh_bindings()
         self._after_lane()

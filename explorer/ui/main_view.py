@@ -3,7 +3,6 @@ it is handed (records and view arrays); it never starts model work."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,24 +116,24 @@ class MainView(Vertical):
 
         table = self.query_one(NextTokenTable)
         last = records[-1]
-        # The entropy of the distribution the table shows (H / ln V, and in bits); with a
+        # The entropy of the distribution the table shows, H / ln V and in nats: the unit of
+        # trace, tree and every file (design.md "Entropy unit"), each labelled. With a
         # sampler, of p_final too. From a server's truncated top-K it is a lower bound: "≥"
         # says so.
-        bits = math.log(2)
         at_least = "≥" if last.next_entropy_bound else ""
         source = "" if look.capabilities.kind == "local" else f" · top {len(last.top)} from {look.capabilities.kind}"
         if sampler is None:
-            set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} "
-                              f"({at_least}{last.next_entropy / bits:.2f} bits){source}", "")
+            set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} H/ln V "
+                              f"({at_least}{last.next_entropy:.2f} nats){source}", "")
         else:
             final = ""
             if sampler.entropy_final is not None:  # a server may not report p_final
                 mark = "≥" if sampler.entropy_final_bound else ""
-                final = (f" · p_final {mark}{sampler.entropy_final_norm:.2f} "
-                         f"({mark}{sampler.entropy_final / bits:.2f} bits)")
+                final = (f" · p_final {mark}{sampler.entropy_final_norm:.2f} H/ln V "
+                         f"({mark}{sampler.entropy_final:.2f} nats)")
             end = CONSTRAINT_END_TITLES.get(sampler.constraint_end, "")
-            set_titles(table, f"next token{end} · entropy p_base {at_least}{last.next_entropy_norm:.2f} "
-                              f"({at_least}{last.next_entropy / bits:.2f} bits){final}{source}",
+            set_titles(table, f"next token{end} · entropy p_base {at_least}{last.next_entropy_norm:.2f} H/ln V "
+                              f"({at_least}{last.next_entropy:.2f} nats){final}{source}",
                        f"sampler: {sampler.line} (o to change)")
         self.query_one(Legend).show(look.colour, look.layer_view, note, scale=scale, meaning=meaning,
                                     rows=constraint_rows(sampler))

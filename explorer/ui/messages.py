@@ -21,6 +21,8 @@ class Loaded(Message):
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     messages: list[dict] | None = None  # a chat prompt's messages (the ids are their rendering)
+    original: tuple[int, ...] | None = None  # a saved prompt's ctrl+r target (None: the ids)
+    origins: tuple[str, ...] | None = None  # a saved prompt's per-id provenance
 
 
 @dataclass

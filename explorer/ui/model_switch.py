@@ -55,7 +55,7 @@ def open_model(post, settings, name: str, generation: int) -> None:
     """Worker body: open `name` with the current settings otherwise; report once."""
     try:
         # A name from the picker is a local model, even in a session that began on a server.
-        wanted = replace(settings, model=replace(settings.model, name=name),
+        wanted = replace(settings, model=replace(settings.model, name=name, named_by=""),
                          server=replace(settings.server, url=""))
         backend = open_backend(wanted, progress=lambda text: post(SwitchProgress(generation, text)))
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence on screen

@@ -32,9 +32,11 @@ def wanted_name(settings: Settings) -> str:
     return settings.model.name
 
 
-def load(post, settings: Settings, input_path: Path | None, backend=None) -> None:
+def load(post, settings: Settings, input_path: Path | None, backend=None, *,
+         prompt_text: str | None = None) -> None:
     """Post LoadProgress while working, then Loaded or LoadFailed. `backend`: one already
-    open (tests share one); otherwise settings.model is opened."""
+    open (tests share one); otherwise settings.model is opened. `prompt_text` (--prompt)
+    is the prompt itself, instead of a file."""
     try:
         if backend is None:
             post(LoadProgress(f"Loading model {wanted_name(settings)}…"))
@@ -48,6 +50,7 @@ def load(post, settings: Settings, input_path: Path | None, backend=None) -> Non
             input_path,
             settings.resolve(settings.prompts.default),
             chat,
+            text=prompt_text,
         )
         warnings = list(start.warnings)
         notice = special_text_notice(start, backend.special_ids, backend.token_text)
@@ -57,8 +60,10 @@ def load(post, settings: Settings, input_path: Path | None, backend=None) -> Non
         if messages is None and settings.prompts.chat:
             ids, messages = wrap_as_chat(chat, start.text or FALLBACK_TEXT, settings.prompts.system,
                                          start, backend.info.max_context)
+        kept = ids == start.ids  # a saved prompt's provenance, unless it was wrapped anew
         post(Loaded(backend, ids, start.errors, warnings,
-                    messages=None if messages is None else list(messages)))
+                    messages=None if messages is None else list(messages),
+                    original=start.original if kept else None, origins=start.origins if kept else None))
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence on screen
         post(LoadFailed(describe(exc)))
 

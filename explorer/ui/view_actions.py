@@ -25,7 +25,8 @@ class ViewActions:
         ids = prompt.ids
         folder = self.settings.resolve(self.settings.prompts.save_dir)
         try:
-            path = save_prompt(folder, self.engine.decode(ids), ids, self.engine.info.name, prompt.chat)
+            path = save_prompt(folder, self.engine.decode(ids), ids, self.engine.info.name, prompt.chat,
+                               original=prompt.original, origins=prompt.origins)
         except PromptFileError as exc:
             self.notify(str(exc), title="Save", severity="error", timeout=10)
             return
