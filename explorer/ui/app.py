@@ -280,7 +280,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
 
     def on_job_progress(self, message: JobProgress) -> None:
         running = self.lane.running
-        if running is None or running.id != message.job:
+        if not self.screen_stack or running is None or running.id != message.job:
             return
         if self.lane.shown is None:
             if self._startup is not None:  # (None after a model switch: no start-up screen)
