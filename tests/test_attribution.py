@@ -156,7 +156,7 @@ def test_progress_and_cancel(make_engine, tokenizer):
     seen = []
     ig = engine.attribution("p", top[0].token_id, "integrated_gradients", n_steps=12,
                             progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (12, 12) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[-1][0] == seen[-1][1] > 12 and [d for d, _ in seen] == sorted(d for d, _ in seen)
     with pytest.raises(Cancelled):
         engine.attribution("p", top[1].token_id, "integrated_gradients", cancelled=lambda: True)
     # Nothing was cached by the cancelled run; the prompt is intact.

@@ -32,6 +32,7 @@ from explorer.backend.errors import Cancelled, Unavailable
 from explorer.backend.types import ATTRIBUTION_METHODS, Attribution
 
 from . import ig_path, placement
+from .attribution_run import BACKWARD, LayerWatch, Run
 from .ig_baseline import Baselines
 from .kv import LRU
 
@@ -39,6 +40,10 @@ DEFAULT_STEPS = 32
 # Positions per integrated-gradients batch (steps x prompt length): bounds activation memory.
 BATCH_TOKENS = 2048
 CACHE_ENTRIES = 64
+# Integrated-gradients requests cancelled mid-way whose finished gradient batches are kept,
+# so the same request asked again (after a key the model had to serve first) resumes.
+PARTIAL_ENTRIES = 4
+GRAD_COST = 1.0 + BACKWARD  # a gradient point in forward-point units (attribution_run.py)
 # Where the gradient points go: "log" = the scan and log-spaced panels of ig_path.py,
 # "even" = Gauss-Legendre on [0, 1] (captum's placement), "auto" = log from the zero
 # baseline, even from the others (benchmarks/ig_completeness.py measured both).
@@ -58,6 +63,8 @@ class Attributor:
         self.batch_tokens = max(1, int(batch_tokens))
         self.grid = grid
         self._cache = LRU(cache_entries)
+        self._partial = LRU(PARTIAL_ENTRIES)
+        self._watch: LayerWatch | None = None  # the layer hooks, installed on first use
         self._embed = self._input_embeddings(model)
         self._baselines = Baselines(self._embed, lambda: placement.input_device(self.model), eos_id)
         params = inspect.signature(model.forward).parameters
@@ -101,13 +108,19 @@ class Attributor:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        run = _Run(self, int(target), cancelled, progress, total=steps or 1)
-        embeds = self.embeddings(ids)
-        if ig:
-            start = self._baselines.build(baseline, ids, embeds)
-            result = self._integrated_gradients(ids, run, embeds, steps, start, baseline)
-        else:
-            result = self._gradient_method(ids, run, embeds, method)
+        if self._watch is None:
+            self._watch = LayerWatch(self.model)
+        run = Run(int(target), cancelled, progress, len(self._watch.blocks))
+        run.check()
+        with self._watch.watching(run):
+            embeds = self.embeddings(ids)
+            if ig:
+                start = self._baselines.build(baseline, ids, embeds)
+                result = self._integrated_gradients(ids, run, embeds, steps, start, baseline, key)
+            else:
+                run.plan(GRAD_COST)
+                result = self._gradient_method(ids, run, embeds, method)
+        run.finish()
         self._cache.put(key, result)
         return result
 
@@ -127,44 +140,46 @@ class Attributor:
         return torch.log_softmax(out.logits[:, -1].float(), dim=-1)[:, target]
 
     # ----------------------------------------------------------------- methods
-    def _gradient_method(self, ids, run: _Run, embeds: torch.Tensor, method: str) -> Attribution:
+    def _forward(self, run: Run, embeds: torch.Tensor) -> torch.Tensor:
+        """log p of run's target at each point of `embeds`: the function captum differentiates."""
+        run.check()
+        run.points(embeds.shape[0])
+        out = self.log_p(embeds, run.target)
+        run.last_value = float(out[-1].detach())
+        return out
+
+    def _gradient_method(self, ids, run: Run, embeds: torch.Tensor, method: str) -> Attribution:
         from captum.attr import InputXGradient, Saliency
 
         embeds.requires_grad_(True)
+        forward = lambda x: self._forward(run, x)  # noqa: E731
         with torch.enable_grad():
             if method == "saliency":
-                grads = Saliency(run.forward).attribute(embeds, abs=False)
+                grads = Saliency(forward).attribute(embeds, abs=False)
                 values = grads[0].norm(dim=-1)
             else:
-                values = InputXGradient(run.forward).attribute(embeds)[0].sum(dim=-1)
+                values = InputXGradient(forward).attribute(embeds)[0].sum(dim=-1)
         return Attribution(ids=ids, target=run.target, method=method,
                            values=values.detach().cpu().numpy().astype(np.float32),
                            log_p=run.last_value)
 
-    def _integrated_gradients(self, ids, run: _Run, embeds: torch.Tensor, steps: int,
-                              baseline: torch.Tensor, name: str) -> Attribution:
+    def _integrated_gradients(self, ids, run: Run, embeds: torch.Tensor, steps: int,
+                              baseline: torch.Tensor, name: str, key) -> Attribution:
         from captum.attr import Saliency
 
         delta = embeds - baseline  # the path is baseline + alpha * delta
         batch = max(1, self.batch_tokens // len(ids))
-        with torch.no_grad():  # the two ends of the path
-            f_e, f_b = self.log_p(torch.cat([embeds, baseline]), run.target).tolist()
-        if self.grid == "even" or (self.grid == "auto" and name != "zero"):
-            alphas, weights = ig_path.even(steps)
+        kept = self._partial.get(key)
+        if kept is not None:  # asked again after a cancel: the finished batches stand
+            f_e, f_b, alphas, weights, avg, first = kept
+            avg = avg.clone()
+            run.done = GRAD_COST * first
+            run.plan(GRAD_COST * len(alphas))
         else:
-            with torch.no_grad():  # the forward-only scan toward the baseline
-
-                def probe(alphas: list[float]) -> list[float]:
-                    run.check()
-                    return self.log_p(torch.cat([baseline + a * delta for a in alphas]),
-                                      run.target).tolist()
-
-                decades, values = ig_path.scan(probe, f_e, f_b, ig_path.deepest_decade(delta), batch)
-            alphas, weights = ig_path.schedule(decades, values, steps)
-        run.total = len(alphas)
-        avg = torch.zeros_like(embeds[0], dtype=torch.float64)
+            f_e, f_b, alphas, weights = self._path(run, embeds, baseline, delta, steps, batch, name)
+            avg, first = torch.zeros_like(embeds[0], dtype=torch.float64), 0
         with torch.enable_grad():
-            for start in range(0, len(alphas), batch):
+            for start in range(first, len(alphas), batch):
                 a = alphas[start:start + batch]
                 # Back-propagate sqrt(alpha) * f: deep on the path from zero the gradient
                 # grows like 1/alpha (past fp32's range by alpha ~ 1e-38) while near the
@@ -175,35 +190,42 @@ class Attributor:
                                  device=embeds.device)
                 points = (baseline + torch.tensor(a, dtype=embeds.dtype, device=embeds.device)
                           [:, None, None] * delta).requires_grad_(True)
-                grads = Saliency(lambda x: run.forward(x) * scale[: x.shape[0]]).attribute(
-                    points, abs=False)  # sqrt(alpha) * df/de at each point
+                try:
+                    grads = Saliency(lambda x: self._forward(run, x) * scale[: x.shape[0]]).attribute(
+                        points, abs=False)  # sqrt(alpha) * df/de at each point
+                except Cancelled:
+                    self._partial.put(key, (f_e, f_b, alphas, weights, avg, start))
+                    raise
                 avg += (w[:, None, None] * grads.detach().double()).sum(dim=0)
+        self._partial.pop(key)
         values = (delta[0].double() * avg).sum(dim=-1)
         return Attribution(ids=ids, target=run.target, method="integrated_gradients",
                            values=values.detach().cpu().numpy().astype(np.float32),
                            log_p=float(f_e), log_p_baseline=float(f_b), n_steps=steps,
                            baseline=name)
 
+    def _path(self, run: Run, embeds, baseline, delta, steps: int, batch: int, name: str):
+        """(f(e), f(baseline), alphas, weights): the path's two ends and where its gradient
+        points go (forward passes only)."""
+        even = self.grid == "even" or (self.grid == "auto" and name != "zero")
+        deepest = ig_path.deepest_decade(delta)
+        scan_most = 0 if even else int(deepest / ig_path.SCAN_STEP)
+        run.plan(2 + scan_most + GRAD_COST * steps)
+        with torch.no_grad():  # the two ends of the path
+            run.points(2)
+            f_e, f_b = self.log_p(torch.cat([embeds, baseline]), run.target).tolist()
+        if even:
+            alphas, weights = ig_path.even(steps)
+        else:
+            with torch.no_grad():  # the forward-only scan toward the baseline
 
-class _Run:
-    """The forward function handed to captum for one request: polls `cancelled` before
-    every batch and reports progress in evaluated points."""
+                def probe(alphas: list[float]) -> list[float]:
+                    run.check()
+                    run.points(len(alphas))
+                    return self.log_p(torch.cat([baseline + a * delta for a in alphas]),
+                                      run.target).tolist()
 
-    def __init__(self, owner: Attributor, target: int, cancelled, progress, total: int):
-        self.owner, self.target = owner, target
-        self.cancelled, self.progress, self.total = cancelled, progress, total
-        self.done = 0
-        self.last_value = float("nan")
-
-    def check(self) -> None:
-        if self.cancelled is not None and self.cancelled():
-            raise Cancelled("The attribution was cancelled.")
-
-    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
-        self.check()
-        out = self.owner.log_p(embeds, self.target)
-        self.last_value = float(out[-1].detach())
-        self.done = min(self.total, self.done + embeds.shape[0])
-        if self.progress is not None:
-            self.progress(self.done, self.total)
-        return out
+                decades, values = ig_path.scan(probe, f_e, f_b, deepest, batch)
+            alphas, weights = ig_path.schedule(decades, values, steps)
+        run.plan(run.done + GRAD_COST * len(alphas))
+        return f_e, f_b, alphas, weights

@@ -35,6 +35,11 @@ Rules, each one there because an ordering of presses and results once broke it:
   kind seals the chain. A wanted view beyond the ride-along ones gives the presses the
   worker has not started back to the queue, so that views are fetched between them as
   before.
+- A background view (`background(name)`: an attribution, minutes of passes) never holds
+  up a press or another view: while one runs, a press that waits or a wanted view of
+  another kind cancels it (the backend checks between layers and keeps what it finished),
+  that work goes first, and the background view is asked for again after, in a job of
+  its own.
 """
 
 from __future__ import annotations
@@ -80,8 +85,10 @@ class Lane:
         on_press: Callable[[str], None] = lambda name: None,
         edits: Mapping[str, Edit] | None = None,
         tracked: Sequence[int] = (),
+        background: Callable[[str], bool] = lambda name: False,
     ) -> None:
         self.book = book
+        self._background = background
         self._start, self._notify, self._on_press = start, notify, on_press
         self._edits: dict[str, Edit] = dict(edits or {})
         self.tracked: tuple[int, ...] = tuple(int(t) for t in tracked)
@@ -101,6 +108,7 @@ class Lane:
         self.chaining = True  # False: one job per append press (benchmarks compare the two)
         self.jobs_started = 0
         self.most_pending = 0  # high-water mark of the queue, for tests and diagnostics
+        self.preempted = 0  # background jobs cancelled so that a press or view went first
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -227,6 +235,11 @@ class Lane:
             elif (self.running.kind == "views" and not self.running.views <= self._wanted
                   and not self.running.cancelled()):
                 self.running.cancel()
+            # A background view yields to a press waiting behind it or another view.
+            elif self._yields(self.running) and not self.running.cancelled() and (
+                    self._queue or any(not self._background(v) for v in self.missing_views)):
+                self.running.cancel()
+                self.preempted += 1
             return
         if not self.in_sync:
             if self._failed_target != self.target:
@@ -239,6 +252,8 @@ class Lane:
                     self._queue.popleft()
             return
         missing = self.missing_views
+        quick = frozenset(v for v in missing if not self._background(v))
+        missing = quick or missing  # the background views after the others, on their own
         if missing and (not self._queue or self._waits(self._queue[0])):
             key, ids = self.shown
             top = tuple(c.token_id for c in self.records[-1].top)
@@ -303,6 +318,9 @@ class Lane:
 
     def _requeue(self, rows: list[int]) -> None:
         self._queue.extendleft(Press("append", row) for row in reversed(rows))
+
+    def _yields(self, job: Job) -> bool:
+        return job.kind == "views" and bool(job.views) and all(map(self._background, job.views))
 
     def _waits(self, press: Press) -> bool:
         """Whether the press at the head of the queue must wait for the screen."""

@@ -32,7 +32,7 @@ from explorer.ui.tree_screen import TreeScreen
 from explorer.ui.sampler_actions import SAMPLER_ACTIONS, SAMPLER_BINDINGS, SamplerActions
 from explorer.ui.constraint_actions import CONSTRAINT_ACTIONS, CONSTRAINT_BINDINGS, ConstraintActions
 from explorer.ui.view_actions import ViewActions
-from explorer.ui.views import ColourLayer, LayerView
+from explorer.ui.views import ColourLayer, LayerView, parse_attribution_view
 
 # (book press, palette title, palette help) for the command palette.
 PALETTE = [
@@ -185,6 +185,13 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         attribution = None
         if self.colour is ColourLayer.ATTRIBUTION and self.lane is not None:
             candidate = self.table.selected()
+            records = self.lane.records
+            if records and (self._drawn is None or self._drawn[1] != id(records)):
+                # The table still lists the candidates of the records drawn before; the
+                # draw about to happen shows these records' (MainView.draw), the cursor
+                # staying on its row. Name (and ask for) what will be drawn.
+                top = records[-1].top
+                candidate = top[min(self.table.cursor_row, len(top) - 1)] if top else None
             if candidate is not None:
                 attribution = (self.attribution_method, candidate.token_id, candidate.text)
         return Look(self.colour, self.layer_view if self.layer_prob else None, self.capabilities,
@@ -265,8 +272,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         edits = self._start_sampler()
         first = Prompt.new(message.ids, message.messages, original=message.original,
                            origins=message.origins)
-        self.lane = Lane(PromptBook([first]), start=self._start_job,
-                         notify=self._lane_note, on_press=self._on_press, edits=edits)
+        self.lane = self.make_lane(PromptBook([first]), edits)
         self.refresh_bindings()
         self._after_lane()
 
@@ -277,7 +283,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
 
     def on_job_progress(self, message: JobProgress) -> None:
         running = self.lane.running
-        if running is None or running.id != message.job:
+        if not self.screen_stack or running is None or running.id != message.job:
             return
         if self.lane.shown is None:
             if self._startup is not None:  # (None after a model switch: no start-up screen)
@@ -287,9 +293,11 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             # Only a long prefill gets the bar, not a held key's one-token steps: showing,
             # relabelling and hiding it each cost a layout pass.
             label = f"Reading prompt {message.done}/{message.total} "
-            if running.kind == "views" and self.colour is ColourLayer.ATTRIBUTION:
-                method = ATTRIBUTION_LABELS[self.attribution_method]
-                label = f"{method} {message.done}/{message.total} (esc cancels) "
+            attributions = [a for v in sorted(running.views) if (a := parse_attribution_view(v))]
+            if running.kind == "views" and attributions:
+                # (counted in forward passes of one point, attribution_run.py: a share reads
+                # better than the count)
+                label = f"{ATTRIBUTION_LABELS[attributions[0][0]]} (esc cancels) "
             elif running.kind == "views" and "tracked" in running.views:  # a server's prefixes
                 label = f"Tracking tokens {message.done}/{message.total} "
             self.main_screen.query_one(BusyBar).progress(label, message.done, message.total)
@@ -348,6 +356,13 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self._after_lane()
 
     # -- drawing (no model work: the lane's records and view arrays only) ------------------
+    def make_lane(self, book: PromptBook, edits, tracked=()) -> Lane:
+        """The one place a lane is built (start-up and a model switch): attributions run
+        in the background, so a key that needs the model goes first."""
+        return Lane(book, start=self._start_job, notify=self._lane_note, on_press=self._on_press,
+                    edits=edits, tracked=tracked,
+                    background=lambda name: parse_attribution_view(name) is not None)
+
     def _after_lane(self) -> None:
         """Tell the lane what the look needs, then draw what it holds."""
         look = self.look

@@ -27,7 +27,6 @@ from textual.widgets.option_list import Option
 
 from explorer.backend import open_backend
 from explorer.backend.catalog import ModelChoice, model_choices, remember
-from explorer.session import Lane
 from explorer.session.carry import carry_book, carry_pins
 from explorer.ui import startup
 from explorer.ui.chrome import BusyBar
@@ -207,8 +206,7 @@ class ModelSwitching:
         self.settings = replace(self.settings, model=replace(self.settings.model, name=done.name),
                                 server=replace(self.settings.server, url=""))
         edits = self._start_sampler(keep)  # the user's knobs and seed, not the new defaults
-        self.lane = Lane(book, start=self._start_job, notify=self._lane_note,
-                         on_press=self._on_press, edits=edits, tracked=pins)
+        self.lane = self.make_lane(book, edits, tracked=pins)
         self._drawn = None
         old.close()
         remember(done.name)
