@@ -190,7 +190,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
                 # The table still lists the candidates of the records drawn before; the
                 # draw about to happen shows these records' (MainView.draw), the cursor
                 # staying on its row. Name (and ask for) what will be drawn.
-                top = records[-1].top
+                top, _ = self.table_candidates(self.lane)  # a constraint lists its allowed ones
                 candidate = top[min(self.table.cursor_row, len(top) - 1)] if top else None
             if candidate is not None:
                 attribution = (self.attribution_method, candidate.token_id, candidate.text)
