@@ -87,10 +87,15 @@ def generate(model, ids: list[int], s, tokens: int) -> list[int]:
 
 
 def engine_autoplay(engine, ids: list[int], settings, tokens: int, seed: int) -> list[int]:
-    from explorer.session.sampler import Sampler, StopRule, autoplay as run
+    from explorer.core.trace import trace
+    from explorer.core.trace_sampling import TraceChoice
+    from explorer.session.sampler import Sampler, StopRule
 
     sampler = Sampler(settings.with_changes(seed=seed))
-    return [s.token_id for s in run(engine, ("auto", seed), ids, len(ids), sampler, StopRule(max_tokens=tokens))]
+    key = ("auto", seed)
+    result = trace(engine, ids, tokens, choose=TraceChoice(engine, key, sampler, len(ids)), key=key,
+                   rule=StopRule(max_tokens=tokens))
+    return list(result.completion_ids)
 
 
 def step_costs(engine, ids: list[int], settings, reps: int) -> tuple[float, float]:

@@ -16,7 +16,16 @@ from explorer.config import EMBEDDED_MODEL_DIR
 from explorer.engine import Engine
 from explorer.engine.kv import TAIL_ROWS
 from explorer.sampling import NEUTRAL, PRESETS
-from explorer.session.sampler import Sampler, StopRule, autoplay
+from explorer.core.trace import trace
+from explorer.core.trace_sampling import TraceChoice
+from explorer.session.sampler import Sampler, StopRule
+
+
+def autoplay(engine, key, ids, sampler, stop) -> list[int]:
+    """The generation loop `trace` and the app's autoplay share, with the app's choice."""
+    result = trace(engine, ids, stop.max_tokens, choose=TraceChoice(engine, key, sampler, len(ids)),
+                   key=key, rule=stop)
+    return list(result.completion_ids)
 
 
 def full_logits(model, ids) -> torch.Tensor:
@@ -108,7 +117,7 @@ def test_headless_autoplay_greedy_equals_generate(request, make_engine, which):
                                     do_sample=False, max_new_tokens=16, pad_token_id=0, eos_token_id=None)
     want = out[0, len(ids):].tolist()
     sampler = Sampler(PRESETS["greedy"])
-    got = [s.token_id for s in autoplay(engine, "auto", ids, len(ids), sampler, StopRule(max_tokens=16))]
+    got = autoplay(engine, "auto", ids, sampler, StopRule(max_tokens=16))
     assert got == want
 
 
@@ -118,7 +127,7 @@ def test_headless_autoplay_seeded_and_stops(embedded_engine):
     settings = PRESETS["creative"].with_changes(seed=11)
 
     def run(settings, stop):
-        return [s.token_id for s in autoplay(engine, "s", ids, len(ids), Sampler(settings), stop)]
+        return autoplay(engine, "s", ids, Sampler(settings), stop)
 
     first = run(settings, StopRule(max_tokens=20))
     assert len(first) == 20 and run(settings, StopRule(max_tokens=20)) == first

@@ -15,6 +15,8 @@ from explorer.backend import Backend, PromptTooLongError
 from explorer.backend.protocol import IsCancelled, Progress
 from explorer.backend.sampling import SamplingBackend, ServerSampling
 from explorer.backend.types import TokenRecord
+from explorer.session.generation import Generation
+from explorer.session.sampler import StopRule
 
 # (ids so far, the last position's record) -> the next token id. record.top is the
 # distribution after the last position, most probable first.
@@ -69,37 +71,42 @@ def check_length(backend: Backend, prompt_len: int, max_new_tokens: int) -> None
 
 def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
           choose: Choose = greedy, key: object = "trace", stop_ids: Collection[int] | None = None,
+          rule: StopRule | None = None,
           prefill_progress: Progress | None = None, step_progress: Progress | None = None,
           cancelled: IsCancelled | None = None, forget: bool = True) -> Trace:
     """Generate up to `max_new_tokens` tokens after `prompt_ids`, stopping after a token of
     `stop_ids` (default: the model's end-of-sequence ids, `eos_ids` of a backend that
-    serves sampling; () never stops early). The backend's state for `key` is forgotten afterwards
+    serves sampling; () never stops early). `rule` (autoplay's StopRule: stop strings, a
+    context limit) replaces both. The backend's state for `key` is forgotten afterwards
     (forget=False keeps it, e.g. to read tracked tokens; the caller forgets it). Raises
     BackendError (PromptTooLongError, Cancelled, ...)."""
     ids = tuple(int(i) for i in prompt_ids)
     if not ids:
         raise ValueError("The prompt gives no tokens.")
+    if rule is not None:
+        max_new_tokens = rule.max_tokens
     check_length(backend, len(ids), max_new_tokens)
     # A server names its end-of-sequence token when it draws one: read them as we go.
-    learned = stop_ids is None and isinstance(backend, ServerSampling)
+    learned = stop_ids is None and rule is None and isinstance(backend, ServerSampling)
     if stop_ids is None:
         stop_ids = backend.eos_ids if isinstance(backend, SamplingBackend) else ()
-    eos = frozenset(int(i) for i in stop_ids)
-    stop = "length"
+    if rule is None:
+        rule = StopRule(max_tokens=max_new_tokens, eos_ids=frozenset(int(i) for i in stop_ids))
+    run = Generation(key, len(ids), rule)  # the app's autoplay steps the same
     try:
         records = backend.sync(key, ids, progress=prefill_progress, cancelled=cancelled)
-        for done in range(1, max_new_tokens + 1):
-            token = int(choose(ids, records[-1]))
-            ids = ids + (token,)
+        while True:
+            ids = ids + (int(choose(ids, records[-1])),)
             records = backend.sync(key, ids, cancelled=cancelled)
             if step_progress is not None:
-                step_progress(done, max_new_tokens)
-            if token in eos or (learned and token in backend.eos_ids):
-                stop = "eos"
+                step_progress(len(run.produced(ids)), max_new_tokens)
+            if learned:
+                run.learn_eos(backend.eos_ids)
+            if run.after(ids, backend.decode) is not None:
                 break
     except BaseException:
         backend.forget(key)
         raise
     if forget:
         backend.forget(key)
-    return Trace(tuple(records), len(prompt_ids), stop)
+    return Trace(tuple(records), len(prompt_ids), "eos" if run.ended_by_eos(ids) else "length")

@@ -36,8 +36,7 @@ from explorer.core.trace_constraint import (
     server_replay,
 )
 from explorer.core.trace_sampling import (
-    SamplingChoice,
-    ServerChoice,
+    TraceChoice,
     add_sampling_fields,
     add_trace_sampling_flags,
     sampling_asked,
@@ -163,8 +162,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 stop_ids = constrain(backend, sampler, args.constraint) if args.constraint else None
             except ConstraintError as exc:
                 raise UsageError(str(exc)) from None
-            choice = SamplingChoice(backend, "trace", sampler, len(ids))
-            decoding, finals = sampler.describe(), choice.finals
+            choice = TraceChoice(backend, "trace", sampler, len(ids))
+            decoding, finals = sampler.describe(), None
         elif args.constraint is not None:  # the server generates under it; the steps replay it
             sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
             asked = sampling_asked(settings.sampling)
@@ -177,19 +176,20 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 raise UsageError(str(exc)) from None
         elif sampling_asked(settings.sampling):  # the server's sampler with our settings
             sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
-            choice, stop_ids = ServerChoice(backend, "trace", sampler, len(ids)), None
+            choice, stop_ids = TraceChoice(backend, "trace", sampler, len(ids), local=False), None
             decoding, finals = f"{sampler.describe()} (on the server)", None
         else:
             choice, decoding, finals, stop_ids = greedy, "greedy (on the server)", None, None
             if samples_on_server(backend):
                 # The server's own greedy draw picks the same token and names the
                 # end-of-sequence token when it comes; a local argmax could not tell.
-                choice = ServerChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids))
+                choice = TraceChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids),
+                                     local=False)
         with progress.generating(len(ids), max_new) as (on_prefill, on_step):
             result = trace(backend, ids, max_new, choose=choice, key="trace",
                            prefill_progress=on_prefill, step_progress=on_step, forget=False,
                            stop_ids=stop_ids)
-        if isinstance(choice, ServerChoice):  # p_final, where the server reported it
+        if isinstance(choice, TraceChoice):  # p_final (on a server: where it reported it)
             finals = choice.finals
         try:
             series = backend.tracked("trace", track) if track else None

@@ -10,12 +10,12 @@ row (SamplingBackend.next_logits), the seeded draw, and Backend.tracked.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from explorer.backend.types import TokenRecord, TrackedSeries
 from explorer.sampling import add_sampling_flags
+from explorer.session.choose import choose_next
 from explorer.session.sampler import Sampler
 
 
@@ -45,57 +45,39 @@ def sampling_asked(config) -> bool:
     return config.preset != "model" or any(k != "seed" for k in config.values)
 
 
-def _logprob(p: float) -> float | None:
-    return math.log(p) if p > 0 else None
-
-
 @dataclass
-class SamplingChoice:
-    """A `Choose` for explorer.core.trace.trace: the seeded draw from p_final of the kept
-    row of prompt `key`. Keeps, per step, logprob_final of the chosen token and of the
-    candidates it was chosen from (None: excluded)."""
+class TraceChoice:
+    """A `Choose` for explorer.core.trace.trace through the one choose function
+    (explorer.session.choose.choose_next), as the app's `space` and autoplay: locally the
+    seeded draw from p_final of the kept row of prompt `key`; on a server (local=False)
+    its own sampler's draw with our settings (one request per token, which the append's
+    request already made). `prompt_len`: where the sampler's appended tokens begin (the
+    penalties and a constraint count from there). Keeps, per step, logprob_final of the
+    chosen token and of the candidates it was chosen from (None: excluded; `finals`
+    stays None on a server that does not report p_final) and, with a constraint, whether
+    it allowed each."""
 
-    backend: object  # a SamplingBackend
+    backend: object  # a SamplingBackend (local) or a ServerSampling
     key: object
     sampler: Sampler
     prompt_len: int
-    finals: list[dict[int, float | None]] = field(default_factory=list)
-    # Per step, with a constraint on the sampler: whether it allowed each of those tokens.
+    local: bool = True
+    finals: list[dict[int, float | None]] | None = None
     valids: list[dict[int, bool]] = field(default_factory=list)
 
     def __call__(self, ids: tuple[int, ...], last: TokenRecord) -> int:
-        row = self.backend.next_logits(self.key)
-        d = self.sampler.distributions(row, ids, self.prompt_len)
-        p_final = d.p_final
-        token = self.sampler.pick(row, ids, self.prompt_len)  # = draw(p_final, seed, len(ids))
-        wanted = {c.token_id for c in last.top} | {token}
-        self.finals.append({t: _logprob(float(p_final[t])) for t in wanted})
-        if d.valid is not None:
-            self.valids.append({t: bool(d.valid[t]) for t in wanted})
-        return token
-
-
-@dataclass
-class ServerChoice:
-    """A `Choose` for trace on a server: the server's own sampler draws
-    (explorer.backend.ServerSampling), one request per token that the append's request
-    already made. Keeps logprob_final like SamplingChoice where the server reports p_final
-    (vLLM with processed log-probs); `finals` stays None otherwise."""
-
-    backend: object  # a ServerSampling
-    key: object
-    sampler: Sampler
-    prompt_len: int
-    finals: list[dict[int, float | None]] | None = None
-
-    def __call__(self, ids: tuple[int, ...], last: TokenRecord) -> int:
         wanted = [c.token_id for c in last.top]
-        drawn = self.backend.draw(self.key, self.sampler.settings, self.prompt_len, wanted)
-        if drawn.p_final is not None:
-            if self.finals is None:
-                self.finals = []
-            self.finals.append({t: _logprob(drawn.p_final.get(t, 0.0)) for t in {*wanted, drawn.token_id}})
-        return drawn.token_id
+        if self.local:
+            row, drawn = self.backend.next_logits(self.key), None
+        else:
+            row, drawn = None, self.backend.draw(self.key, self.sampler.settings, self.prompt_len, wanted)
+        choice = choose_next(self.sampler, ids, self.prompt_len, row=row, drawn=drawn,
+                             local=self.local, candidates=wanted)
+        if choice.finals is not None:
+            self.finals = (self.finals or []) + [choice.finals]
+        if choice.valid is not None:
+            self.valids.append(choice.valid)
+        return choice.token_id
 
 
 def tracked_ids(texts: Sequence[str] | None, encode_plain: Callable[[str], list[int]],

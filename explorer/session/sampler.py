@@ -3,13 +3,14 @@ and when autoplay stops. No Textual, no tensors in the interface (numpy rows in,
 values out); torch runs inside explorer.sampling's pipeline only when a row is computed.
 
 Shared by the app (space, g, the o panel, the table's p_final column) and the headless
-commands (trace), which call `autoplay` directly.
+commands (trace): both choose tokens with explorer.session.choose and step one
+explorer.session.generation.Generation.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -297,33 +298,3 @@ class StopRule:
         if self.max_context is not None and total_len >= self.max_context:
             return f"the prompt reached the model's context limit of {self.max_context} tokens"
         return None
-
-
-@dataclass(frozen=True)
-class Step:
-    token_id: int
-    distributions: Distributions  # of the position the token was drawn at
-
-
-def autoplay(backend, key: Hashable, ids: Sequence[int], prompt_len: int, sampler: Sampler,
-             stop: StopRule, *, cancelled: Callable[[], bool] | None = None) -> Iterator[Step]:
-    """Headless autoplay through a SamplingBackend: one decode step per token (sync of one
-    more id), the sampler on the kept row, a seeded draw. Yields each step; the caller
-    reads why it stopped from `stop.after`. Stops early when cancelled() turns true."""
-    seq = [int(i) for i in ids]
-    if stop.max_context is not None and len(seq) >= stop.max_context:
-        return
-    backend.sync(key, seq)
-    produced: list[int] = []
-    while True:
-        if cancelled is not None and cancelled():
-            return
-        row = backend.next_logits(key)
-        d = sampler.distributions(row, seq, prompt_len)
-        token = sampler.pick(row, seq, prompt_len)  # refuses a draw the constraint cannot mask
-        seq.append(token)
-        produced.append(token)
-        yield Step(token, d)
-        if stop.after(produced, len(seq), backend.decode) is not None:
-            return
-        backend.sync(key, seq)

@@ -20,6 +20,7 @@ from explorer.backend import Capabilities, Cancelled
 from explorer.backend.types import ATTRIBUTION_LABELS, ATTRIBUTION_METHODS
 from explorer.config import Settings
 from explorer.session import Job, Lane, PromptBook
+from explorer.session.explorer import Explorer
 from explorer.session.book import Prompt
 from explorer.ui import jobs, startup
 from explorer.ui.startup_screen import StartupScreen
@@ -92,8 +93,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self.settings = settings or Settings()
         self.input_path = input_path
         self.prompt_text = prompt_text
-        self.engine = engine  # the backend (explorer.backend.Backend)
-        self.lane: Lane | None = None
+        self._engine = engine  # the backend until the core owns it (explorer.backend.Backend)
+        self.core: Explorer | None = None  # the explorer core, once the first prompt is read
         self.colour = ColourLayer.NONE
         self.layer_view = LayerView.NONE
         self.attribution_method = ATTRIBUTION_METHODS[0]  # i cycles through the methods
@@ -106,7 +107,6 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self._busy_since: float | None = None
         self._busy_timer = None
         self._startup: StartupScreen | None = StartupScreen()  # until the first prompt shows
-        self._init_sampler()
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -135,6 +135,15 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self.set_keymap({k: v for k, v in keys.items() if k in known})
 
     # -- public surface (tests and scripts read these) -------------------------------------
+    @property
+    def engine(self):
+        """The backend: the core's, once it is open (a model switch swaps it there)."""
+        return self._engine if self.core is None else self.core.backend
+
+    @property
+    def lane(self) -> Lane | None:
+        return None if self.core is None else self.core.lane
+
     @property
     def book(self) -> PromptBook | None:
         return None if self.lane is None else self.lane.book
@@ -190,7 +199,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
                 # The table still lists the candidates of the records drawn before; the
                 # draw about to happen shows these records' (MainView.draw), the cursor
                 # staying on its row. Name (and ask for) what will be drawn.
-                top, _ = self.table_candidates(self.lane)  # a constraint lists its allowed ones
+                top, _ = self.core.table_candidates()  # a constraint lists its allowed ones
                 candidate = top[min(self.table.cursor_row, len(top) - 1)] if top else None
             if candidate is not None:
                 attribution = (self.attribution_method, candidate.token_id, candidate.text)
@@ -263,16 +272,19 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self.notify(message.text, title="Could not start", severity="error", timeout=30)
 
     def on_loaded(self, message: Loaded) -> None:
-        self.engine = message.backend
+        self._engine = message.backend
         for text in message.errors:
             self.notify(text, title="Input file", severity="error", timeout=10)
         for text in message.warnings:
             self.notify(text, title="Input file", severity="warning", timeout=10)
         self._startup.panel.say(f"Reading the prompt ({len(message.ids)} tokens)…")
-        edits = self._start_sampler()
         first = Prompt.new(message.ids, message.messages, original=message.original,
                            origins=message.origins)
-        self.lane = self.make_lane(PromptBook([first]), edits)
+        # Attributions run in the background, so a key that needs the model goes first.
+        self.core = Explorer(message.backend, self.settings.sampling, start_job=self._start_job,
+                             notify=self.notify, lane_note=self._lane_note, on_press=self._on_press,
+                             background=lambda name: parse_attribution_view(name) is not None)
+        self.core.open(PromptBook([first]))
         self.refresh_bindings()
         self._after_lane()
 
@@ -323,7 +335,9 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             self._stop_autoplay(None)
         self.lane.finish(message.job, message.result, error)
         self._after_lane()
-        self._autoplay_tick()
+        self.core.autoplay_tick()
+        self._after_lane()
+        self._swap_when_idle()  # a model switch waits for the running job to stop
 
     def _lane_note(self, text: str, severity: str) -> None:
         # A held key repeats a refusal (popping the only token) dozens of times: say it once.
@@ -340,7 +354,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
     # -- key actions --------------------------------------------------------------------
     def action_book(self, press: str) -> None:
         """Every key that edits or moves in the prompt book goes through the lane, in order."""
-        self.lane.press(self.book_press(press), row=self.table.cursor_row)
+        self.core.press(press, row=self.table.cursor_row)
         self._after_lane()
 
     def action_cycle_colour(self) -> None:
@@ -356,17 +370,10 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self._after_lane()
 
     # -- drawing (no model work: the lane's records and view arrays only) ------------------
-    def make_lane(self, book: PromptBook, edits, tracked=()) -> Lane:
-        """The one place a lane is built (start-up and a model switch): attributions run
-        in the background, so a key that needs the model goes first."""
-        return Lane(book, start=self._start_job, notify=self._lane_note, on_press=self._on_press,
-                    edits=edits, tracked=tracked,
-                    background=lambda name: parse_attribution_view(name) is not None)
-
     def _after_lane(self) -> None:
         """Tell the lane what the look needs, then draw what it holds."""
         look = self.look
-        self.sync_sampler_to_lane()
+        self.core.sync_sampler()
         self.lane.want(look.views_wanted())
         lane = self.lane
         if lane.shown is not None:

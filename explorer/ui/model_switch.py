@@ -27,10 +27,8 @@ from textual.widgets.option_list import Option
 
 from explorer.backend import open_backend
 from explorer.backend.catalog import ModelChoice, model_choices, remember
-from explorer.session.carry import carry_book, carry_pins
 from explorer.ui import startup
 from explorer.ui.chrome import BusyBar
-from explorer.ui.messages import JobDone
 
 
 @dataclass
@@ -182,11 +180,6 @@ class ModelSwitching:
         self._pending_switch = message
         self._swap_when_idle()
 
-    def on_job_done(self, message: JobDone) -> None:
-        # Textual calls this after the app's own on_job_done (which finishes the job in the
-        # lane): handlers run along the class's MRO.
-        self._swap_when_idle()
-
     def _swap_when_idle(self) -> None:
         """Swap once the current backend runs no job: two backends never share a lane."""
         if self._pending_switch is None or self.lane is None:
@@ -195,25 +188,15 @@ class ModelSwitching:
             self.lane.running.cancel()  # its JobDone brings us back here
             return
         done, self._pending_switch = self._pending_switch, None
-        old, new = self.engine, done.backend
-        book, warning = carry_book(self.lane.book, old.decode, new.decode, new.encode,
-                                   new.info.vocab_size, done.name)
-        # Pins are ids of the old vocabulary: carried by their text (an id kept as is would
-        # name another token there, or none, and the tracked view would never arrive).
-        pins, pins_note = carry_pins(self.lane.tracked, old, new, done.name)
-        keep = None if self.sampler is None else (self.sampler, self.stop_rule)
-        self.engine = new
         self.settings = replace(self.settings, model=replace(self.settings.model, name=done.name),
                                 server=replace(self.settings.server, url=""))
-        edits = self._start_sampler(keep)  # the user's knobs and seed, not the new defaults
-        self.lane = self.make_lane(book, edits, tracked=pins)
+        # Prompts and pins carried by their text, the sampler's knobs and seed kept.
+        warnings = self.core.switch(done.backend, done.name)
         self._drawn = None
-        old.close()
         remember(done.name)
         self.main_screen.query_one(BusyBar).done()
-        self.notify(f"Now on {new.info.name}.", title="Model")
-        for text in (warning, pins_note):
-            if text:
-                self.notify(text, title="Model", severity="warning", timeout=15)
+        self.notify(f"Now on {done.backend.info.name}.", title="Model")
+        for text in warnings:
+            self.notify(text, title="Model", severity="warning", timeout=15)
         self.refresh_bindings()
         self._after_lane()

@@ -1,0 +1,81 @@
+"""The explorer core's edits: what `space`, forced text and a checked `→` do to the book,
+run by the lane in key-press order (explorer.session.lane.Edit), each once the views it
+needs are on screen. No Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from explorer.sampling.constraint import ConstraintError
+from explorer.session.book import FORCED, SAMPLED
+from explorer.session.choose import NoToken, choose_next
+from explorer.session.job import Press
+from explorer.session.lane import Lane
+
+if TYPE_CHECKING:  # (the core imports this module to register the edits)
+    from explorer.session.explorer import Explorer
+
+def _context_full(core: Explorer, lane: Lane, adding: int = 1) -> bool:
+    limit = core.backend.info.max_context
+    if limit is None or len(lane.book.current.ids) + adding <= limit:
+        return False
+    core.stop_autoplay(None)
+    lane.notify(f"The prompt is at the model's context limit of {limit} tokens; "
+                "nothing more can be appended.", "warning")
+    return True
+
+
+def apply_sample(core: Explorer, lane: Lane, press: Press) -> None:
+    if _context_full(core, lane):
+        return
+    prompt = lane.book.current
+    try:
+        choice = choose_next(core.sampler, prompt.ids, len(prompt.original), local=not core.samples_on_server,
+                             row=lane.views.get("logits"), drawn=lane.views.get("draw"))
+    except NoToken as exc:
+        core.stop_autoplay(exc.reason)
+        lane.notify(str(exc), "warning")
+        return
+    except ConstraintError as exc:  # the text breaks it, or it is complete: no draw
+        text = str(exc)
+        if core.autoplaying:
+            core.stop_autoplay(text[0].lower() + text[1:].rstrip("."))
+        else:
+            lane.notify(text, "warning")
+        return
+    if choice.ends:  # the server names its end-of-sequence token when it draws one
+        core.stop_rule = replace(core.stop_rule, eos_ids=core.stop_rule.eos_ids | {choice.token_id})
+    lane.book.append(choice.token_id, SAMPLED)
+
+
+def apply_force(core: Explorer, lane: Lane, press: Press) -> None:
+    ids = tuple(press.arg)
+    prompt = lane.book.current
+    c = core.constraint
+    if c is not None and not c.fits(list(prompt.ids[len(prompt.original):]) + list(ids)):
+        lane.notify(f"The forced text does not fit the constraint ({c.spec.describe()}); "
+                    "nothing was appended.", "warning")
+        return
+    limit = core.backend.info.max_context
+    if limit is not None and len(prompt.ids) + len(ids) > limit:
+        lane.notify(f"Forcing {len(ids)} tokens would pass the model's context limit of {limit} "
+                    "tokens; nothing was appended.", "warning")
+        return
+    core.forced_note = (prompt.key, len(prompt.ids), len(ids))
+    lane.book.extend(ids, FORCED)
+
+
+def apply_append_valid(core: Explorer, lane: Lane, press: Press) -> None:
+    top, _ = core.table_candidates()  # the rows on screen: allowed ones, or all
+    if not top:
+        return
+    token = top[min(max(press.row, 0), len(top) - 1)].token_id
+    prompt = lane.book.current
+    why = core.sampler.forbids(token, prompt.ids, len(prompt.original))
+    if why is not None:
+        core.stop_autoplay(None)
+        lane.notify(why, "warning")
+        return
+    lane.book.append(token)
