@@ -13,6 +13,7 @@ from explorer.session.book import FORCED, SAMPLED
 from explorer.session.choose import NoToken, choose_next
 from explorer.session.job import Press
 from explorer.session.lane import Lane
+from explorer.session.views import View
 
 if TYPE_CHECKING:  # (the core imports this module to register the edits)
     from explorer.session.explorer import Explorer
@@ -33,7 +34,7 @@ def apply_sample(core: Explorer, lane: Lane, press: Press) -> None:
     prompt = lane.book.current
     try:
         choice = choose_next(core.sampler, prompt.ids, len(prompt.original), local=not core.samples_on_server,
-                             row=lane.views.get("logits"), drawn=lane.views.get("draw"))
+                             row=lane.views.get(View.LOGITS), drawn=lane.views.get(View.DRAW))
     except NoToken as exc:
         core.stop_autoplay(exc.reason)
         lane.notify(str(exc), "warning")

@@ -31,6 +31,7 @@ from explorer.session.generation import Generation
 from explorer.session.job import Edit, Job
 from explorer.session.lane import Lane
 from explorer.session.sampler import Sampler, StopRule
+from explorer.session.views import View
 
 
 def _ignore(*args, **kwargs) -> None:
@@ -109,7 +110,7 @@ class Explorer:
         tokens, as many as the table's usual rows, from the kept logits row."""
         lane = self.lane
         top = lane.records[-1].top
-        row = lane.views.get("logits")
+        row = lane.views.get(View.LOGITS)
         if self.constraint is None or self.constraint_lists_all or row is None or not top:
             return top, False
         ids, prompt_len = self.shown_prompt_len()
@@ -150,11 +151,11 @@ class Explorer:
         self.stop_rule = StopRule(max_tokens=max_tokens, stop_strings=stop,
                                   eos_ids=frozenset(self.backend.eos_ids),
                                   max_context=self.backend.info.max_context)
-        view = "draw" if self.samples_on_server else "logits"
+        view = View.DRAW if self.samples_on_server else View.LOGITS
         return {"sample": Edit(partial(apply_sample, self), needs=frozenset({view})),
                 "force": Edit(partial(apply_force, self)),
                 # Waits like sampling, for the shown table (the candidate under the cursor).
-                "append_valid": Edit(partial(apply_append_valid, self), needs=frozenset({"logits"}))}
+                "append_valid": Edit(partial(apply_append_valid, self), needs=frozenset({View.LOGITS}))}
 
     def switch(self, new, name: str) -> list[str]:
         """Swap to backend `new` (model `name`): every prompt and pin carried over by its
@@ -193,8 +194,8 @@ class Explorer:
     def _ask_server_again(self) -> None:
         """A draw that failed (the server was down) is asked for again by the next key."""
         lane = self.lane
-        if self.samples_on_server and "draw" not in lane.views and not lane.busy and lane.in_sync:
-            lane.refetch("draw")
+        if self.samples_on_server and View.DRAW not in lane.views and not lane.busy and lane.in_sync:
+            lane.refetch(View.DRAW)
 
     def force(self, text: str) -> None:
         """Append `text` as tokens (t); their p_base shows once they are on screen."""
@@ -271,7 +272,7 @@ class Explorer:
     def _retrack(self, pins: list[int]) -> None:
         self.lane.track(tuple(pins))
         if self.samples_on_server and self.sampler is not None:  # the draw adds the pins' p_final
-            self.lane.refetch("draw")
+            self.lane.refetch(View.DRAW)
 
     # -- autoplay --------------------------------------------------------------------------
     def autoplay(self) -> None:

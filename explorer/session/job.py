@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from explorer.backend.types import TokenRecord
 from explorer.session.chain import AppendChain
+from explorer.session.views import JobKind
 
 if TYPE_CHECKING:
     from explorer.session.lane import Lane
@@ -46,11 +47,11 @@ class Synced:
 
 @dataclass
 class Job:
-    """One piece of model work. kind "sync": bring prompt `key` to `ids`; kind "views":
-    fetch `views` (names) for the shown prompt."""
+    """One piece of model work. JobKind.SYNC: bring prompt `key` to `ids`; JobKind.VIEWS:
+    fetch `views` (explorer.session.views) for the shown prompt."""
 
     id: int
-    kind: str
+    kind: JobKind
     key: int
     ids: tuple[int, ...]
     forget: tuple[int, ...] = ()

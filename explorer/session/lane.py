@@ -54,15 +54,15 @@ from explorer.backend.types import TokenRecord
 from explorer.session.book import LastPromptError, PromptBook
 from explorer.session.chain import AppendChain
 from explorer.session.job import Edit, Job, Press, Synced, Target
+from explorer.session.presses import BOOK_ACTIONS, BOOK_PRESSES
+from explorer.session.views import JobKind, View
 
 __all__ = ["BOOK_PRESSES", "Edit", "Job", "Lane", "Press", "Synced", "Target"]
 
-# Presses that edit the book; any other name is handed to `on_press` in order.
-BOOK_PRESSES = frozenset({"append", "pop", "previous", "next", "fork", "remove", "reset"})
 # Presses that wait until the screen shows the book's prompt (its records are needed).
 WAIT_FOR_SCREEN = frozenset({"append", "save"})
 # Wanted views a sync job fetches with the records (no model work: the kept logits row).
-RIDE_ALONG = frozenset({"logits"})
+RIDE_ALONG = frozenset({View.LOGITS})
 # Views of this many recently shown id sequences are kept for pops (a logits row each:
 # 600 KB at a 152k vocabulary).
 KEPT_VIEWS = 16
@@ -180,13 +180,13 @@ class Lane:
     def track(self, token_ids: tuple[int, ...]) -> None:
         """Follow these token ids in the "tracked" view (fetched again for the new set)."""
         self.tracked = tuple(int(t) for t in token_ids)
-        self.refetch("tracked")
+        self.refetch(View.TRACKED)
 
     def use_sampling(self, settings: Any) -> None:
         """Draw with these sampler settings in the "draw" view (fetched again on a change)."""
         if settings != self.sampling:
             self.sampling = settings
-            self.refetch("draw")
+            self.refetch(View.DRAW)
 
     def refetch(self, view: str) -> None:
         """Fetch `view` again (its settings changed, or it failed and the user asks again)."""
@@ -197,6 +197,10 @@ class Lane:
         if self.running is not None and view in self.running.views:
             self.running.cancel()  # its result would be for what it was asked with
         self.pump()
+
+    def forget_later(self, key: int) -> None:
+        """The backend forgets prompt `key` in the next sync job (a removed prompt)."""
+        self._forget.append(key)
 
     def notify(self, text: str, severity: str = "information") -> None:
         self._notify(text, severity)
@@ -232,7 +236,7 @@ class Lane:
                 self.running.cancel()
             # A views job fetching something the screen no longer wants (the cursor moved
             # on while an attribution ran) stops too; the pump then asks for what is wanted.
-            elif (self.running.kind == "views" and not self.running.views <= self._wanted
+            elif (self.running.kind is JobKind.VIEWS and not self.running.views <= self._wanted
                   and not self.running.cancelled()):
                 self.running.cancel()
             # A background view yields to a press waiting behind it or another view.
@@ -246,7 +250,7 @@ class Lane:
                 key, ids = self.target
                 forget, self._forget = tuple(self._forget), []
                 chain = AppendChain() if self.chaining and self._wanted <= RIDE_ALONG else None
-                self._begin(Job(next(self._ids), "sync", key, ids, forget=forget,
+                self._begin(Job(next(self._ids), JobKind.SYNC, key, ids, forget=forget,
                                 views=self._wanted & RIDE_ALONG, chain=chain))
                 while self._queue and self._chained(self._queue[0]):  # appends behind it
                     self._queue.popleft()
@@ -258,7 +262,7 @@ class Lane:
             key, ids = self.shown
             top = tuple(c.token_id for c in self.records[-1].top)
             prompt = next((p for p in self.book if p.key == key), None)
-            self._begin(Job(next(self._ids), "views", key, ids, views=missing, candidates=top,
+            self._begin(Job(next(self._ids), JobKind.VIEWS, key, ids, views=missing, candidates=top,
                             tracked=self.tracked, sampling=self.sampling,
                             prompt_len=len(ids) if prompt is None else len(prompt.original)))
 
@@ -275,7 +279,7 @@ class Lane:
             return
         tracked, views = self._kept.get(ids, (self.tracked, {}))
         if tracked != self.tracked:
-            views = {k: v for k, v in views.items() if k != "tracked"}
+            views = {k: v for k, v in views.items() if k != View.TRACKED}
         if self._wanted - views.keys():
             return
         self._show(self.target, self.records[:n], dict(views))
@@ -320,7 +324,7 @@ class Lane:
         self._queue.extendleft(Press("append", row) for row in reversed(rows))
 
     def _yields(self, job: Job) -> bool:
-        return job.kind == "views" and bool(job.views) and all(map(self._background, job.views))
+        return job.kind is JobKind.VIEWS and bool(job.views) and all(map(self._background, job.views))
 
     def _waits(self, press: Press) -> bool:
         """Whether the press at the head of the queue must wait for the screen."""
@@ -342,23 +346,8 @@ class Lane:
     def _apply(self, press: Press) -> None:
         book = self.book
         try:
-            if press.name == "append":
-                top = self.records[-1].top
-                if top:
-                    book.append(top[min(max(press.row, 0), len(top) - 1)].token_id)
-            elif press.name == "pop":
-                book.pop()
-            elif press.name == "previous":
-                book.previous()
-            elif press.name == "next":
-                book.next()
-            elif press.name == "fork":
-                book.fork()
-                self._notify(f"Forked: now on prompt {book.index + 1}/{len(book)}.", "information")
-            elif press.name == "remove":
-                self._forget.append(book.remove().key)
-            elif press.name == "reset":
-                book.reset()
+            if press.name in BOOK_ACTIONS:
+                BOOK_ACTIONS[press.name](self, press)
             elif press.name in self._edits:
                 self._edits[press.name].apply(self, press)
             else:
@@ -368,7 +357,7 @@ class Lane:
 
     # -- results -------------------------------------------------------------------------
     def _accept(self, job: Job, result: Any) -> None:
-        if job.kind == "sync":
+        if job.kind is JobKind.SYNC:
             if isinstance(result, Synced) and result.ids is not None and job.chain is not None:
                 self._take_chained(job, tuple(result.ids))
             if self.in_sync and job.target != self.target:
@@ -384,9 +373,9 @@ class Lane:
             got = dict(result) if isinstance(result, Mapping) else {}
             stale = set()  # fetched for tracked tokens or sampler settings since changed
             if job.tracked != self.tracked:
-                stale.add("tracked")
+                stale.add(View.TRACKED)
             if job.sampling != self.sampling:
-                stale.add("draw")
+                stale.add(View.DRAW)
             for name in stale:
                 got.pop(name, None)
             self.views.update(got)
@@ -396,7 +385,7 @@ class Lane:
         """A job failed (its error is the caller's to show): drop the presses queued behind
         it and go back to what is shown, so nothing on screen is lost."""
         self._queue.clear()
-        if job.kind == "views":
+        if job.kind is JobKind.VIEWS:
             self._failed_views |= job.views  # no retry loop; the caller turns the view off
             return
         self._failed_target = job.target

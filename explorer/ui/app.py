@@ -33,7 +33,8 @@ from explorer.ui.tree_screen import TreeScreen
 from explorer.ui.sampler_actions import SAMPLER_ACTIONS, SAMPLER_BINDINGS, SamplerActions
 from explorer.ui.constraint_actions import CONSTRAINT_ACTIONS, CONSTRAINT_BINDINGS, ConstraintActions
 from explorer.ui.view_actions import ViewActions
-from explorer.ui.views import ColourLayer, LayerView, parse_attribution_view
+from explorer.ui.views import ColourLayer, LayerView
+from explorer.session.views import AttributionView, JobKind, View, is_background
 
 # (book press, palette title, palette help) for the command palette.
 PALETTE = [
@@ -239,6 +240,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
                             self.action_cycle_layer_view)
         yield from self.sampler_commands()
         yield from self.constraint_commands()
+        yield from self.model_commands()
 
     # -- start-up ----------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, name="load", group="load")
@@ -283,7 +285,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         # Attributions run in the background, so a key that needs the model goes first.
         self.core = Explorer(message.backend, self.settings.sampling, start_job=self._start_job,
                              notify=self.notify, lane_note=self._lane_note, on_press=self._on_press,
-                             background=lambda name: parse_attribution_view(name) is not None)
+                             background=is_background)
         self.core.open(PromptBook([first]))
         self.refresh_bindings()
         self._after_lane()
@@ -305,12 +307,12 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             # Only a long prefill gets the bar, not a held key's one-token steps: showing,
             # relabelling and hiding it each cost a layout pass.
             label = f"Reading prompt {message.done}/{message.total} "
-            attributions = [a for v in sorted(running.views) if (a := parse_attribution_view(v))]
-            if running.kind == "views" and attributions:
+            attributions = sorted((v for v in running.views if isinstance(v, AttributionView)), key=str)
+            if running.kind is JobKind.VIEWS and attributions:
                 # (counted in forward passes of one point, attribution_run.py: a share reads
                 # better than the count)
-                label = f"{ATTRIBUTION_LABELS[attributions[0][0]]} (esc cancels) "
-            elif running.kind == "views" and "tracked" in running.views:  # a server's prefixes
+                label = f"{ATTRIBUTION_LABELS[attributions[0].method]} (esc cancels) "
+            elif running.kind is JobKind.VIEWS and View.TRACKED in running.views:  # a server's prefixes
                 label = f"Tracking tokens {message.done}/{message.total} "
             self.main_screen.query_one(BusyBar).progress(label, message.done, message.total)
 
@@ -327,7 +329,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
                 self.on_load_failed(LoadFailed(startup.describe(error)))
             else:
                 self.notify(startup.describe(error), title="Model", severity="error", timeout=10)
-            if running.kind == "views":
+            if running.kind is JobKind.VIEWS:
                 # Without its data the view cannot be drawn; turn it off rather than retry.
                 if self.colour in (ColourLayer.INFLUENCE, ColourLayer.ATTRIBUTION):
                     self.colour = ColourLayer.NONE
@@ -383,7 +385,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             if lane.running is None:
                 self.main_screen.query_one(BusyBar).done()
             # Redraw only when what is drawn changed: a press queued behind a job does not.
-            drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views)), look,
+            drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views, key=str)), look,
                      self.sampler_draw_key())
             if drawn != self._drawn:
                 if self._burst_wait():

@@ -10,7 +10,7 @@ from explorer.session import Job, Synced
 from explorer.session.chain import run_chain
 from explorer.ui.messages import ChainProgress, JobDone, JobProgress
 
-from explorer.ui.views import parse_attribution_view
+from explorer.session.views import AttributionView, JobKind, View
 
 # A chain of held-key appends reports its newest state this often. Each report is a draw
 # (~10 ms of the event loop, which the model's worker then waits for: the GIL, and two
@@ -20,35 +20,43 @@ from explorer.ui.views import parse_attribution_view
 CHAIN_REPORT_S = 0.15
 
 
+def _attribution(backend, job: Job, view: AttributionView, progress):
+    chosen = {"baseline": view.baseline} if view.baseline else {}  # integrated gradients only
+    return backend.attribution(job.key, view.target, view.method, progress=progress,
+                               cancelled=job.cancelled, **chosen)
+
+
+# How each view is fetched: (backend, job, progress) -> its value.
+FETCH = {
+    View.INFLUENCE: lambda backend, job, progress: backend.influence(job.key),
+    View.PROMPT_LENS: lambda backend, job, progress: backend.prompt_layer_probs(job.key),
+    View.CANDIDATE_LENS: lambda backend, job, progress: backend.layer_probs(job.key, job.candidates),
+    # The kept raw row: p_final and sampling need no model work.
+    View.LOGITS: lambda backend, job, progress: backend.next_logits(job.key),
+    # The server's own sampler: the token it chooses (one request); tracked tokens too:
+    # their p_final, asked for by id when the server lists fewer.
+    View.DRAW: lambda backend, job, progress: backend.draw(job.key, job.sampling, job.prompt_len,
+                                                           job.candidates + job.tracked),
+    View.TRACKED: lambda backend, job, progress: backend.tracked(job.key, job.tracked, progress=progress,
+                                                                 cancelled=job.cancelled),
+    # Only backends whose capabilities say prompt_logprobs=False are asked (servers
+    # without prompt log-probs): one request per position, cancellable.
+    View.PROMPT_VALUES: lambda backend, job, progress: backend.prompt_values(job.key, progress=progress,
+                                                                             cancelled=job.cancelled),
+}
+
+
 def fetch_views(backend, job: Job, post=None) -> dict:
     """The arrays named in job.views, straight from the backend (which caches them)."""
     out = {}
     progress = None if post is None else (lambda done, total: post(JobProgress(job.id, done, total)))
-    for name in sorted(job.views):
+    for name in sorted(job.views, key=str):
         if job.cancelled():
             raise Cancelled("superseded")
-        if name == "influence":
-            out[name] = backend.influence(job.key)
-        elif name == "prompt_lens":
-            out[name] = backend.prompt_layer_probs(job.key)
-        elif name == "candidate_lens":
-            out[name] = backend.layer_probs(job.key, job.candidates)
-        elif (wanted := parse_attribution_view(name)) is not None:
-            method, target, baseline = wanted
-            chosen = {"baseline": baseline} if baseline else {}  # integrated gradients only
-            out[name] = backend.attribution(job.key, target, method, progress=progress,
-                                            cancelled=job.cancelled, **chosen)
-        elif name == "logits":  # the kept raw row: p_final and sampling need no model work
-            out[name] = backend.next_logits(job.key)
-        elif name == "draw":  # the server's own sampler: the token it chooses (one request)
-            # (tracked tokens too: their p_final, asked for by id when the server lists fewer)
-            out[name] = backend.draw(job.key, job.sampling, job.prompt_len, job.candidates + job.tracked)
-        elif name == "tracked":
-            out[name] = backend.tracked(job.key, job.tracked, progress=progress, cancelled=job.cancelled)
-        elif name == "prompt_values":
-            # Only backends whose capabilities say prompt_logprobs=False are asked (servers
-            # without prompt log-probs): one request per position, cancellable.
-            out[name] = backend.prompt_values(job.key, progress=progress, cancelled=job.cancelled)
+        if isinstance(name, AttributionView):
+            out[name] = _attribution(backend, job, name, progress)
+        else:
+            out[name] = FETCH[View(name)](backend, job, progress)
     return out
 
 
@@ -92,7 +100,7 @@ def chain_appends(post, backend, job: Job, ids, records):
 def run_job(post, backend, job: Job) -> None:
     result, error = None, None
     try:
-        if job.kind == "sync":
+        if job.kind is JobKind.SYNC:
             for old in job.forget:
                 backend.forget(old)
             ids = job.ids  # (the lane moves job.ids on as chained tokens arrive)

@@ -24,9 +24,9 @@ from explorer.ui.views import (
     ColourLayer,
     LayerView,
     attribution_colours,
-    attribution_view,
     layer_values,
 )
+from explorer.session.views import AttributionView, View, ViewName
 
 
 @dataclass(frozen=True)
@@ -41,33 +41,33 @@ class Look:
     attribution: tuple[str, int, str] | None = None
 
     @property
-    def attribution_name(self) -> str | None:
+    def attribution_name(self) -> AttributionView | None:
         """The lane's view name of the attribution this look shows, if any."""
         if self.colour is not ColourLayer.ATTRIBUTION or self.attribution is None:
             return None
-        return attribution_view(self.attribution[0], self.attribution[1], self.baseline)
+        return AttributionView.of(self.attribution[0], self.attribution[1], self.baseline)
 
     tracking: bool = False  # tokens are pinned (the tracked panel is open)
     baseline: str | None = None  # integrated gradients' baseline (I cycles; None: configured)
 
-    def views_wanted(self) -> set[str]:
+    def views_wanted(self) -> set[ViewName]:
         """Names of the view arrays (jobs.fetch_views) this look needs."""
         wanted = set()
         if self.capabilities.sampling:
-            wanted.add("logits")  # the kept row: p_final, space and autoplay
+            wanted.add(View.LOGITS)  # the kept row: p_final, space and autoplay
         if self.capabilities.server_sampling:
-            wanted.add("draw")  # the server's pick (free when the last append drew it)
+            wanted.add(View.DRAW)  # the server's pick (free when the last append drew it)
         if self.tracking and self.capabilities.tracked_tokens:
-            wanted.add("tracked")
+            wanted.add(View.TRACKED)
         if self.colour is ColourLayer.INFLUENCE and self.capabilities.influence:
-            wanted.add("influence")
+            wanted.add(View.INFLUENCE)
         if self.attribution_name is not None and self.capabilities.attribution:
             wanted.add(self.attribution_name)
         if self.layer_view not in (None, LayerView.NONE) and self.capabilities.lens:
-            wanted |= {"prompt_lens", "candidate_lens"}
+            wanted |= {View.PROMPT_LENS, View.CANDIDATE_LENS}
         if self.colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY) \
                 and not self.capabilities.prompt_logprobs:
-            wanted.add("prompt_values")  # a server without prompt log-probs: fetched on demand
+            wanted.add(View.PROMPT_VALUES)  # a server without prompt log-probs: fetched on demand
         return wanted
 
 

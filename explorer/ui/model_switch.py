@@ -155,11 +155,10 @@ class ModelSwitching:
             return
         self.push_screen(ModelPicker(self.engine.info.name), self.switch_model)
 
-    def get_system_commands(self, screen):
-        yield from super().get_system_commands(screen)
-        if self.lane is not None:
-            yield SystemCommand("Switch model", "Load another model (ctrl+o); the prompts stay",
-                                self.action_switch_model)
+    def model_commands(self):
+        """The command palette's entry (the app lists it once a prompt is shown)."""
+        yield SystemCommand("Switch model", "Load another model (ctrl+o); the prompts stay",
+                            self.action_switch_model)
 
     # -- messages from the worker -----------------------------------------------------------
     def on_switch_progress(self, message: SwitchProgress) -> None:

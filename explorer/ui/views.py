@@ -27,22 +27,6 @@ class ColourLayer(Enum):
         }.get(self)
 
 
-def attribution_view(method: str, target: int, baseline: str | None = None) -> str:
-    """The name under which the lane fetches one attribution (jobs.fetch_views parses it);
-    `baseline` only for integrated gradients, the one method that has a baseline."""
-    name = f"attribution:{method}:{int(target)}"
-    return f"{name}:{baseline}" if baseline and method == "integrated_gradients" else name
-
-
-def parse_attribution_view(name: str) -> tuple[str, int, str | None] | None:
-    """(method, target, baseline or None) from attribution_view's name."""
-    kind, _, rest = name.partition(":")
-    if kind != "attribution":
-        return None
-    method, target, *baseline = rest.split(":", 2)
-    return method, int(target), (baseline[0] if baseline else None)
-
-
 def attribution_colours(values, signed: bool) -> list[float]:
     """Raw scores -> [0, 1] for the scale: divided by the largest |score| of the prompt, so
     the strongest position is full colour; signed scores map 0 to the middle (0.5)."""
