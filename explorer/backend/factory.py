@@ -46,3 +46,13 @@ def _open_server(settings, progress, notice) -> Backend:
                           retries=server.retries),
         notice=notice,
     )
+
+
+def close_servers() -> None:
+    """Close every open server client: requests waiting on a server end at once (with
+    Cancelled), so quitting never waits for one. Nothing to do when no server was used."""
+    import sys
+
+    client = sys.modules.get("explorer.remote.client")
+    if client is not None:
+        client.close_all()
