@@ -72,7 +72,10 @@ def test_every_backend_error_hides_the_key_bearer_and_key_shapes(monkeypatch):
         err = cls(said)
         for text in (str(err), repr(err), str(err.args)):
             assert SECRET not in text and ODD_SECRET not in text, text
-    assert redact(f"a {SECRET[:20]}… cut short") == "a [key hidden]… cut short"
+    assert redact(f"a {SECRET[:20]}… cut short") == "a (key hidden)… cut short"
+    once = redact(said)
+    assert redact(once) == once == (  # as often as a sentence passes through it
+        "answered /v1/completions with 500: invalid key: Bearer (key hidden); also (key hidden).")
     assert redact("the token_ids field; logprob_token_ids; gpu-box:8000") == \
         "the token_ids field; logprob_token_ids; gpu-box:8000"
 

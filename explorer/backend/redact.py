@@ -15,9 +15,9 @@ import re
 import threading
 
 KEY_VARIABLES = ("TOKEN_EXPLORER_API_KEY", "OPENAI_API_KEY")
-HIDDEN = "[key hidden]"
+HIDDEN = "(key hidden)"  # not [..]: Textual would read that as markup and drop it
 
-_BEARER = re.compile(r"(?i)\b(bearer)(\s+|%20|\+)[^\s\"',;]+")
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+|%20|\+)(?!\(key hidden\))[^\s\"',;]+")  # idempotent
 # Common API-key shapes (OpenAI/Anthropic sk-..., Stripe-like pk-/rk-, Hugging Face hf_...),
 # long enough not to hide an ordinary word such as "hf_transfer".
 _KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9])(?:sk|pk|rk|hf)[-_][A-Za-z0-9][A-Za-z0-9._~+/=-]{11,}")
@@ -42,7 +42,7 @@ def _known() -> list[str]:
 
 
 def redact(text: str) -> str:
-    """text with every secret replaced by "[key hidden]"."""
+    """text with every secret replaced by "(key hidden)"."""
     if not isinstance(text, str):
         text = str(text)
     for secret in _known():
