@@ -284,24 +284,27 @@ def test_answers_of_the_wrong_type_or_impossible_numbers_are_one_sentence(
 
 
 def test_a_server_that_dies_mid_trace_keeps_the_finished_steps(capsys, tmp_path, fault):
-    proxy = fault(None, "*")
+    proxy = fault(None, "/v1/completions")  # one request per step, counted by the proxy
     hits = proxy.hits
     code, _, _, whole_run = run_cli(capsys, proxy, tmp_path, max_new=12)
     assert code == 0
     full = [json.loads(line) for line in whole_run.read_text(encoding="utf-8").splitlines()]
     requests = proxy.hits - hits
     whole_run.rename(tmp_path / "full.jsonl")
-    # The same run again, the server gone four requests before the end.
+    # The same run again, the server gone four steps before the end.
     proxy.dead_after = requests - 4
     code, out, err, cut = run_cli(capsys, proxy, tmp_path, max_new=12)
     line = assert_one_sentence(code, out, err, proxy.url.removeprefix("http://"))
     lines = [json.loads(text) for text in cut.read_text(encoding="utf-8").splitlines()]
     assert 0 < len(lines) < len(full)
-    assert f"the {len(lines)} finished step{'s were' if len(lines) > 1 else ' were'} written to {cut}" in line
+    assert len(lines) == len(full) - 4
+    assert line.endswith(f"; the {len(lines)} finished steps were written to {cut}, marked incomplete "
+                         '(its last line has "stop": "error").')
     for got, want in zip(lines, full):  # every finished step as the whole run had it
         for name in ("step", "position", "token_id", "token", "rank", "top"):
             assert got[name] == want[name], name
         assert abs(got["logprob"] - want["logprob"]) < 1e-6
     assert all("stop" not in got for got in lines[:-1])
     assert lines[-1]["stop"] == "error"
-    assert lines[-1]["error"].startswith("Cannot reach the server") or "closed the connection" in lines[-1]["error"]
+    assert lines[-1]["error"] == (f"Cannot reach the server at {proxy.url.removeprefix('http://')} "
+                                  "(it closed the connection mid-answer).")

@@ -201,43 +201,54 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             partial = partial_trace(exc)
             if partial is None or args.jsonl is None:
                 raise
-            # A server that died mid-run: the steps it finished are kept, marked.
-            finals_done = getattr(choice, "finals", None)
-            _write_partial(args, backend, partial, str(exc), finals_done)
-            n = len(partial.records) - partial.prompt_len
-            raise BackendError(
-                f"{str(exc).rstrip('.')}; the {n} finished step{'' if n == 1 else 's'} were "
-                f"written to {args.jsonl}, marked incomplete (its last line has \"stop\": \"error\").") from None
-        if isinstance(choice, ServerChoice):  # p_final, where the server reported it
-            finals = choice.finals
+            raise _kept(args, backend, partial, exc, getattr(choice, "finals", None)) from None
         try:
-            series = backend.tracked("trace", track) if track else None
-            attributions = (step_attributions(backend, "trace", result.ids, result.prompt_len,
-                                              args.attribution) if args.attribution else None)
-        finally:
-            backend.forget("trace")
-        check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
-        shown = {"decoding": decoding, "max-new-tokens": args.max_new_tokens,
-                 "top-logprobs": args.top_logprobs}
-        if settings.prompts.chat:
-            shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
-        if args.constraint is not None:
-            shown["constraint"] = args.constraint.describe(60)
-        if args.attribution:
-            shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
-        report = format_report(backend.info, shown, result, check, backend.decode,
-                               backend.token_text, args.top_logprobs, finals)
-        if args.jsonl is not None:
-            lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
-            lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
-            lines = add_attribution_fields(lines, attributions)
-            lines = add_sampling_fields(lines, finals, series)
+            if isinstance(choice, ServerChoice):  # p_final, where the server reported it
+                finals = choice.finals
+            try:
+                series = backend.tracked("trace", track) if track else None
+                attributions = (step_attributions(backend, "trace", result.ids, result.prompt_len,
+                                                  args.attribution) if args.attribution else None)
+            finally:
+                backend.forget("trace")
+            check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
+            shown = {"decoding": decoding, "max-new-tokens": args.max_new_tokens,
+                     "top-logprobs": args.top_logprobs}
+            if settings.prompts.chat:
+                shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
             if args.constraint is not None:
-                add_valid_fields(lines, choice.valids if local else None)
-            write_jsonl(args.jsonl, lines)
-        return report
+                shown["constraint"] = args.constraint.describe(60)
+            if args.attribution:
+                shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
+            report = format_report(backend.info, shown, result, check, backend.decode,
+                                   backend.token_text, args.top_logprobs, finals)
+            if args.jsonl is not None:
+                lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
+                lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
+                lines = add_attribution_fields(lines, attributions)
+                lines = add_sampling_fields(lines, finals, series)
+                if args.constraint is not None:
+                    add_valid_fields(lines, choice.valids if local else None)
+                write_jsonl(args.jsonl, lines)
+            return report
+        except BackendError as exc:  # the steps are done; a server that died keeps them
+            if args.jsonl is None:
+                raise
+            raise _kept(args, backend, replace(result, stop="error"), exc,
+                        getattr(choice, "finals", None)) from None
     finally:
         backend.close()
+
+
+def _kept(args: argparse.Namespace, backend: Backend, partial: Trace, exc: BackendError,
+          finals) -> BackendError:
+    """Write the steps a server error cut short (marked) and say so in one sentence."""
+    _write_partial(args, backend, partial, str(exc), finals)
+    n = len(partial.records) - partial.prompt_len
+    return BackendError(
+        f"{str(exc).rstrip('.')}; the {n} finished step{'' if n == 1 else 's'} "
+        f"{'was' if n == 1 else 'were'} written to {args.jsonl}, marked incomplete "
+        '(its last line has "stop": "error").')
 
 
 def _write_partial(args: argparse.Namespace, backend: Backend, partial: Trace, error: str,
