@@ -94,7 +94,10 @@ class VLLMBackend(RemoteBackend):
         body = {"model": self.model, "prompt": list(ids), "max_tokens": 1, "temperature": 0,
                 "logprobs": self.top_k, "return_tokens_as_token_ids": True, **extra}
         data = self.client.post("/v1/completions", body)
-        return field(data, "choices", 0, where=self.client.where, what="/v1/completions")
+        choice = field(data, "choices", 0, where=self.client.where, what="/v1/completions")
+        if not isinstance(choice, dict):
+            raise RemoteError(f"The server at {self.client.where} sent a choice that is not an object.")
+        return choice
 
     def next_distribution(self, ids: tuple[int, ...]) -> Distribution:
         return self._next_from(self._complete(ids))
