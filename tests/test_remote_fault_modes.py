@@ -308,3 +308,35 @@ def test_a_server_that_dies_mid_trace_keeps_the_finished_steps(capsys, tmp_path,
     assert lines[-1]["stop"] == "error"
     assert lines[-1]["error"] == (f"Cannot reach the server at {proxy.url.removeprefix('http://')} "
                                   "(it closed the connection mid-answer).")
+
+
+def test_a_llama_server_killed_mid_trace_leaves_the_steps_it_finished(monkeypatch, capsys, tmp_path,
+                                                                    own_llama_server):
+    """A real kill: the server process dies (SIGKILL) once 5 steps are done."""
+    from contextlib import contextmanager
+
+    from explorer.core import trace_command
+    from explorer.core.progress import TraceProgress
+
+    class KillAfterFive(TraceProgress):
+        @contextmanager
+        def generating(self, prompt_len, max_new_tokens):
+            def on_step(done, total):
+                if done == 5:
+                    own_llama_server.kill()
+            yield (lambda *_: None), on_step
+
+    monkeypatch.setattr(trace_command.TraceProgress, "for_terminal", classmethod(lambda cls: KillAfterFive(None)))
+    out = tmp_path / "cut.jsonl"
+    code = trace_main(["--server", own_llama_server.url, "--prompt", "Once upon a time",
+                       "--max-new-tokens", "40", "--jsonl", str(out)])
+    captured = capsys.readouterr()
+    where = own_llama_server.url.removeprefix("http://")
+    line = assert_one_sentence(code, captured.out, captured.err, where)
+    assert line.startswith(f"token-explorer trace: Cannot reach the server at {where}")
+    assert line.endswith(f"; the 5 finished steps were written to {out}, marked incomplete "
+                         '(its last line has "stop": "error").')
+    lines = [json.loads(text) for text in out.read_text(encoding="utf-8").splitlines()]
+    assert [got["step"] for got in lines] == [1, 2, 3, 4, 5]
+    assert all(got["top"] and got["logprob"] <= 0 for got in lines[1:])
+    assert lines[-1]["stop"] == "error" and lines[-1]["error"].startswith("Cannot reach the server")
