@@ -55,6 +55,22 @@ class Silent:
                 return
             self.held.append(conn)
 
+    def hung_up(self, within: float) -> bool:
+        """Whether every client that connected has closed its end within `within` s (what
+        it sent is read and dropped; EOF means the client let go)."""
+        end = time.monotonic() + within
+        for conn in list(self.held):
+            try:
+                while True:
+                    conn.settimeout(max(0.01, end - time.monotonic()))
+                    if not conn.recv(65536):
+                        break
+            except (TimeoutError, socket.timeout):
+                return False
+            except OSError:
+                continue
+        return bool(self.held)
+
     def close(self):
         self.sock.close()
         for conn in self.held:
@@ -340,3 +356,26 @@ def test_a_llama_server_killed_mid_trace_leaves_the_steps_it_finished(monkeypatc
     assert [got["step"] for got in lines] == [1, 2, 3, 4, 5]
     assert all(got["top"] and got["logprob"] <= 0 for got in lines[1:])
     assert lines[-1]["stop"] == "error" and lines[-1]["error"].startswith("Cannot reach the server")
+
+
+async def test_quitting_the_app_while_it_waits_on_a_server_lets_go_at_once():
+    """ctrl+q while the app connects to a server that never answers: the request ends
+    with the app (its connection closed within a second), not at read_timeout."""
+    from app_fixtures import SIZE
+    from app_fixtures import test_settings as settings_for
+    from dataclasses import replace
+
+    from explorer.config import ServerSettings
+    from explorer.ui.app import TokenExplorerApp
+
+    silent = Silent()
+    settings = replace(settings_for(), server=ServerSettings(url=silent.url, read_timeout=60, retries=0))
+    app = TokenExplorerApp(settings)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            while not silent.held:  # the app's request has reached the server
+                await pilot.pause(0.05)
+            await pilot.press("ctrl+q")
+        assert silent.hung_up(within=1.0)
+    finally:
+        silent.close()

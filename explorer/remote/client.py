@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 import weakref
@@ -123,6 +124,7 @@ class ServerClient:
         )
         self._closed = threading.Event()
         self._waiting: set[threading.Event] = set()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()  # to hang up on close
         self._lock = threading.Lock()
         _LIVE.add(self)
 
@@ -137,6 +139,12 @@ class ServerClient:
         with self._lock:
             for event in self._waiting:
                 event.set()
+            sockets = list(self._sockets)
+        for sock in sockets:  # wakes a reading thread and tells the server we left
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         try:
             self._http.close()
         except Exception:  # a connection another thread holds: its thread is abandoned
@@ -221,6 +229,12 @@ class ServerClient:
             # goes out, so a slow connect is the connect timeout's business.
             if event.endswith("send_request_headers.started") and "sent" not in box:
                 box["sent"] = time.monotonic()
+            elif event == "connection.connect_tcp.complete":
+                stream = info.get("return_value")
+                sock = stream.get_extra_info("socket") if hasattr(stream, "get_extra_info") else None
+                if isinstance(sock, socket.socket):
+                    with self._lock:
+                        self._sockets.add(sock)
 
         def run() -> None:
             try:
