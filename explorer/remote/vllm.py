@@ -38,7 +38,7 @@ from explorer.remote.numbers import Distribution, entropy, make_distribution
 from explorer.remote.tracking import PrefixLogprobs, ranks_from_rows
 
 MASKED = -9990.0  # vLLM reports a token its sampler excluded as -9999
-_TOKEN_ID = re.compile(r"token_id:(-?\d+)")
+_TOKEN_KEY = re.compile(r"(?:token_id:)?([0-9]+)")  # a log-prob's key: "token_id:N" or "N"
 _TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
 
 
@@ -253,9 +253,7 @@ class VLLMBackend(RemoteBackend):
 
     def _id_of(self, key) -> int:
         # Keys are strings: "token_id:N" (return_tokens_as_token_ids) or "N" (prompt rows).
-        match = _TOKEN_ID.fullmatch(key) if isinstance(key, str) else None
-        if match is None and isinstance(key, str) and key.isdigit():
-            match = re.fullmatch(r"(\d+)", key)
+        match = _TOKEN_KEY.fullmatch(key) if isinstance(key, str) else None
         if match is None:
             raise RemoteError(f"The server at {self.client.where} sent a log-prob for {key!r}, "
                               "which does not name a token id.")
