@@ -16,7 +16,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Footer
 
-from explorer.backend import Capabilities, Cancelled
+from explorer.backend import Capabilities, Cancelled, close_servers
 from explorer.backend.types import ATTRIBUTION_LABELS, ATTRIBUTION_METHODS
 from explorer.config import Settings
 from explorer.session import Job, Lane, PromptBook
@@ -93,6 +93,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self.input_path = input_path
         self.prompt_text = prompt_text
         self.engine = engine  # the backend (explorer.backend.Backend)
+        self._owns_engine = engine is None  # opened here (not a test's shared one)
         self.lane: Lane | None = None
         self.colour = ColourLayer.NONE
         self.layer_view = LayerView.NONE
@@ -207,6 +208,14 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
         self.exit(return_code=1 if self.start_failed else 0)
+
+    def exit(self, *args, **kwargs) -> None:
+        if self._owns_engine and self.settings.server.url:
+            # A worker waiting on a server (connecting, or any request) would hold the
+            # process after quit until its deadline (asyncio joins worker threads):
+            # end those requests now. A test's shared backend is left alone.
+            close_servers()
+        super().exit(*args, **kwargs)
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
