@@ -56,6 +56,10 @@ BURST_DRAW_S = 0.05
 class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewActions, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Token Explorer"
+    # A short terminal (-short on the screen) gives the table the rows the prompt would take.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
+    # A narrow one stacks the sampler panel's labels above their fields.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]
 
     BINDINGS = [
         Binding("right,l", "book('append')", "Append", id="prompt.append", key_display="→/l"),

@@ -20,10 +20,10 @@ class TextPrompt(ModalScreen[str | None]):
     DEFAULT_CSS = """
     TextPrompt { align: center middle; }
     TextPrompt > Vertical {
-        width: 70; height: auto; padding: 1 2;
+        width: 70; max-width: 100%; height: auto; max-height: 100%; padding: 1 2;
         border: round $primary; background: $surface;
     }
-    TextPrompt Label.hint { color: $text-muted; }
+    TextPrompt Label.hint { color: $text-muted; width: 1fr; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
