@@ -177,7 +177,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         """Loaded, nothing queued or computing (a token tree growing counts), and the
         screen shows the current prompt."""
         growing = isinstance(self.screen, TreeScreen) and self.screen.growing
-        return self.lane is not None and self.lane.is_idle and not growing
+        return (self.lane is not None and self.lane.is_idle and not growing
+                and not self._held and not self._replaying)  # start-up's keys pressed too
 
     @property
     def layer_prob(self) -> bool:
