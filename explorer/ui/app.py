@@ -11,7 +11,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Footer
@@ -23,6 +23,7 @@ from explorer.session import Job, Lane, PromptBook
 from explorer.session.book import Prompt
 from explorer.ui import jobs, startup
 from explorer.ui.startup_screen import StartupScreen
+from explorer.ui.text_input import TextPrompt
 from explorer.ui.chrome import BusyBar, HeaderLine
 from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import ChainProgress, JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
@@ -46,6 +47,8 @@ PALETTE = [
     ("pop", "Pop last token", "Remove the prompt's last token"),
 ]
 
+# What a key may do during start-up; every other key waits until the prompt is on screen.
+START_ACTIONS = frozenset({"quit", "toggle_keys", "command_palette", "help_quit", "screenshot"})
 # A job shorter than this never says "computing": a fast key press then repaints the
 # screen once, with its result, instead of twice a frame apart.
 BUSY_AFTER_S = 0.15
@@ -56,6 +59,10 @@ BURST_DRAW_S = 0.05
 class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewActions, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Token Explorer"
+    # A short terminal (-short on the screen) gives the table the rows the prompt would take.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
+    # A narrow one stacks the sampler panel's labels above their fields.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]
 
     BINDINGS = [
         Binding("right,l", "book('append')", "Append", id="prompt.append", key_display="→/l"),
@@ -107,6 +114,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self._busy_since: float | None = None
         self._busy_timer = None
         self._startup: StartupScreen | None = StartupScreen()  # until the first prompt shows
+        self._held: list[events.Key] = []  # keys pressed during start-up, pressed after it
+        self._replaying: list[events.Key] = []  # held keys posted again, not yet handled
         self._init_sampler()
 
     # -- layout ------------------------------------------------------------------------
@@ -171,7 +180,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         """Loaded, nothing queued or computing (a token tree growing counts), and the
         screen shows the current prompt."""
         growing = isinstance(self.screen, TreeScreen) and self.screen.growing
-        return self.lane is not None and self.lane.is_idle and not growing
+        return (self.lane is not None and self.lane.is_idle and not growing
+                and not self._held and not self._replaying)  # start-up's keys pressed too
 
     @property
     def layer_prob(self) -> bool:
@@ -261,6 +271,42 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             self.pop_screen()
         # else something (the palette) is on top: the screen pops itself when it is resumed
         self.table.focus()
+        # Keys pressed while loading are pressed now, each as its own message (a dialog's
+        # key then opens the dialog before the characters typed behind it arrive).
+        self._replaying, self._held = self._held, []
+        for key in self._replaying:
+            self.post_message(key)
+
+    async def on_event(self, event) -> None:
+        """Keys pressed during start-up (loading a model can take a minute) are held, in
+        order, and pressed once the first prompt is on screen; only the keys that work
+        during start-up (quit, the keys panel, the palette) act at once. A key pressed
+        while the held ones are being pressed goes behind them."""
+        if isinstance(event, events.Key) and event.is_forwarded and isinstance(self.screen, TextPrompt) \
+                and event.time < self.screen.opened_at:
+            # Typed right behind `t` or `M` (one burst): the key went to the table before
+            # the dialog opened and comes back unhandled; it is the dialog's text.
+            self.screen.type_key(event)
+            return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._holds(event.key):
+                self._held.append(events.Key(event.key, event.character))
+                return
+            if self._replaying:
+                if event is self._replaying[0]:
+                    self._replaying.pop(0)
+                else:
+                    later = events.Key(event.key, event.character)
+                    self._replaying.append(later)
+                    self.post_message(later)
+                    return
+        await super().on_event(event)
+
+    def _holds(self, key: str) -> bool:
+        if self._startup is None or self.start_failed or self.screen is not self._startup:
+            return False
+        binding = self._startup.active_bindings.get(key)
+        return binding is None or not binding.enabled or binding.binding.action not in START_ACTIONS
 
     def on_load_progress(self, message: LoadProgress) -> None:
         self._startup.panel.say(message.text)
