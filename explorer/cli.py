@@ -165,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
 
     app = TokenExplorerApp(settings, input_path=args.input, prompt_text=args.prompt)
     app.run()
+    # A request still waiting on a server must not keep the process alive after quit:
+    # closing the clients wakes the waiting workers at once (explorer/remote/client.py).
+    remote = sys.modules.get("explorer.remote.client")
+    if remote is not None:
+        remote.close_all()
     if app.start_error:
         print(f"token-explorer: {app.start_error}", file=sys.stderr)
     return app.return_code or 0

@@ -60,7 +60,7 @@ def proxy(llama_url):
     ("json", "sent something that is not JSON for /completion"),
     ("truncated", "closed the connection mid-answer"),
     ("drop", "closed the connection mid-answer"),
-    ("stall", "did not answer /completion within 3 s"),
+    ("stall", "did not finish its answer to /completion within 3 s (read_timeout)"),
 ])
 def test_bad_answers_give_one_sentence_and_the_session_goes_on(proxy, fault, says):
     backend = open_remote(proxy.url, key=SECRET,

@@ -5,7 +5,7 @@ never on a concrete engine.
 """
 
 from explorer.backend.errors import BackendError, Cancelled, ModelLoadError, PromptTooLongError, Unavailable
-from explorer.backend.factory import open_backend
+from explorer.backend.factory import close_servers, open_backend
 from explorer.backend.protocol import Backend, Capabilities, IsCancelled, Progress
 from explorer.backend.sampling import (
     ChatTemplateError,
@@ -21,7 +21,7 @@ from explorer.backend.types import Candidate, ModelInfo, TokenRecord, TrackedSer
 __all__ = [
     "Backend", "BackendError", "Cancelled", "Candidate", "Capabilities", "IsCancelled",
     "ModelInfo", "ModelLoadError", "Progress", "PromptTooLongError", "TokenRecord",
-    "Unavailable", "open_backend",
+    "Unavailable", "close_servers", "open_backend",
     # the sampling side
     "ChatTemplateError", "SamplingBackend", "TrackedSeries", "supports_sampling",
     "ServerDraw", "ServerSampling", "samples_on_server", "chat_renderer",

@@ -1,9 +1,18 @@
 """Errors a user can cause, from any backend. str(exc) is one clear sentence meant for the
-screen. Importable without torch."""
+screen. Importable without torch.
+
+Every message passes through explorer.backend.redact: a sentence that quotes a server (which
+may echo the Authorization header) never carries the API key, on screen, on stderr, in a
+traceback's repr or in a log."""
+
+from explorer.backend.redact import redact
 
 
 class BackendError(Exception):
     """Base class for everything a backend reports to the layers above."""
+
+    def __init__(self, *args):
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ModelLoadError(BackendError):

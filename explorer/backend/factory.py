@@ -8,14 +8,15 @@ from explorer.backend.protocol import Backend
 
 
 def open_backend(settings, *, progress: Callable[[str], None] | None = None,
-                 influence: bool = True) -> Backend:
+                 influence: bool = True, notice: Callable[[str], None] | None = None) -> Backend:
     """A ready backend for `settings` (explorer.config.Settings). Raises BackendError
     (ModelLoadError, ...) with one sentence for the screen. May take a while: call it from a
     worker thread. influence=False: a backend that never computes attention influence
     (capabilities.influence is False), so each step is a bare forward pass (headless trace);
-    a server computes none anyway."""
+    a server computes none anyway. notice: where a server's retry notices go while
+    connecting (default: progress)."""
     if settings.server.url:
-        return _open_server(settings, progress)
+        return _open_server(settings, progress, notice or progress)
     # Imported here: the engine loads torch, which the UI must not pay for at start-up.
     from explorer.engine import Engine
 
@@ -31,7 +32,7 @@ def open_backend(settings, *, progress: Callable[[str], None] | None = None,
     )
 
 
-def _open_server(settings, progress) -> Backend:
+def _open_server(settings, progress, notice) -> Backend:
     from explorer.remote import Timeouts, open_remote
 
     server = settings.server
@@ -43,4 +44,15 @@ def _open_server(settings, progress) -> Backend:
         tokens_to_show=settings.display.tokens_to_show,
         timeouts=Timeouts(connect=server.connect_timeout, read=server.read_timeout,
                           retries=server.retries),
+        notice=notice,
     )
+
+
+def close_servers() -> None:
+    """Close every open server client: requests waiting on a server end at once (with
+    Cancelled), so quitting never waits for one. Nothing to do when no server was used."""
+    import sys
+
+    client = sys.modules.get("explorer.remote.client")
+    if client is not None:
+        client.close_all()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from explorer.backend import Backend, PromptTooLongError
+from explorer.backend import Backend, BackendError, PromptTooLongError
 from explorer.backend.protocol import IsCancelled, Progress
 from explorer.backend.sampling import SamplingBackend, ServerSampling
 from explorer.backend.types import TokenRecord
@@ -34,7 +34,8 @@ class Trace:
 
     records: tuple[TokenRecord, ...]
     prompt_len: int
-    stop: str  # "eos" (an end-of-sequence token was chosen) or "length" (max_new_tokens)
+    stop: str  # "eos" (an end-of-sequence token was chosen), "length" (max_new_tokens),
+    # or "error" (a partial trace: the backend failed after these steps; see partial_trace)
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -53,6 +54,12 @@ class Trace:
         """Per generated token: (its record, the record before it, whose `top` is the
         distribution it was chosen from)."""
         return [(self.records[i], self.records[i - 1]) for i in range(self.prompt_len, len(self.records))]
+
+
+def partial_trace(exc: BaseException) -> Trace | None:
+    """The steps a failed `trace` finished (stop "error"), or None when it failed before
+    the first new token."""
+    return getattr(exc, "partial_trace", None)
 
 
 def check_length(backend: Backend, prompt_len: int, max_new_tokens: int) -> None:
@@ -93,6 +100,7 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
     if rule is None:
         rule = StopRule(max_tokens=max_new_tokens, eos_ids=frozenset(int(i) for i in stop_ids))
     run = Generation(key, len(ids), rule)  # the app's autoplay steps the same
+    records: tuple[TokenRecord, ...] = ()
     try:
         records = backend.sync(key, ids, progress=prefill_progress, cancelled=cancelled)
         while True:
@@ -104,8 +112,11 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
                 run.learn_eos(backend.eos_ids)
             if run.after(ids, backend.decode) is not None:
                 break
-    except BaseException:
+    except BaseException as exc:
         backend.forget(key)
+        if isinstance(exc, BackendError) and len(records) > len(prompt_ids):
+            # The steps finished before a server died are kept, for the caller to write.
+            exc.partial_trace = Trace(tuple(records), len(prompt_ids), "error")
         raise
     if forget:
         backend.forget(key)

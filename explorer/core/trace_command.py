@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from explorer.backend import Backend, BackendError, open_backend
+from explorer.backend.redact import redact
 from explorer.backend.sampling import chat_renderer, samples_on_server, supports_sampling
 from explorer.cli import add_model_flags, check_input, quiet_loading_bars, settings_from_args
 from explorer.config import ConfigError, Settings
@@ -20,7 +21,7 @@ from explorer.core.export import ExportError, check_writable, record_lines, writ
 from explorer.core.id_check import check_ids
 from explorer.core.progress import TraceProgress
 from explorer.core.report import format_report
-from explorer.core.trace import check_length, greedy, trace
+from explorer.core.trace import Trace, check_length, greedy, partial_trace, trace
 from explorer.core.trace_attribution import (
     add_attribution_fields,
     add_trace_attribution_flags,
@@ -128,7 +129,10 @@ def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings, server_
 def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -> str:
     """Do the trace and return the report; writes the JSONL when asked."""
     with progress.loading(settings.model.name) as say:
-        backend = open_backend(settings, progress=say, influence=False)
+        backend = open_backend(settings, progress=say, influence=False, notice=progress.warn)
+    client = getattr(backend, "client", None)
+    if client is not None:  # a server's retry notices (with their wait) go to stderr
+        client.notice = progress.warn
     try:
         if args.top_logprobs > backend.info.vocab_size:
             raise UsageError(f"--top-logprobs must be at most the vocabulary size, "
@@ -185,40 +189,93 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 # end-of-sequence token when it comes; a local argmax could not tell.
                 choice = TraceChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids),
                                      local=False)
-        with progress.generating(len(ids), max_new) as (on_prefill, on_step):
-            result = trace(backend, ids, max_new, choose=choice, key="trace",
-                           prefill_progress=on_prefill, step_progress=on_step, forget=False,
-                           stop_ids=stop_ids)
-        if isinstance(choice, TraceChoice):  # p_final (on a server: where it reported it)
-            finals = choice.finals
         try:
-            series = backend.tracked("trace", track) if track else None
-            attributions = (step_attributions(backend, "trace", result.ids, result.prompt_len,
-                                              args.attribution) if args.attribution else None)
-        finally:
-            backend.forget("trace")
-        check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
-        shown = {"decoding": decoding, "max-new-tokens": args.max_new_tokens,
-                 "top-logprobs": args.top_logprobs}
-        if settings.prompts.chat:
-            shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
-        if args.constraint is not None:
-            shown["constraint"] = args.constraint.describe(60)
-        if args.attribution:
-            shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
-        report = format_report(backend.info, shown, result, check, backend.decode,
-                               backend.token_text, args.top_logprobs, finals)
-        if args.jsonl is not None:
-            lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
-            lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
-            lines = add_attribution_fields(lines, attributions)
-            lines = add_sampling_fields(lines, finals, series)
+            with progress.generating(len(ids), max_new) as (on_prefill, on_step):
+                result = trace(backend, ids, max_new, choose=choice, key="trace",
+                               prefill_progress=on_prefill, step_progress=on_step, forget=False,
+                               stop_ids=stop_ids)
+        except BackendError as exc:
+            partial = partial_trace(exc)
+            if partial is None or args.jsonl is None:
+                raise
+            raise _kept(args, backend, partial, exc, getattr(choice, "finals", None)) from None
+        try:
+            if isinstance(choice, TraceChoice):  # p_final (on a server: where it reported it)
+                finals = choice.finals
+            try:
+                series = backend.tracked("trace", track) if track else None
+                attributions = (step_attributions(backend, "trace", result.ids, result.prompt_len,
+                                                  args.attribution) if args.attribution else None)
+            finally:
+                backend.forget("trace")
+            check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
+            shown = {"decoding": decoding, "max-new-tokens": args.max_new_tokens,
+                     "top-logprobs": args.top_logprobs}
+            if settings.prompts.chat:
+                shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
             if args.constraint is not None:
-                add_valid_fields(lines, choice.valids if local else None)
-            write_jsonl(args.jsonl, lines)
-        return report
+                shown["constraint"] = args.constraint.describe(60)
+            if args.attribution:
+                shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
+            report = format_report(backend.info, shown, result, check, backend.decode,
+                                   backend.token_text, args.top_logprobs, finals)
+            if args.jsonl is not None:
+                lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
+                lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
+                lines = add_attribution_fields(lines, attributions)
+                lines = add_sampling_fields(lines, finals, series)
+                if args.constraint is not None:
+                    add_valid_fields(lines, choice.valids if local else None)
+                write_jsonl(args.jsonl, lines)
+            return report
+        except BackendError as exc:  # the steps are done; a server that died keeps them
+            if args.jsonl is None:
+                raise
+            raise _kept(args, backend, replace(result, stop="error"), exc,
+                        getattr(choice, "finals", None)) from None
     finally:
         backend.close()
+
+
+def _kept(args: argparse.Namespace, backend: Backend, partial: Trace, exc: BackendError,
+          finals) -> BackendError:
+    """Write the steps a server error cut short (marked) and say so in one sentence."""
+    _write_partial(args, backend, partial, str(exc), finals)
+    n = len(partial.records) - partial.prompt_len
+    return BackendError(
+        f"{str(exc).rstrip('.')}; the {n} finished step{'' if n == 1 else 's'} "
+        f"{'was' if n == 1 else 'were'} written to {args.jsonl}, marked incomplete "
+        '(its last line has "stop": "error").')
+
+
+def _write_partial(args: argparse.Namespace, backend: Backend, partial: Trace, error: str,
+                   finals) -> None:
+    """The JSONL of a trace a backend error cut short: its finished steps, the last line
+    with "stop": "error" and the error's sentence. Token texts come from what the backend
+    already knows (a dead server cannot decode)."""
+    lines = record_lines(partial.records, _known_text(backend), start=partial.prompt_len, first_step=1)
+    if finals is not None and len(finals) >= len(lines):
+        lines = add_sampling_fields(lines, finals[: len(lines)], None)
+    if args.constraint is not None:
+        add_valid_fields(lines, None)
+    lines[-1]["stop"] = "error"
+    lines[-1]["error"] = redact(error)
+    write_jsonl(args.jsonl, lines)
+
+
+def _known_text(backend: Backend):
+    """decode() from the backend's own memo of token texts, without a request."""
+    def decode(ids) -> str:
+        out = []
+        for t in ids:
+            try:
+                raw = backend.token_bytes(int(t))
+                out.append(raw.decode("utf-8", errors="replace") if raw is not None
+                           else backend.token_text(int(t)))
+            except BackendError:
+                out.append(f"<{int(t)}>")
+        return "".join(out)
+    return decode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = replace(settings, display=replace(settings.display, tokens_to_show=args.top_logprobs))
         report = run(args, settings, progress)
     except (UsageError, ConfigError, BackendError, PromptFileError, ExportError, ConstraintError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was written.", file=sys.stderr)

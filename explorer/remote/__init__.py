@@ -18,29 +18,40 @@ __all__ = ["LlamaCppBackend", "RemoteBackend", "RemoteError", "ServerClient", "T
 
 
 def open_remote(url: str, *, model: str | None = None, tokens_to_show: int = 30,
-                timeouts: Timeouts = Timeouts(), key: str | None = None) -> RemoteBackend:
+                timeouts: Timeouts = Timeouts(), key: str | None = None,
+                notice=None) -> RemoteBackend:
     """A backend for the server at `url`. The model is the one the server lists unless
-    `model` names another. Raises ModelLoadError / RemoteError with one sentence."""
-    client = ServerClient(url, key=api_key() if key is None else key, timeouts=timeouts)
+    `model` names another. Raises ModelLoadError / RemoteError with one sentence.
+    notice(text): retry notices while connecting (the caller sets `client.notice` for
+    later ones)."""
+    client = ServerClient(url, key=api_key() if key is None else key, timeouts=timeouts,
+                          notice=notice)
     try:
-        listing = client.get("/v1/models")
-        cards = listing.get("data") if isinstance(listing, dict) else None
-        if not isinstance(cards, list) or not cards:
-            raise ModelLoadError(f"The server at {client.where} lists no models at /v1/models.")
-        names = [str(c.get("id")) for c in cards if isinstance(c, dict)]
-        if model is not None and model not in names:
-            raise ModelLoadError(
-                f"The server at {client.where} does not serve {model!r}; it serves {', '.join(names)}.")
-        card = cards[names.index(model)] if model is not None else cards[0]
-        owner = str(card.get("owned_by", ""))
-        if owner == "vllm":
-            return VLLMBackend.connect(client, card["id"], card.get("max_model_len"),
-                                       tokens_to_show=tokens_to_show)
-        if owner == "llamacpp" or isinstance(card.get("meta"), dict):
-            return LlamaCppBackend.connect(client, card["id"], card.get("meta") or {},
-                                           tokens_to_show=tokens_to_show)
-        raise ModelLoadError(
-            f"The server at {client.where} is neither vLLM nor llama.cpp (its models are owned by {owner!r}).")
+        return _connect(client, model, tokens_to_show)
     except BaseException:
         client.close()
         raise
+    finally:
+        client.notice = None
+
+
+def _connect(client: ServerClient, model: str | None, tokens_to_show: int) -> RemoteBackend:
+    listing = client.get("/v1/models")
+    cards = listing.get("data") if isinstance(listing, dict) else None
+    cards = [c for c in cards if isinstance(c, dict)] if isinstance(cards, list) else []
+    if not cards:
+        raise ModelLoadError(f"The server at {client.where} lists no models at /v1/models.")
+    names = [str(c.get("id")) for c in cards]
+    if model is not None and model not in names:
+        raise ModelLoadError(
+            f"The server at {client.where} does not serve {model!r}; it serves {', '.join(names)}.")
+    card = cards[names.index(model)] if model is not None else cards[0]
+    owner = str(card.get("owned_by", ""))
+    if owner == "vllm":
+        return VLLMBackend.connect(client, str(card["id"]), card.get("max_model_len"),
+                                   tokens_to_show=tokens_to_show)
+    if owner == "llamacpp" or isinstance(card.get("meta"), dict):
+        return LlamaCppBackend.connect(client, str(card["id"]), card.get("meta") or {},
+                                       tokens_to_show=tokens_to_show)
+    raise ModelLoadError(
+        f"The server at {client.where} is neither vLLM nor llama.cpp (its models are owned by {owner!r}).")

@@ -22,7 +22,8 @@ from explorer.backend.token_text import text_of_bytes
 from explorer.backend.sampling import ServerDraw
 from explorer.remote.base import SPECIAL_TEXT, RemoteBackend
 from explorer.remote.chat import llama_chat_ids
-from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite
+from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite, whole
+from explorer.remote.checks import is_int, text_field
 from explorer.remote.drawing import llama_fields
 from explorer.remote.numbers import Distribution, make_distribution
 
@@ -46,10 +47,12 @@ class LlamaCppBackend(RemoteBackend):
     def connect(cls, client: ServerClient, model: str, meta: dict, *,
                 tokens_to_show: int) -> "LlamaCppBackend":
         vocab = meta.get("n_vocab")
-        if not isinstance(vocab, int) or vocab <= 0:
+        if not is_int(vocab) or vocab <= 0:
             raise RemoteError(f"The server at {client.where} did not say its vocabulary size (meta.n_vocab).")
         # The slot's context (-c), not the model's training length, bounds a prompt.
         n_ctx = meta.get("n_ctx") or meta.get("n_ctx_train")
+        if n_ctx:
+            n_ctx = whole(n_ctx, client.where, "a context size (meta.n_ctx)", least=2)
         return cls(client, model, vocab_size=vocab,
                    max_context=None if not n_ctx else int(n_ctx) - 1,
                    tokens_to_show=tokens_to_show, special_ids=frozenset(), max_top_k=None)
@@ -73,12 +76,15 @@ class LlamaCppBackend(RemoteBackend):
         data = self.client.post("/tokenize", {"content": text, "add_special": add_special,
                                               "parse_special": True, "with_pieces": True})
         out = []
-        for item in field(data, "tokens", where=self.client.where, what="/tokenize"):
+        tokens = field(data, "tokens", where=self.client.where, what="/tokenize")
+        if not isinstance(tokens, list):
+            raise RemoteError(f"The server at {self.client.where} sent tokens that are not a list.")
+        for item in tokens:
             if isinstance(item, dict):
                 tid = check_token(item.get("id"), self.vocab_size, self.client.where)
                 piece = item.get("piece")
-                if isinstance(piece, list):  # not valid UTF-8 alone: the server sends bytes
-                    raw = bytes(int(b) & 0xFF for b in piece)
+                if _byte_list(piece):  # not valid UTF-8 alone: the server sends bytes
+                    raw = bytes(piece)
                     self.remember_text(tid, text_of_bytes(raw), raw)
             else:
                 tid = check_token(item, self.vocab_size, self.client.where)
@@ -87,7 +93,7 @@ class LlamaCppBackend(RemoteBackend):
 
     def decode(self, ids: Sequence[int]) -> str:
         data = self.client.post("/detokenize", {"tokens": [int(i) for i in ids]})
-        return str(field(data, "content", where=self.client.where, what="/detokenize"))
+        return text_field(data, "content", where=self.client.where, what="/detokenize")
 
     def chat_ids(self, messages) -> list[int]:
         """The served model's chat template over messages, rendered by the server
@@ -99,8 +105,8 @@ class LlamaCppBackend(RemoteBackend):
         for entry in entries:
             tid = entry.get("id")
             raw = entry.get("bytes")
-            if isinstance(tid, int) and isinstance(raw, list) and tid not in self._text:
-                data = bytes(int(b) & 0xFF for b in raw)
+            if is_int(tid) and _byte_list(raw) and tid not in self._text:
+                data = bytes(raw)
                 text = entry.get("token", "")
                 if isinstance(text, str) and SPECIAL_TEXT.fullmatch(text):
                     self._special = self._special | {tid}
@@ -183,3 +189,9 @@ class LlamaCppBackend(RemoteBackend):
         token = check_token(tokens[0], self.vocab_size, self.client.where)
         nxt = self._distribution(data, self.top_k) if with_next else None
         return nxt, ServerDraw(settings, prompt_len, token, data.get("stop_type") == "eos")
+
+
+def _byte_list(value) -> bool:
+    """A list of byte values as llama-server sends a token's bytes (anything else is not
+    used: the text then comes from /detokenize)."""
+    return isinstance(value, list) and all(is_int(b) and 0 <= b < 256 for b in value)

@@ -31,13 +31,14 @@ from explorer.backend.sampling import ServerDraw
 from explorer.backend.types import TrackedSeries
 from explorer.remote.base import RemoteBackend
 from explorer.remote.chat import vllm_chat_ids
-from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite
+from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite, whole
+from explorer.remote.checks import is_int, text_field
 from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
 from explorer.remote.tracking import PrefixLogprobs, ranks_from_rows
 
 MASKED = -9990.0  # vLLM reports a token its sampler excluded as -9999
-_TOKEN_ID = re.compile(r"token_id:(-?\d+)")
+_TOKEN_KEY = re.compile(r"(?:token_id:)?([0-9]+)")  # a log-prob's key: "token_id:N" or "N"
 _TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
 
 
@@ -47,6 +48,8 @@ class VLLMBackend(RemoteBackend):
     @classmethod
     def connect(cls, client: ServerClient, model: str, max_model_len: int | None, *,
                 tokens_to_show: int) -> "VLLMBackend":
+        if max_model_len is not None:
+            max_model_len = whole(max_model_len, client.where, "a max_model_len", least=2)
         vocab, cap = _probe_vocab(client, model)
         specials = frozenset(_tokenize(client, model, "", add_special=True))
         backend = cls(client, model, vocab_size=vocab,
@@ -79,7 +82,7 @@ class VLLMBackend(RemoteBackend):
 
     def decode(self, ids: Sequence[int]) -> str:
         data = self.client.post("/detokenize", {"model": self.model, "tokens": [int(i) for i in ids]})
-        return str(field(data, "prompt", where=self.client.where, what="/detokenize"))
+        return text_field(data, "prompt", where=self.client.where, what="/detokenize")
 
     def chat_ids(self, messages) -> list[int]:
         """The served model's chat template over messages, rendered by the server
@@ -91,7 +94,10 @@ class VLLMBackend(RemoteBackend):
         body = {"model": self.model, "prompt": list(ids), "max_tokens": 1, "temperature": 0,
                 "logprobs": self.top_k, "return_tokens_as_token_ids": True, **extra}
         data = self.client.post("/v1/completions", body)
-        return field(data, "choices", 0, where=self.client.where, what="/v1/completions")
+        choice = field(data, "choices", 0, where=self.client.where, what="/v1/completions")
+        if not isinstance(choice, dict):
+            raise RemoteError(f"The server at {self.client.where} sent a choice that is not an object.")
+        return choice
 
     def next_distribution(self, ids: tuple[int, ...]) -> Distribution:
         return self._next_from(self._complete(ids))
@@ -168,7 +174,8 @@ class VLLMBackend(RemoteBackend):
         for key, entry in row.items():
             tid = self._id_of(key)
             lp = finite(field(entry, "logprob", where=self.client.where, what="prompt_logprobs"), self.client.where)
-            rank = int(field(entry, "rank", where=self.client.where, what="prompt_logprobs"))
+            rank = whole(field(entry, "rank", where=self.client.where, what="prompt_logprobs"),
+                         self.client.where, "a rank", least=1)
             if rank <= self.top_k:
                 top.append((tid, lp))
             if tid == actual:
@@ -217,7 +224,7 @@ class VLLMBackend(RemoteBackend):
         out: list[dict[int, float] | None] = [None] * len(prefixes)
         for choice in choices:
             index = field(choice, "index", where=self.client.where, what="/v1/completions")
-            if not isinstance(index, int) or not 0 <= index < len(prefixes) or out[index] is not None:
+            if not is_int(index) or not 0 <= index < len(prefixes) or out[index] is not None:
                 raise RemoteError(f"The server at {self.client.where} sent a choice with index {index!r}.")
             got = dict(self._top_pairs(choice))
             missing = [t for t in wanted if t not in got]
@@ -245,9 +252,12 @@ class VLLMBackend(RemoteBackend):
         return constrained_completion(self, ids, spec, max_tokens, settings)
 
     def _id_of(self, key) -> int:
-        match = _TOKEN_ID.fullmatch(str(key))
-        raw = match.group(1) if match else key
-        return check_token(raw, self.vocab_size, self.client.where)
+        # Keys are strings: "token_id:N" (return_tokens_as_token_ids) or "N" (prompt rows).
+        match = _TOKEN_KEY.fullmatch(key) if isinstance(key, str) else None
+        if match is None:
+            raise RemoteError(f"The server at {self.client.where} sent a log-prob for {key!r}, "
+                              "which does not name a token id.")
+        return check_token(int(match.group(1)), self.vocab_size, self.client.where)
 
 
 def _tokenize(client: ServerClient, model: str, text: str, *, add_special: bool) -> list[int]:
@@ -255,7 +265,7 @@ def _tokenize(client: ServerClient, model: str, text: str, *, add_special: bool)
     tokens = field(data, "tokens", where=client.where, what="/tokenize")
     if not isinstance(tokens, list):
         raise RemoteError(f"The server at {client.where} sent tokens that are not a list.")
-    return [int(t) for t in tokens]
+    return [whole(t, client.where, "a token id") for t in tokens]
 
 
 def _probe_processed(client: ServerClient, model: str) -> bool:
@@ -265,7 +275,7 @@ def _probe_processed(client: ServerClient, model: str) -> bool:
             "seed": 0, "logprobs": 2}
     top = field(client.post("/v1/completions", body), "choices", 0, "logprobs", "top_logprobs", 0,
                 where=client.where, what="/v1/completions")
-    return isinstance(top, dict) and any(float(v) <= MASKED for v in top.values())
+    return isinstance(top, dict) and any(finite(v, client.where) <= MASKED for v in top.values())
 
 
 def _probe_vocab(client: ServerClient, model: str) -> tuple[int, int | None]:
@@ -281,4 +291,6 @@ def _probe_vocab(client: ServerClient, model: str) -> tuple[int, int | None]:
         return int(match.group(1)), int(match.group(2))
     top = field(data, "choices", 0, "logprobs", "top_logprobs", 0, where=client.where,
                 what="/v1/completions")
+    if not isinstance(top, dict) or not top:
+        raise RemoteError(f"The server at {client.where} sent top_logprobs that are not a mapping.")
     return len(top), None

@@ -11,12 +11,12 @@ import time
 from functools import partial
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Footer
 
-from explorer.backend import Capabilities, Cancelled
+from explorer.backend import Capabilities, Cancelled, close_servers
 from explorer.backend.types import ATTRIBUTION_LABELS, ATTRIBUTION_METHODS
 from explorer.config import Settings
 from explorer.session import Job, Lane, PromptBook
@@ -24,6 +24,7 @@ from explorer.session.explorer import Explorer
 from explorer.session.book import Prompt
 from explorer.ui import jobs, startup
 from explorer.ui.startup_screen import StartupScreen
+from explorer.ui.text_input import TextPrompt
 from explorer.ui.chrome import BusyBar, HeaderLine
 from explorer.ui.main_view import Look, MainView
 from explorer.ui.messages import ChainProgress, JobDone, JobProgress, LoadFailed, Loaded, LoadProgress
@@ -48,6 +49,8 @@ PALETTE = [
     ("pop", "Pop last token", "Remove the prompt's last token"),
 ]
 
+# What a key may do during start-up; every other key waits until the prompt is on screen.
+START_ACTIONS = frozenset({"quit", "toggle_keys", "command_palette", "help_quit", "screenshot"})
 # A job shorter than this never says "computing": a fast key press then repaints the
 # screen once, with its result, instead of twice a frame apart.
 BUSY_AFTER_S = 0.15
@@ -58,6 +61,10 @@ BURST_DRAW_S = 0.05
 class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewActions, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "Token Explorer"
+    # A short terminal (-short on the screen) gives the table the rows the prompt would take.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
+    # A narrow one stacks the sampler panel's labels above their fields.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]
 
     BINDINGS = [
         Binding("right,l", "book('append')", "Append", id="prompt.append", key_display="→/l"),
@@ -95,6 +102,7 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self.input_path = input_path
         self.prompt_text = prompt_text
         self._engine = engine  # the backend until the core owns it (explorer.backend.Backend)
+        self._owns_engine = engine is None  # opened here (not a test's shared one)
         self.core: Explorer | None = None  # the explorer core, once the first prompt is read
         self.colour = ColourLayer.NONE
         self.layer_view = LayerView.NONE
@@ -108,6 +116,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         self._busy_since: float | None = None
         self._busy_timer = None
         self._startup: StartupScreen | None = StartupScreen()  # until the first prompt shows
+        self._held: list[events.Key] = []  # keys pressed during start-up, pressed after it
+        self._replaying: list[events.Key] = []  # held keys posted again, not yet handled
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -180,7 +190,8 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
         """Loaded, nothing queued or computing (a token tree growing counts), and the
         screen shows the current prompt."""
         growing = isinstance(self.screen, TreeScreen) and self.screen.growing
-        return self.lane is not None and self.lane.is_idle and not growing
+        return (self.lane is not None and self.lane.is_idle and not growing
+                and not self._held and not self._replaying)  # start-up's keys pressed too
 
     @property
     def layer_prob(self) -> bool:
@@ -217,6 +228,14 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
         self.exit(return_code=1 if self.start_failed else 0)
+
+    def exit(self, *args, **kwargs) -> None:
+        if self._owns_engine and self.settings.server.url:
+            # A worker waiting on a server (connecting, or any request) would hold the
+            # process after quit until its deadline (asyncio joins worker threads):
+            # end those requests now. A test's shared backend is left alone.
+            close_servers()
+        super().exit(*args, **kwargs)
 
     def check_action(self, action: str, parameters) -> bool | None:
         # Until a prompt is on screen (loading, or the model failed) only quitting works.
@@ -263,6 +282,42 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
             self.pop_screen()
         # else something (the palette) is on top: the screen pops itself when it is resumed
         self.table.focus()
+        # Keys pressed while loading are pressed now, each as its own message (a dialog's
+        # key then opens the dialog before the characters typed behind it arrive).
+        self._replaying, self._held = self._held, []
+        for key in self._replaying:
+            self.post_message(key)
+
+    async def on_event(self, event) -> None:
+        """Keys pressed during start-up (loading a model can take a minute) are held, in
+        order, and pressed once the first prompt is on screen; only the keys that work
+        during start-up (quit, the keys panel, the palette) act at once. A key pressed
+        while the held ones are being pressed goes behind them."""
+        if isinstance(event, events.Key) and event.is_forwarded and isinstance(self.screen, TextPrompt) \
+                and event.time < self.screen.opened_at:
+            # Typed right behind `t` or `M` (one burst): the key went to the table before
+            # the dialog opened and comes back unhandled; it is the dialog's text.
+            self.screen.type_key(event)
+            return
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._holds(event.key):
+                self._held.append(events.Key(event.key, event.character))
+                return
+            if self._replaying:
+                if event is self._replaying[0]:
+                    self._replaying.pop(0)
+                else:
+                    later = events.Key(event.key, event.character)
+                    self._replaying.append(later)
+                    self.post_message(later)
+                    return
+        await super().on_event(event)
+
+    def _holds(self, key: str) -> bool:
+        if self._startup is None or self.start_failed or self.screen is not self._startup:
+            return False
+        binding = self._startup.active_bindings.get(key)
+        return binding is None or not binding.enabled or binding.binding.action not in START_ACTIONS
 
     def on_load_progress(self, message: LoadProgress) -> None:
         self._startup.panel.say(message.text)

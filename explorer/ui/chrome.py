@@ -21,11 +21,26 @@ def gradient(scale: Scale, steps: int = GRADIENT_STEPS) -> Text:
     return out
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 token`, `24 tokens`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# The header's parts, dropped whole from the lowest priority up until the line fits the
+# terminal (a part cut in the middle once hid the colour layer's name at 80 columns).
+_TITLE, _HARDWARE, _MODEL, _PROMPT, _VIEW, _CONSTRAINT, _TOKENS, _COLOUR, _BUSY = range(9)
+
+
 class HeaderLine(Static):
     """model · device · dtype │ prompt i/n · tokens │ colour layer │ layer view │ activity."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._parts: list[tuple[int, Text]] = []
+
     def loading(self, model: str, state: str) -> None:
-        update_static(self, Text.assemble(("Token Explorer", "bold"), "  ", (model, "bold"), f"  │  {state}"))
+        self._set_parts([(_TITLE, Text("Token Explorer", "bold")), (_MODEL, Text(model, "bold")),
+                         (_BUSY, Text(state))])
 
     def show(
         self,
@@ -42,24 +57,55 @@ class HeaderLine(Static):
         constraint: str = "",
         constraint_broken: bool = False,
     ) -> None:
-        out = Text.assemble(
-            ("Token Explorer", "bold"),
-            "  ",
-            (f"{model}", "bold"),
-            f" · {device} · {dtype}  │  ",
-            (f"prompt {prompt_index}/{prompts}", "bold"),
-            f" · {tokens} tokens  │  colour: ",
-            (layer.value, "bold"),
-        )
+        parts = [
+            (_TITLE, Text("Token Explorer", "bold")),
+            (_MODEL, Text(model, "bold")),
+            (_HARDWARE, Text(f"{device} · {dtype}")),
+            (_PROMPT, Text(f"prompt {prompt_index}/{prompts}", "bold")),
+            (_TOKENS, Text(plural(tokens, "token"))),
+            (_COLOUR, Text.assemble("colour: ", (layer.value, "bold"))),
+        ]
         if view is not None:
-            out.append("  │  layers: ")
-            out.append(view.value, "bold")
+            parts.append((_VIEW, Text.assemble("layers: ", (view.value, "bold"))))
         if constraint:
-            out.append("  │  constraint: ")
-            out.append(constraint, "bold red" if constraint_broken else "bold")
+            parts.append((_CONSTRAINT, Text.assemble(
+                "constraint: ", (constraint, "bold red" if constraint_broken else "bold"))))
         if busy:
-            out.append(f"  │  {busy}", "italic")
-        update_static(self, out)
+            parts.append((_BUSY, Text(busy, "italic")))
+        self._set_parts(parts)
+
+    def _set_parts(self, parts: list[tuple[int, Text]]) -> None:
+        self._parts = parts
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        width = self.content_size.width or self.app.size.width - 2
+        kept = list(self._parts)
+        line = self._join(kept)
+        while line.cell_len > width and len(kept) > 1:
+            kept.remove(min(kept, key=lambda part: part[0]))
+            line = self._join(kept)
+        update_static(self, line)
+
+    @staticmethod
+    def _join(parts: list[tuple[int, Text]]) -> Text:
+        """title  model · device · dtype  │  prompt · tokens  │  colour  │  ..."""
+        out = Text()
+        previous = None
+        for rank, text in parts:
+            if previous is not None:
+                if rank == _HARDWARE and previous == _MODEL or rank == _TOKENS and previous == _PROMPT:
+                    out.append(" · ")
+                elif previous == _TITLE:
+                    out.append("  ")
+                else:
+                    out.append("  │  ")
+            out.append_text(text)
+            previous = rank
+        return out
 
 
 class Legend(Static):

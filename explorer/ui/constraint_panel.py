@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select, TextArea
 from textual.worker import Worker, WorkerState
@@ -54,12 +54,13 @@ def text_of(spec: ConstraintSpec | None) -> str:
 class ConstraintPanel(ModalScreen[ConstraintChoice | None]):
     DEFAULT_CSS = """
     ConstraintPanel { align: center middle; }
-    ConstraintPanel > Vertical {
-        width: 80; height: auto; max-height: 100%; padding: 0 1;
+    ConstraintPanel > VerticalScroll {
+        width: 80; max-width: 100%; height: auto; max-height: 100%; padding: 0 1;
         border: round $primary; background: $surface;
     }
     ConstraintPanel #kind { width: 36; margin: 0 0 1 0; }
     ConstraintPanel #text { height: 8; }
+    ConstraintPanel.-short #text { height: 4; }  /* a short terminal: the buttons in sight */
     ConstraintPanel #buttons { height: 1; margin: 1 0 0 0; }
     ConstraintPanel #buttons Button { min-width: 10; margin: 0 1 0 0; }
     ConstraintPanel #error { color: $error; height: auto; }
@@ -77,7 +78,7 @@ class ConstraintPanel(ModalScreen[ConstraintChoice | None]):
         self.checking = False  # a compile is running (tests wait on the workers)
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
+        with VerticalScroll() as box:
             box.border_title = "constraint"
             yield Select([(label, kind) for kind, label in KIND_LABELS.items()],
                          value=self._spec.kind if self._spec else "regex", allow_blank=False, id="kind")

@@ -83,6 +83,9 @@ class MainView(Vertical):
     def on_mount(self) -> None:
         self.query_one(LayerHeatmap).display = False
         self.query_one(TrackedPanel).display = False
+        # Tokens are appended at the end: the prompt stays scrolled there however its
+        # height settles (a long file opened at the top while the screen was first laid out).
+        self.query_one("#prompt-scroll", VerticalScroll).anchor()
 
     def draw(
         self,

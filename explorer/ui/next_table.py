@@ -6,6 +6,7 @@ import math
 from typing import Collection, Sequence
 
 import numpy as np
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -51,6 +52,8 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         self._candidates: tuple[Candidate, ...] = ()
         self._shown_key: tuple | None = None
         self._layers = 0
+        self._data = None  # what show() was last handed, laid out again on a resize
+        self._fitted_width = 0
 
     def on_mount(self) -> None:
         self.set_rows(self._labels_for(with_strip=False), [])
@@ -94,10 +97,8 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         Showing what is already shown (a colour-layer toggle redraws the view) costs nothing."""
         candidates = tuple(candidates)
         bar_colour = self.app.current_theme.primary
-        final_colour = self.app.current_theme.accent or self.app.current_theme.secondary
         p_final = None if p_final is None else tuple(p_final)
         valid = None if valid is None else tuple(valid)
-        forbid_colour = self.app.current_theme.error or "red"
         key = (candidates, with_strip, bar_colour, p_final, valid,
                None if strips is None else (strips.shape, strips.tobytes()),
                frozenset(c.token_id for c in candidates if c.token_id in special_ids))
@@ -110,35 +111,102 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         self._candidates = candidates
         if was_empty:
             self.refresh_bindings()
-        bar_style = Style(color=bar_colour)
+        self._data = (strips, with_strip, special_ids, p_final, valid)
+        self._fit()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The labels of the columns on screen (narrow terminals drop some whole)."""
+        return tuple(label.plain for label in self._labels)
+
+    def on_resize(self, event) -> None:
+        if self._data is not None and self._available_width() != self._fitted_width:
+            self._fit()
+        super().on_resize(event)
+
+    def _available_width(self) -> int:
+        """Cells for the columns: the content width less the vertical scrollbar when the
+        rows will not fit (0 before the first layout)."""
+        region = self.content_region
+        rows = len(self._candidates) + 1
+        return region.width - (self.styles.scrollbar_size_vertical if rows > region.height else 0)
+
+    def _fit(self) -> None:
+        """The richest layout whose columns fit the width: the bars shrink, then whole
+        columns go (id, log p, layers, #), and last the token text is shortened with an
+        ellipsis, so that no number is ever cut at the edge."""
+        available = self._fitted_width = self._available_width()
+        for bar, dropped in FITS:
+            labels, rows = self._build(bar, dropped)
+            if available <= 0 or _table_width(labels, rows) <= available:
+                break
+        else:
+            token = labels.index("token")
+            token_width = available - (_table_width(labels, rows) - _column_width(labels, rows, token))
+            labels, rows = self._build(bar, dropped, max(1, token_width - 2))
+        self.set_rows(labels, rows)
+
+    def _build(self, bar: int, dropped: frozenset[str], token_width: int | None = None):
+        strips, with_strip, special_ids, p_final, valid = self._data
+        final_colour = self.app.current_theme.accent or self.app.current_theme.secondary
+        forbid_colour = self.app.current_theme.error or "red"
+        bar_style = Style(color=self.app.current_theme.primary)
         final_style = Style(color=final_colour)
         cell = 1
         if strips is not None and strips.shape[0] <= 13:
             cell = 2
+        labels = self._labels_for(with_strip, p_final is not None)
+        keep = [label not in dropped and not (label.startswith("layers") and "layers" in dropped)
+                for label in labels]
         rows = []
         for i, c in enumerate(self._candidates):
             excluded = p_final is not None and p_final[i] <= 0
             forbidden = valid is not None and not valid[i]
             grey = ("dim strike" if forbidden else "dim") if excluded else ""
+            token = Text(c.text, no_wrap=True, style=("bold italic " if c.token_id in special_ids else "") + grey)
+            if token_width is not None and token.cell_len > token_width:
+                token.truncate(token_width, overflow="ellipsis")
             row_cells = [
                 Text(str(i + 1), justify="right", style="dim"),
                 # Special tokens in bold italic, as in the prompt panel.
-                Text(c.text, no_wrap=True, style=("bold italic " if c.token_id in special_ids else "") + grey),
+                token,
                 Text(str(c.token_id), justify="right", style="dim"),
-                Text.assemble((prob_bar(c.prob), "dim" if excluded else bar_style), f" {c.prob:7.2%}",
-                              style=grey),
+                Text.assemble((prob_bar(c.prob, bar), "dim" if excluded else bar_style),
+                              f"{' ' if bar else ''}{c.prob:7.2%}", style=grey),
                 Text(f"{c.logprob:8.3f}", justify="right", style=grey),
             ]
             if p_final is not None:
-                final_cell = (Text("excluded".center(BAR_WIDTH + 8), style="dim italic") if excluded else
-                              Text.assemble((prob_bar(p_final[i]), final_style), f" {p_final[i]:7.2%}"))
+                final_cell = (Text("excluded".center(bar + 8), style="dim italic") if excluded else
+                              Text.assemble((prob_bar(p_final[i], bar), final_style),
+                                            f"{' ' if bar else ''}{p_final[i]:7.2%}"))
                 if forbidden:
-                    final_cell = Text("✗ forbidden".center(BAR_WIDTH + 8), style=Style(color=forbid_colour))
+                    final_cell = Text("✗ forbidden".center(bar + 8), style=Style(color=forbid_colour))
                 row_cells.insert(4, final_cell)
             if with_strip:
                 if strips is None:
                     row_cells.append(Text("…", style="dim"))
                 else:
                     row_cells.append(layer_strip(strips[:, i], cell))
-            rows.append(row_cells)
-        self.set_rows(self._labels_for(with_strip, p_final is not None), rows)
+            rows.append([cell_ for cell_, k in zip(row_cells, keep) if k])
+        return [label for label, k in zip(labels, keep) if k], rows
+
+
+# Layouts from the widest down: (bar cells, columns left out); see NextTokenTable._fit.
+FITS = [
+    (BAR_WIDTH, frozenset()),
+    (BAR_WIDTH // 2, frozenset()),
+    (0, frozenset()),
+    (0, frozenset({"id"})),
+    (0, frozenset({"id", "log p"})),
+    (0, frozenset({"id", "log p", "layers"})),
+    (0, frozenset({"id", "log p", "layers", "#"})),
+]
+
+
+def _column_width(labels, rows, j: int) -> int:
+    return max([cell_len(labels[j])] + [row[j].cell_len for row in rows]) + 2
+
+
+def _table_width(labels, rows) -> int:
+    """Cells the table needs (each column as wide as its widest cell, plus its padding)."""
+    return sum(_column_width(labels, rows, j) for j in range(len(labels)))

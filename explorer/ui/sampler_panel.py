@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
@@ -41,8 +41,8 @@ def _text(value) -> str:
 class SamplerPanel(ModalScreen[PanelResult | None]):
     DEFAULT_CSS = """
     SamplerPanel { align: center middle; }
-    SamplerPanel > Vertical {
-        width: 76; height: auto; max-height: 100%; padding: 0 1;
+    SamplerPanel > VerticalScroll {
+        width: 76; max-width: 100%; height: auto; max-height: 100%; padding: 0 1;
         border: round $primary; background: $surface;
     }
     SamplerPanel .row { height: 1; }
@@ -51,7 +51,12 @@ class SamplerPanel(ModalScreen[PanelResult | None]):
     SamplerPanel #presets { height: 1; margin: 0 0 1 0; }
     SamplerPanel #presets Button { min-width: 10; margin: 0 1 0 0; }
     SamplerPanel #error { color: $error; height: auto; margin: 1 0 0 0; }
-    SamplerPanel #hint { color: $text-muted; }
+    SamplerPanel #hint { color: $text-muted; width: 1fr; }
+    SamplerPanel #error { width: 1fr; }
+    /* Narrow terminal (the app's breakpoints): labels above their fields, presets 2 a row. */
+    SamplerPanel.-narrow .row { layout: vertical; height: 2; }
+    SamplerPanel.-narrow .row Label { width: 1fr; }
+    SamplerPanel.-narrow #presets { layout: grid; grid-size: 2; height: 2; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
 
@@ -60,7 +65,7 @@ class SamplerPanel(ModalScreen[PanelResult | None]):
         self._settings, self._stop = settings, stop
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
+        with VerticalScroll() as box:
             box.border_title = "sampler"
             with Horizontal(id="presets"):
                 for name in PRESETS:

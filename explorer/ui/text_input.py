@@ -7,6 +7,7 @@ since a one-line input cannot hold them.
 
 from __future__ import annotations
 
+from textual import _time, events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,16 +21,18 @@ class TextPrompt(ModalScreen[str | None]):
     DEFAULT_CSS = """
     TextPrompt { align: center middle; }
     TextPrompt > Vertical {
-        width: 70; height: auto; padding: 1 2;
+        width: 70; max-width: 100%; height: auto; max-height: 100%; padding: 1 2;
         border: round $primary; background: $surface;
     }
-    TextPrompt Label.hint { color: $text-muted; }
+    TextPrompt Label.hint { color: $text-muted; width: 1fr; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, hint: str, *, placeholder: str = "") -> None:
         super().__init__()
         self._title, self._hint, self._placeholder = title, hint, placeholder
+        # Keys made before this were typed before it opened (Textual's clock: Key.time's).
+        self.opened_at = _time.get_time()
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -39,6 +42,30 @@ class TextPrompt(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        # A key reaching the screen itself came before the input had focus: the input's.
+        if self.type_key(event):
+            event.stop()
+
+    def type_key(self, event: events.Key) -> bool:
+        """Type a key sent before the input had focus (the app hands over the keys typed
+        right behind the dialog's own key, `t abc` in one burst): a character goes into
+        the input, enter submits. Whether the key was used."""
+        field = self.query_one(Input)
+        if event.key == "enter":
+            self.dismiss(unescape(field.value))
+        elif event.is_printable and event.character:
+            field.insert_text_at_cursor(event.character)
+            field.focus()
+        else:
+            return False
+        return True
+
+    @property
+    def text(self) -> str:
+        """What is typed so far."""
+        return self.query_one(Input).value
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
