@@ -1,6 +1,6 @@
 """Views and jobs are typed and dispatched by tables: every View has a fetcher, an
 attribution is its fields (never a string parsed back), and every book press has an
-action. Checked with jobs.fetch_views on a fake backend that records each call."""
+action. Checked with session.fetch.fetch_views on a fake backend that records each call."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from explorer.session import Job
 from explorer.session.presses import BOOK_ACTIONS, BOOK_PRESSES
 from explorer.session.views import AttributionView, JobKind, View, is_background
-from explorer.ui.jobs import FETCH, fetch_views
+from explorer.session.fetch import FETCH, fetch_views
 
 
 class Recorder:

@@ -51,7 +51,7 @@ class Look:
     baseline: str | None = None  # integrated gradients' baseline (I cycles; None: configured)
 
     def views_wanted(self) -> set[ViewName]:
-        """Names of the view arrays (jobs.fetch_views) this look needs."""
+        """Names of the view arrays (explorer.session.fetch) this look needs."""
         wanted = set()
         if self.capabilities.sampling:
             wanted.add(View.LOGITS)  # the kept row: p_final, space and autoplay
