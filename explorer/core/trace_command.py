@@ -46,6 +46,9 @@ from explorer.core.trace_sampling import (
     tracked_ids,
 )
 from explorer.sampling.constraint import ConstraintError
+from explorer.inputs import check_prompt_file
+from explorer.interrupt import soft_interrupt
+from explorer.output_paths import write_stdout
 from explorer.session.files import PromptFileError, load_prompt_file
 
 PROG = "token-explorer trace"
@@ -92,12 +95,13 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.input is not None and not args.input.is_file():
         what = "is a folder, not a file" if args.input.is_dir() else "does not exist"
         raise UsageError(f"Input file {args.input} {what}.")
+    check_prompt_file(args.input)  # size, text, JSON: before the model loads
     if args.max_new_tokens < 1:
         raise UsageError(f"--max-new-tokens must be at least 1, not {args.max_new_tokens}.")
     if args.top_logprobs < 1:
         raise UsageError(f"--top-logprobs must be at least 1, not {args.top_logprobs}.")
     if args.jsonl is not None:
-        check_writable(args.jsonl)
+        check_writable(args.jsonl, reading=args.input)
     elif args.attribution:
         raise UsageError("--attribution adds to the JSONL lines; give --jsonl PATH too.")
     try:
@@ -188,10 +192,14 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 # The server's own greedy draw picks the same token and names the
                 # end-of-sequence token when it comes; a local argmax could not tell.
                 choice = ServerChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids))
-        with progress.generating(len(ids), max_new) as (on_prefill, on_step):
+        # Ctrl-C ends the generation after the step under way; the finished steps are kept.
+        with progress.generating(len(ids), max_new) as (on_prefill, on_step), soft_interrupt() as stop:
             result = trace(backend, ids, max_new, choose=choice, key="trace",
                            prefill_progress=on_prefill, step_progress=on_step, forget=False,
-                           stop_ids=stop_ids)
+                           stop_ids=stop_ids, interrupted=stop)
+        args.interrupted = len(result.completion_ids) if result.stop == "interrupted" else None
+        if args.interrupted == 0:
+            raise KeyboardInterrupt  # nothing finished: the plain "nothing was written"
         if isinstance(choice, ServerChoice):  # p_final, where the server reported it
             finals = choice.finals
         try:
@@ -241,5 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was written.", file=sys.stderr)
         return 130
-    sys.stdout.write(report)
+    if why := write_stdout(report):
+        print(f"{PROG}: {why}", file=sys.stderr)
+        return 2
+    if (steps := getattr(args, "interrupted", None)) is not None:
+        kept = (f"; wrote the {steps} finished steps to {args.jsonl}, its last line marked "
+                '"stop": "interrupted"' if args.jsonl else f" after {steps} steps")
+        print(f"{PROG}: interrupted{kept}.", file=sys.stderr)
+        return 130
     return 0

@@ -9,6 +9,7 @@ holds "messages" ([{"role", "content"}]), which another model renders with its o
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ def slug(text: str, max_len: int = 40) -> str:
 
 def _free_stem(folder: Path, stem: str) -> str:
     candidate, n = stem, 2
-    while (folder / f"{candidate}.txt").exists() or (folder / f"{candidate}.json").exists():
+    while any(os.path.lexists(folder / f"{candidate}{end}") for end in (".txt", ".json", ".jsonl")):
         candidate, n = f"{stem}-{n}", n + 1
     return candidate
 
@@ -86,6 +87,8 @@ def _read_json(path: Path) -> dict:
         record = json.loads(_read_text(path))
     except json.JSONDecodeError:
         raise PromptFileError(f"Input file {path} is not valid JSON.") from None
+    except RecursionError:  # json's parser recurses per level; a saved prompt nests 3 deep
+        raise PromptFileError(f"Input file {path} is not a saved prompt (its JSON nests too deeply).") from None
     ids = record.get("token_ids") if isinstance(record, dict) else None
     text = record.get("text") if isinstance(record, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or not isinstance(text, str):
