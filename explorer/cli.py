@@ -136,14 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"token-explorer: {exc}", file=sys.stderr)
         return 2
-    from explorer.inputs import check_prompt_file
-    from explorer.session.files import PromptFileError
-
-    try:
-        check_prompt_file(args.input)  # size, text, JSON: before the model loads
-    except PromptFileError as exc:
-        print(f"token-explorer: {exc}", file=sys.stderr)
-        return 2
     from explorer.ui.app import TokenExplorerApp  # Textual import only when we run the UI
     from explorer.ui.signals import exit_on_signals
 

@@ -1,17 +1,16 @@
 """A prompt file checked before any model loads: its size first (a glance at the file
-system), then that it is text or a saved prompt and not empty. Everything here is cheap;
-the tokenising that needs the model comes later, in explorer/session/files.py.
+system, in files._read_text), then that it is text or a saved prompt and not empty.
+Everything here is cheap; the tokenising that needs the model comes later
+(explorer/session/files.py). MAX_PROMPT_BYTES is the size limit.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.session.files import PromptFileError, _read_json, _read_text
+from explorer.session.files import MAX_PROMPT_BYTES, PromptFileError, _read_json, _read_text
 
-# No model this app runs has a context anywhere near this (1 MiB of text is about 250,000
-# tokens); a saved .json holds its ids too, so it may be a few times its text.
-MAX_PROMPT_BYTES = 4 * 1024 * 1024
+__all__ = ["MAX_PROMPT_BYTES", "check_prompt_file", "check_run_files"]
 
 
 def check_prompt_file(path: Path | None) -> None:
@@ -19,19 +18,8 @@ def check_prompt_file(path: Path | None) -> None:
     if path is None:
         return
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise PromptFileError(f"Input file {path} does not exist.") from None
-    except OSError as exc:
-        raise PromptFileError(f"Input file {path} cannot be read: {exc.strerror}.") from None
-    if path.is_dir():
-        raise PromptFileError(f"Input file {path} is a folder, not a file.")
-    if not path.is_file():
-        raise PromptFileError(f"Input file {path} is not a regular file.")
-    if size > MAX_PROMPT_BYTES:
-        raise PromptFileError(f"Input file {path} is {size / 2**20:.1f} MiB; a prompt file may be "
-                              f"at most {MAX_PROMPT_BYTES // 2**20} MiB.")
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise PromptFileError(f"Input file {path} is not a regular file.")  # a FIFO would block
     if path.suffix.lower() == ".json":
         record = _read_json(path)
         if not record["text"].strip() and not record["token_ids"]:

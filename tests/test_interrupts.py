@@ -140,15 +140,13 @@ def bad_inputs(tmp_path: Path) -> list[tuple[Path, str]]:
 NO_MODEL = ["--model", "/nonexistent/model-folder"]
 
 
-@pytest.mark.parametrize("command", ["trace", "tree", "app"])
+@pytest.mark.parametrize("command", ["trace", "tree"])
 def test_bad_prompt_files_are_refused_before_the_model_loads(tmp_path, capsys, command):
     for path, words in bad_inputs(tmp_path):
         if command == "trace":
             code = trace_command.main(["-i", str(path), *NO_MODEL])
-        elif command == "tree":
-            code = cli.main(["tree", "-i", str(path), *NO_MODEL])
         else:
-            code = cli.main(["-i", str(path), *NO_MODEL])
+            code = cli.main(["tree", "-i", str(path), *NO_MODEL])
         err = capsys.readouterr().err.strip()
         assert code in (1, 2) and err.count("\n") == 0, err
         assert words in err and "model-folder" not in err, err

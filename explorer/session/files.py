@@ -65,8 +65,16 @@ def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str,
     return txt
 
 
+# No model this app runs has a context near this (1 MiB of text is about 250,000 tokens); a
+# saved .json holds its ids too. Checked before reading, so a huge file costs nothing.
+MAX_PROMPT_BYTES = 4 * 1024 * 1024
+
+
 def _read_text(path: Path) -> str:
     try:
+        if (size := path.stat().st_size) > MAX_PROMPT_BYTES:
+            raise PromptFileError(f"Input file {path} is {size / 2**20:.1f} MiB; a prompt file may be "
+                                  f"at most {MAX_PROMPT_BYTES // 2**20} MiB.")
         data = path.read_bytes()
     except FileNotFoundError:
         raise PromptFileError(f"Input file {path} does not exist.") from None
