@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -109,8 +110,9 @@ def test_ctrl_c_during_trace_writes_the_finished_steps(tmp_path):
 
 
 def test_trace_report_into_dev_full_is_one_sentence_exit_2():
-    if not os.access("/dev/full", os.W_OK):
-        pytest.skip("/dev/full is not writable by this user")
+    if not (os.path.exists("/dev/full") and stat.S_ISCHR(os.stat("/dev/full").st_mode)
+            and os.access("/dev/full", os.W_OK)):
+        pytest.skip("/dev/full is not a device this user may write")
     with open("/dev/full", "w") as full:
         done = subprocess.run([sys.executable, "main.py", "trace", "--model", "tiny", "--prompt", "Hi",
                                "--max-new-tokens", "2"], cwd=ROOT, env=ENV, stdout=full,

@@ -94,23 +94,36 @@ def test_a_fifo_with_a_reader_is_written_through(tmp_path):
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
-def test_dev_null_is_written_through_not_replaced(tmp_path):
-    if not os.access("/dev/null", os.W_OK):
-        pytest.skip("/dev/null is not writable here")
-    write_text_atomic(Path("/dev/null"), "anything")
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+def device_node(tmp_path: Path, name: str, minor: int) -> Path:
+    """A character device of our own in tmp_path (1,3 is null, 1,7 is full): a writer that
+    regressed would replace this node, never the machine's /dev/null or /dev/full."""
+    node = tmp_path / name
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+        with open(node, "wb"):
+            pass
+    except OSError as exc:  # not root, or a folder mounted nodev
+        pytest.skip(f"cannot make a device node here: {exc.strerror}")
+    return node
 
 
-def test_dev_full_is_one_sentence_and_stays_a_device():
-    if not os.path.exists("/dev/full") or not os.access("/dev/full", os.W_OK):
-        pytest.skip("/dev/full is not writable by this user")
+def test_a_null_device_is_written_through_not_replaced(tmp_path):
+    null = device_node(tmp_path, "null", 3)
+    write_text_atomic(null, "anything")
+    assert stat.S_ISCHR(null.lstat().st_mode)
+    assert our_temps(tmp_path) == []
+
+
+def test_a_full_device_is_one_sentence_and_stays_a_device(tmp_path):
+    from explorer.core.export import write_atomic
+
+    full = device_node(tmp_path, "full", 7)
     with pytest.raises(OSError) as info:
-        write_text_atomic(Path("/dev/full"), "x" * 10)
-    assert info.value.filename == "/dev/full" and "space" in info.value.strerror.lower()
-    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
-    with pytest.raises(ExportError, match=r"^Could not write /dev/full: No space left on device\.$"):
-        from explorer.core.export import write_atomic
-        write_atomic(Path("/dev/full"), "x")
+        write_text_atomic(full, "x" * 10)
+    assert info.value.filename == str(full) and "space" in info.value.strerror.lower()
+    with pytest.raises(ExportError, match=rf"^Could not write {full}: No space left on device\.$"):
+        write_atomic(full, "x")
+    assert stat.S_ISCHR(full.lstat().st_mode)
 
 
 # A child that writes a file and stops inside the write (after the text is written, at
