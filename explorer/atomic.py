@@ -39,15 +39,17 @@ def write_text_atomic(path: Path, text: str, *, newline: str = "") -> None:
     """Write `text` to `path` (see the module's note). Raises OSError; nothing half-written stays."""
     path = Path(path)
     data = text.encode("utf-8") if newline in ("", "\n") else text.replace("\n", newline).encode("utf-8")
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        info = target.stat()
+        info = path.stat()  # what the path leads to, through any symlinks
     except FileNotFoundError:
-        info = None
+        info = None  # nothing there, or a dangling link: the file is created
     try:
         if info is not None and not stat.S_ISREG(info.st_mode):
-            _write_special(target, info, data)
+            # Opened by its own name: /dev/stdout -> /proc/self/fd/1 -> a pipe has no
+            # real path to resolve, but opening the link reaches the pipe.
+            _write_special(path, info, data)
             return
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
         _remove_stale(target)
         with _signals_raise():
             _replace(target, data, info)

@@ -21,8 +21,9 @@ from explorer.inputs import MAX_PROMPT_BYTES
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
-# The real command, with the engine's tree search reporting once it has N nodes and then
-# waiting until Ctrl-C has been seen (the `cancelled` callback it was given turns True).
+# The real command, with the engine's tree search saying once it has 20 nodes and then
+# waiting for a line on stdin, which the test sends after Ctrl-C (so the signal has come
+# before the search goes on, whatever the machine's load).
 TREE_CHILD = """
 import sys
 from explorer.engine.engine import Engine
@@ -32,8 +33,7 @@ def grow_tree(self, key, settings, *, progress=None, cancelled=None):
         if done >= 20 and not said.told:
             said.told = True
             print(f"grown {done}", file=sys.stderr, flush=True)
-            while not cancelled():
-                pass
+            sys.stdin.readline()
     said.told = False
     return real(self, key, settings, progress=said, cancelled=cancelled)
 Engine.grow_tree = grow_tree
@@ -41,18 +41,17 @@ from explorer.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
-# The same for trace: after 5 steps it says so and waits until Ctrl-C was seen.
+# The same for trace: after 5 steps it says so and waits for the line sent after Ctrl-C.
 TRACE_CHILD = """
 import sys
 import explorer.core.trace_command as command
 real = command.trace
-def trace(*args, step_progress=None, interrupted=None, **kwargs):
+def trace(*args, step_progress=None, **kwargs):
     def step(done, total):
         if done == 5:
             print("step 5", file=sys.stderr, flush=True)
-            while not interrupted():
-                pass
-    return real(*args, step_progress=step, interrupted=interrupted, **kwargs)
+            sys.stdin.readline()
+    return real(*args, step_progress=step, **kwargs)
 command.trace = trace
 sys.exit(command.main(sys.argv[1:]))
 """
@@ -60,7 +59,7 @@ sys.exit(command.main(sys.argv[1:]))
 
 def run_until(script: str, args: list[str], marker: str) -> tuple[subprocess.Popen, str]:
     child = subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, env=ENV, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = []
     for line in child.stderr:
         seen.append(line)
@@ -70,6 +69,14 @@ def run_until(script: str, args: list[str], marker: str) -> tuple[subprocess.Pop
     raise AssertionError("the child ended before it got there: " + "".join(seen))
 
 
+def ctrl_c(child: subprocess.Popen) -> tuple[str, str]:
+    """Ctrl-C, then the line the child waits for; then everything it writes until it ends."""
+    child.send_signal(signal.SIGINT)
+    child.stdin.write("\n")
+    child.stdin.flush()
+    return child.communicate(timeout=600)
+
+
 def test_ctrl_c_during_tree_writes_the_tree_grown_so_far(tmp_path):
     out_json, out_jsonl = tmp_path / "t.json", tmp_path / "t.jsonl"
     child, line = run_until(TREE_CHILD, [
@@ -77,8 +84,7 @@ def test_ctrl_c_during_tree_writes_the_tree_grown_so_far(tmp_path):
         "--max-depth", "60", "--max-nodes", "100000", "--json", str(out_json), "--jsonl", str(out_jsonl)],
         "grown ")
     grown = int(line.split()[1])
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=600)
+    out, err = ctrl_c(child)
     assert child.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert f"interrupted; the tree is kept as far as it grew ({grown} nodes, marked incomplete)." in err
@@ -98,8 +104,7 @@ def test_ctrl_c_during_trace_writes_the_finished_steps(tmp_path):
     out = tmp_path / "steps.jsonl"
     child, _ = run_until(TRACE_CHILD, ["--model", "tiny", "--prompt", "Once upon a time",
                                        "--max-new-tokens", "200", "--jsonl", str(out)], "step 5")
-    child.send_signal(signal.SIGINT)
-    report, err = child.communicate(timeout=600)
+    report, err = ctrl_c(child)
     assert child.returncode == 130, err
     assert "Traceback" not in err
     assert f"interrupted; wrote the 5 finished steps to {out}" in err

@@ -66,32 +66,41 @@ def test_a_fifo_without_a_reader_is_refused_and_kept(tmp_path):
 def test_a_fifo_with_a_reader_is_written_through(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
+    text = b"line 1\nline 2\n"
+    # O_RDWR: a reader that exists before the writer looks, and that never sees EOF, so it
+    # reads exactly the bytes expected (a daemon thread: a failed test cannot hang the run).
+    fd = os.open(fifo, os.O_RDWR)
     got: list[bytes] = []
-    opened = threading.Event()
 
     def read() -> None:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened before the writer looks
-        opened.set()
-        os.set_blocking(fd, True)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk and chunks:
-                break
-            chunks.append(chunk)
-        os.close(fd)
-        got.append(b"".join(chunks))
+        chunks = b""
+        while len(chunks) < len(text):
+            chunks += os.read(fd, 65536)
+        got.append(chunks)
 
-    reader = threading.Thread(target=read)
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    assert opened.wait(10)
-    write_text_atomic(fifo, "line 1\nline 2\n")
-    reader.join(10)
-    assert got == [b"line 1\nline 2\n"]
+    try:
+        write_text_atomic(fifo, text.decode())
+        reader.join(30)
+    finally:
+        if got:
+            os.close(fd)
+    assert got == [text]
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_link_to_standard_output_writes_to_the_pipe(tmp_path):
+    # Our own link to /proc/self/fd/1 (what /dev/stdout is): never the machine's /dev/stdout.
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")
+    script = "import sys; from pathlib import Path; from explorer.atomic import write_text_atomic; " \
+             "write_text_atomic(Path(sys.argv[1]), 'through the pipe\\n')"
+    done = subprocess.run([sys.executable, "-c", script, str(link)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "through the pipe\n" and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stdout"]
 
 
 def device_node(tmp_path: Path, name: str, minor: int) -> Path:
