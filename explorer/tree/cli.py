@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"token-explorer tree: {exc}", file=sys.stderr)
         return 2
     settings = replace(settings, tree=tree_settings)
-    return run(settings, args)
+    try:
+        return run(settings, args)
+    except KeyboardInterrupt:  # while loading, or a second Ctrl-C while growing
+        print("token-explorer tree: interrupted; nothing was written.", file=sys.stderr)
+        return 130
 
 
 def run(settings, args: argparse.Namespace) -> int:
