@@ -33,7 +33,8 @@ class Trace:
     records: tuple[TokenRecord, ...]
     prompt_len: int
     stop: str  # "eos" (an end-of-sequence token was chosen), "length" (max_new_tokens),
-    # or "error" (a partial trace: the backend failed after these steps; see partial_trace)
+    # "interrupted" (Ctrl-C: the steps finished before it) or "error" (a partial trace:
+    # the backend failed after these steps; see partial_trace)
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -77,12 +78,15 @@ def check_length(backend: Backend, prompt_len: int, max_new_tokens: int) -> None
 def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
           choose: Choose = greedy, key: object = "trace", stop_ids: Collection[int] | None = None,
           prefill_progress: Progress | None = None, step_progress: Progress | None = None,
-          cancelled: IsCancelled | None = None, forget: bool = True) -> Trace:
+          cancelled: IsCancelled | None = None, interrupted: IsCancelled | None = None,
+          forget: bool = True) -> Trace:
     """Generate up to `max_new_tokens` tokens after `prompt_ids`, stopping after a token of
     `stop_ids` (default: the model's end-of-sequence ids, `eos_ids` of a backend that
     serves sampling; () never stops early). The backend's state for `key` is forgotten afterwards
     (forget=False keeps it, e.g. to read tracked tokens; the caller forgets it). Raises
-    BackendError (PromptTooLongError, Cancelled, ...)."""
+    BackendError (PromptTooLongError, Cancelled, ...). `interrupted` is polled between steps:
+    once True, the steps finished so far are returned with stop "interrupted" (Ctrl-C in
+    `trace` keeps them), where `cancelled` abandons the whole generation."""
     ids = tuple(int(i) for i in prompt_ids)
     if not ids:
         raise ValueError("The prompt gives no tokens.")
@@ -97,6 +101,9 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
     try:
         records = backend.sync(key, ids, progress=prefill_progress, cancelled=cancelled)
         for done in range(1, max_new_tokens + 1):
+            if interrupted is not None and interrupted():
+                stop = "interrupted"
+                break
             token = int(choose(ids, records[-1]))
             ids = ids + (token,)
             records = backend.sync(key, ids, cancelled=cancelled)
