@@ -162,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"token-explorer: {exc}", file=sys.stderr)
         return 2
     from explorer.ui.app import TokenExplorerApp  # Textual import only when we run the UI
+    from explorer.ui.signals import exit_on_signals
 
     app = TokenExplorerApp(settings, input_path=args.input, prompt_text=args.prompt)
-    app.run()
+    with exit_on_signals(app):  # SIGTERM / SIGHUP leave through Textual's shutdown
+        app.run()
     # A request still waiting on a server must not keep the process alive after quit:
     # closing the clients wakes the waiting workers at once (explorer/remote/client.py).
     remote = sys.modules.get("explorer.remote.client")

@@ -80,6 +80,12 @@ async def test_empty_input_opens_default_with_error(tmp_path):
     await _opens_default_with_error(path, "empty")
 
 
+async def test_huge_input_is_refused_by_its_size_before_it_is_read(tmp_path):
+    path = tmp_path / "huge.txt"
+    path.write_text("word " * (1 + 4 * 1024 * 1024 // 5))
+    await _opens_default_with_error(path, "a prompt file may be at most 4 MiB")
+
+
 async def test_input_longer_than_context_opens_default_with_error(tmp_path):
     path = tmp_path / "long.txt"
     path.write_text("the cat sat on the mat. " * 1000)

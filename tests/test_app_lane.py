@@ -70,7 +70,8 @@ async def run_burst(input_path, keys, **overrides):
         assert tuple(r.token_id for r in app.records) == book.current.ids
         assert app.table.candidates == app.records[-1].top
         text = screen_text(app)
-        assert f"prompt {book.index + 1}/{len(book)} · {len(book.current.ids)} tokens" in text
+        n = len(book.current.ids)
+        assert f"prompt {book.index + 1}/{len(book)} · {n} token{'' if n == 1 else 's'}" in text
         assert "computing" not in text
         expected = expected_book(start, keys)
         assert [(p.ids, p.original) for p in book] == [(p.ids, p.original) for p in expected]

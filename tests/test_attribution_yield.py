@@ -60,3 +60,35 @@ def test_a_cancelled_integrated_gradients_resumes_where_it_stopped(make_engine, 
     assert counts[0] - before == 1
     np.testing.assert_allclose(again.values, whole.values, rtol=1e-5, atol=1e-7)
     assert again.log_p == whole.log_p and again.log_p_baseline == whole.log_p_baseline
+
+
+
+_FIRST_REPORT = """
+import sys
+from conftest import build_tokenizer, tiny_model
+from explorer.engine import Engine
+tok = build_tokenizer()
+engine = Engine.from_pretrained_objects(tiny_model("llama", len(tok)), tok, name="tiny")
+engine.sync("p", engine.encode("The quick brown fox"))
+first = []
+def progress(done, total):
+    if not first:
+        first.append((done, total, "captum.attr" in sys.modules))
+engine.attribution("p", 5, "integrated_gradients", n_steps=8, progress=progress)
+print(first[0])
+"""
+
+
+def test_the_bar_has_a_length_before_the_slow_start():
+    """The first progress report comes before captum is imported and the baseline built
+    (they took 5-14 s on a loaded machine with nothing on screen but "computing"), with a
+    length over one, which is what lets the app show its bar (a one-token step's report has
+    a length of one). A fresh process: captum is not imported yet."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", _FIRST_REPORT], cwd=Path(__file__).parent,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    done, total, captum_loaded = eval(out.strip().splitlines()[-1])
+    assert done == 0 and total > 1 and not captum_loaded

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from explorer.atomic import write_text_atomic
 from explorer.backend.types import Candidate, TokenRecord
+from explorer.output_paths import output_problem
 
 
 class ExportError(Exception):
@@ -37,16 +37,12 @@ def write_atomic(path: Path, text: str) -> None:
         raise ExportError(f"Could not write {path}: {reason}.") from exc
 
 
-def check_writable(path: Path) -> None:
-    """Fail early, before any model work, when `path` cannot be written. Raises ExportError."""
-    path = Path(path)
-    folder = path.parent
-    if path.is_dir():
-        raise ExportError(f"Could not write {path}: it is a folder.")
-    if not folder.is_dir():
-        raise ExportError(f"Could not write {path}: the folder {folder} does not exist.")
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ExportError(f"Could not write {path}: permission denied.")
+def check_writable(path: Path, reading: Path | None = None) -> None:
+    """Fail early, before any model work, when `path` cannot be written or is the input
+    file `reading` (explorer/output_paths.py). Raises ExportError."""
+    why = output_problem(Path(path), (reading,))
+    if why:
+        raise ExportError(why)
 
 
 def _finite(value: float | None) -> float | None:

@@ -77,7 +77,7 @@ def format_report(info: ModelInfo, settings: Mapping[str, object], result: Trace
                   finals: Sequence[Mapping[int, float | None]] | None = None) -> str:
     """The whole report; `settings` are shown as `name value` pairs in the given order."""
     n_new = len(result.completion_ids)
-    stopped = "an end-of-sequence token" if result.stop == "eos" else "--max-new-tokens"
+    stopped = {"eos": "an end-of-sequence token", "interrupted": "Ctrl-C"}.get(result.stop, "--max-new-tokens")
     lines = [
         f"model       {info.name} ({info.architecture}, {info.device}, {info.dtype}, "
         f"vocabulary {info.vocab_size:,})",

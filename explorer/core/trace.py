@@ -35,7 +35,8 @@ class Trace:
     records: tuple[TokenRecord, ...]
     prompt_len: int
     stop: str  # "eos" (an end-of-sequence token was chosen), "length" (max_new_tokens),
-    # or "error" (a partial trace: the backend failed after these steps; see partial_trace)
+    # "interrupted" (Ctrl-C: the steps finished before it) or "error" (a partial trace:
+    # the backend failed after these steps; see partial_trace)
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -80,13 +81,16 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
           choose: Choose = greedy, key: object = "trace", stop_ids: Collection[int] | None = None,
           rule: StopRule | None = None,
           prefill_progress: Progress | None = None, step_progress: Progress | None = None,
-          cancelled: IsCancelled | None = None, forget: bool = True) -> Trace:
+          cancelled: IsCancelled | None = None, interrupted: IsCancelled | None = None,
+          forget: bool = True) -> Trace:
     """Generate up to `max_new_tokens` tokens after `prompt_ids`, stopping after a token of
     `stop_ids` (default: the model's end-of-sequence ids, `eos_ids` of a backend that
     serves sampling; () never stops early). `rule` (autoplay's StopRule: stop strings, a
     context limit) replaces both. The backend's state for `key` is forgotten afterwards
     (forget=False keeps it, e.g. to read tracked tokens; the caller forgets it). Raises
-    BackendError (PromptTooLongError, Cancelled, ...)."""
+    BackendError (PromptTooLongError, Cancelled, ...). `interrupted` is polled between steps:
+    once True, the steps finished so far are returned with stop "interrupted" (Ctrl-C in
+    `trace` keeps them), where `cancelled` abandons the whole generation."""
     ids = tuple(int(i) for i in prompt_ids)
     if not ids:
         raise ValueError("The prompt gives no tokens.")
@@ -101,9 +105,13 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
         rule = StopRule(max_tokens=max_new_tokens, eos_ids=frozenset(int(i) for i in stop_ids))
     run = Generation(key, len(ids), rule)  # the app's autoplay steps the same
     records: tuple[TokenRecord, ...] = ()
+    stop = None
     try:
         records = backend.sync(key, ids, progress=prefill_progress, cancelled=cancelled)
         while True:
+            if interrupted is not None and interrupted():
+                stop = "interrupted"
+                break
             ids = ids + (int(choose(ids, records[-1])),)
             records = backend.sync(key, ids, cancelled=cancelled)
             if step_progress is not None:
@@ -120,4 +128,4 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
         raise
     if forget:
         backend.forget(key)
-    return Trace(tuple(records), len(prompt_ids), "eos" if run.ended_by_eos(ids) else "length")
+    return Trace(tuple(records), len(prompt_ids), stop or ("eos" if run.ended_by_eos(ids) else "length"))

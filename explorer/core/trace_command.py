@@ -45,6 +45,9 @@ from explorer.core.trace_sampling import (
     tracked_ids,
 )
 from explorer.sampling.constraint import ConstraintError
+from explorer.inputs import check_prompt_file
+from explorer.interrupt import soft_interrupt
+from explorer.output_paths import write_stdout
 from explorer.session.files import PromptFileError, load_prompt_file
 
 PROG = "token-explorer trace"
@@ -89,12 +92,13 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("The prompt is empty; give some text with --prompt.")
     check_input(args.input)  # ConfigError: one sentence, exit 2 like the app and tree
+    check_prompt_file(args.input)  # size, text, JSON: before the model loads
     if args.max_new_tokens < 1:
         raise UsageError(f"--max-new-tokens must be at least 1, not {args.max_new_tokens}.")
     if args.top_logprobs < 1:
         raise UsageError(f"--top-logprobs must be at least 1, not {args.top_logprobs}.")
     if args.jsonl is not None:
-        check_writable(args.jsonl)
+        check_writable(args.jsonl, reading=args.input)
     elif args.attribution:
         raise UsageError("--attribution adds to the JSONL lines; give --jsonl PATH too.")
     try:
@@ -190,15 +194,20 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 choice = TraceChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids),
                                      local=False)
         try:
-            with progress.generating(len(ids), max_new) as (on_prefill, on_step):
+            # Ctrl-C ends the generation after the step under way; the finished steps are kept.
+            with progress.generating(len(ids), max_new) as (on_prefill, on_step), \
+                    soft_interrupt() as stop:
                 result = trace(backend, ids, max_new, choose=choice, key="trace",
                                prefill_progress=on_prefill, step_progress=on_step, forget=False,
-                               stop_ids=stop_ids)
+                               stop_ids=stop_ids, interrupted=stop)
         except BackendError as exc:
             partial = partial_trace(exc)
             if partial is None or args.jsonl is None:
                 raise
             raise _kept(args, backend, partial, exc, getattr(choice, "finals", None)) from None
+        args.interrupted = len(result.completion_ids) if result.stop == "interrupted" else None
+        if args.interrupted == 0:
+            raise KeyboardInterrupt  # nothing finished: the plain "nothing was written"
         try:
             if isinstance(choice, TraceChoice):  # p_final (on a server: where it reported it)
                 finals = choice.finals
@@ -294,5 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was written.", file=sys.stderr)
         return 130
-    sys.stdout.write(report)
+    if why := write_stdout(report):
+        print(f"{PROG}: {why}", file=sys.stderr)
+        return 2
+    if (steps := getattr(args, "interrupted", None)) is not None:
+        kept = (f"; wrote the {steps} finished steps to {args.jsonl}, its last line marked "
+                '"stop": "interrupted"' if args.jsonl else f" after {steps} steps")
+        print(f"{PROG}: interrupted{kept}.", file=sys.stderr)
+        return 130
     return 0

@@ -112,6 +112,10 @@ class Attributor:
             self._watch = LayerWatch(self.model)
         run = Run(int(target), cancelled, progress, len(self._watch.blocks))
         run.check()
+        # The bar shows at once, sized roughly (the path's scan refines it): importing captum
+        # and building the baseline come first and took 5-14 s on a loaded machine, a wait
+        # with nothing on screen but "computing".
+        run.plan(GRAD_COST * (steps + 2) if ig else GRAD_COST)
         with self._watch.watching(run):
             embeds = self.embeddings(ids)
             if ig:

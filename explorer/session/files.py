@@ -11,6 +11,7 @@ picked, sampled or forced); a file without them opens with its ids as the origin
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ def slug(text: str, max_len: int = 40) -> str:
 
 def _free_stem(folder: Path, stem: str) -> str:
     candidate, n = stem, 2
-    while (folder / f"{candidate}.txt").exists() or (folder / f"{candidate}.json").exists():
+    while any(os.path.lexists(folder / f"{candidate}{end}") for end in (".txt", ".json", ".jsonl")):
         candidate, n = f"{stem}-{n}", n + 1
     return candidate
 
@@ -82,8 +83,16 @@ def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str,
     return txt
 
 
+# No model this app runs has a context near this (1 MiB of text is about 250,000 tokens); a
+# saved .json holds its ids too. Checked before reading, so a huge file costs nothing.
+MAX_PROMPT_BYTES = 4 * 1024 * 1024
+
+
 def _read_text(path: Path) -> str:
     try:
+        if (size := path.stat().st_size) > MAX_PROMPT_BYTES:
+            raise PromptFileError(f"Input file {path} is {size / 2**20:.1f} MiB; a prompt file may be "
+                                  f"at most {MAX_PROMPT_BYTES // 2**20} MiB.")
         data = path.read_bytes()
     except FileNotFoundError:
         raise PromptFileError(f"Input file {path} does not exist.") from None
@@ -104,6 +113,8 @@ def _read_json(path: Path) -> dict:
         record = json.loads(_read_text(path))
     except json.JSONDecodeError:
         raise PromptFileError(f"Input file {path} is not valid JSON.") from None
+    except RecursionError:  # json's parser recurses per level; a saved prompt nests 3 deep
+        raise PromptFileError(f"Input file {path} is not a saved prompt (its JSON nests too deeply).") from None
     ids = record.get("token_ids") if isinstance(record, dict) else None
     text = record.get("text") if isinstance(record, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or not isinstance(text, str):

@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"token-explorer tree: {exc}", file=sys.stderr)
         return 2
     settings = replace(settings, tree=tree_settings)
-    return run(settings, args)
+    try:
+        return run(settings, args)
+    except KeyboardInterrupt:  # while loading, or a second Ctrl-C while growing
+        print("token-explorer tree: interrupted; nothing was written.", file=sys.stderr)
+        return 130
 
 
 def run(settings, args: argparse.Namespace) -> int:
@@ -87,9 +91,15 @@ def run(settings, args: argparse.Namespace) -> int:
         print(f"token-explorer tree: {text}", file=sys.stderr)
         return 2
 
-    try:
+    from explorer.inputs import check_run_files
+    from explorer.interrupt import soft_interrupt
+    from explorer.output_paths import write_stdout
+
+    source = None if args.prompt is not None else args.input or settings.resolve(settings.prompts.default)
+    try:  # files first: a bad one is refused before the model loads, not after
+        check_run_files(source, (args.json, args.jsonl), create_folder=True)
         backend = open_backend(settings, influence=False)  # a tree needs no attention rows
-    except BackendError as exc:
+    except (BackendError, PromptFileError) as exc:
         return fail(str(exc))
     try:
         if not backend.capabilities.trees:
@@ -100,14 +110,22 @@ def run(settings, args: argparse.Namespace) -> int:
             path = args.input or settings.resolve(settings.prompts.default)
             ids = load_prompt_file(path, backend.encode, backend.info.name).ids
         backend.sync("tree", ids)
-        tree = backend.grow_tree("tree", settings.tree)
-        print(render_text(tree, backend.decode(ids)))
+        # Ctrl-C stops the search and keeps the tree grown so far (marked incomplete).
+        with soft_interrupt() as interrupted:
+            tree = backend.grow_tree("tree", settings.tree, cancelled=interrupted)
+        unprinted = write_stdout(render_text(tree, backend.decode(ids)) + "\n")
         if args.json:
             write_json(tree, args.json)
             print(f"wrote {args.json}", file=sys.stderr)
         if args.jsonl:
             write_leaves_jsonl(tree, args.jsonl)
             print(f"wrote {args.jsonl}", file=sys.stderr)
+        if unprinted:
+            return fail(unprinted)
+        if tree.cancelled:
+            print("token-explorer tree: interrupted; the tree is kept as far as it grew "
+                  f"({tree.size} nodes, marked incomplete).", file=sys.stderr)
+            return 130
     except (BackendError, PromptFileError, ValueError, OSError) as exc:
         return fail(str(exc) if not isinstance(exc, OSError) else
                     f"Could not write {exc.filename}: {exc.strerror}.")

@@ -40,9 +40,9 @@ class TreeNode:
         return not self.children
 
     def walk(self) -> Iterator["TreeNode"]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This node and everything below it, depth first, parents before children. A
+        stack, not recursion: a tree may be thousands of tokens deep (--max-depth)."""
+        return preorder([self])
 
 
 @dataclass
@@ -52,11 +52,12 @@ class TokenTree:
     entropy: float = float("nan")  # nats, of the distribution after the prompt
     children: list[TreeNode] = field(default_factory=list)
     stopped: str = "done"  # "done" (queue empty), "nodes" (node limit) or "cancelled"
+    # done: every path ended by a rule (eos, stop, depth, context); otherwise open paths
+    # were left when the node limit or a cancel stopped the search.
     forward_passes: int = 0  # model calls the expansions took (batched ones count once)
 
     def nodes(self) -> Iterator[TreeNode]:
-        for child in self.children:
-            yield from child.walk()
+        return preorder(self.children)
 
     def leaves(self) -> list[TreeNode]:
         return [n for n in self.nodes() if n.is_leaf]
@@ -64,6 +65,10 @@ class TokenTree:
     @property
     def size(self) -> int:
         return sum(1 for _ in self.nodes())
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped == "done"
 
     @property
     def cancelled(self) -> bool:
@@ -77,3 +82,13 @@ class TokenTree:
                 return None
             level = node.children
         return node
+
+
+def preorder(roots: list[TreeNode]) -> Iterator[TreeNode]:
+    """`roots` and their descendants, depth first, each parent before its children, in
+    order: the order a recursive walk gives, with a stack instead of the call stack."""
+    stack = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children))

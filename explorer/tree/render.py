@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from explorer.tree.node import TokenTree, TreeNode
+from explorer.tree.node import TokenTree, TreeNode, preorder
 
 
 def node_label(node: TreeNode) -> str:
@@ -17,11 +17,6 @@ def render_text(tree: TokenTree, prompt_text: str = "", *, indent: str = "  ") -
         lines.append(f"prompt: {prompt_text!r}")
     lines.append(f"{tree.size} nodes, {len(tree.leaves())} leaves, stopped: {tree.stopped}; "
                  f"entropy after the prompt {tree.entropy:.3f} nats")
-
-    def walk(nodes: list[TreeNode], depth: int) -> None:
-        for node in nodes:
-            lines.append(indent * depth + node_label(node))
-            walk(node.children, depth + 1)
-
-    walk(tree.children, 0)
+    for node in preorder(tree.children):  # no recursion: trees can be thousands deep
+        lines.append(indent * (node.depth - 1) + node_label(node))
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from explorer.backend import Cancelled
 from explorer.tree import TokenTree, TreeNode, TreeSettings
 from explorer.ui.colors import PROBABILITY
 
+EXPAND_DEPTH = 100  # levels shown open; deeper ones open with a key (Textual's Tree recurses)
 END_NOTES = {"eos": "end of sequence", "stop": "stop string", "depth": "max depth",
              "context": "context full", "open": "not expanded"}
 
@@ -173,14 +174,16 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
             f"  entropy after it {tree.entropy:.2f} nats · {tree.forward_passes} forward passes", "dim")))
         view.root.data = None
 
-        def add(parent, nodes: list[TreeNode]) -> None:
-            for node in nodes:
-                if node.children:
-                    add(parent.add(node_label(node), data=node, expand=True), node.children)
-                else:
-                    parent.add_leaf(node_label(node), data=node)
-
-        add(view.root, tree.children)
+        # A stack, not recursion: a tree may be thousands of tokens deep. Textual's Tree
+        # draws expanded nodes recursively, so only the first EXPAND_DEPTH levels open.
+        stack = [(view.root, node) for node in reversed(tree.children)]
+        while stack:
+            parent, node = stack.pop()
+            if node.children:
+                added = parent.add(node_label(node), data=node, expand=node.depth < EXPAND_DEPTH)
+                stack.extend((added, child) for child in reversed(node.children))
+            else:
+                parent.add_leaf(node_label(node), data=node)
         view.root.expand()
         if view.root.children:
             view.cursor_line = 1  # the most likely first token, just below the prompt row
@@ -205,6 +208,7 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
         self.dismiss(self.ids + node.path)
 
     def action_save(self) -> None:
+        from explorer.output_paths import free_stem
         from explorer.session.files import slug
         from explorer.tree.export import write_json, write_leaves_jsonl
 
@@ -213,9 +217,11 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
                             title="Token tree", severity="warning")
             return
         stem = (slug(self.backend.decode(self.ids)) or "prompt") + "-tree"
-        json_path = self.save_dir / f"{stem}.json"
-        leaves_path = self.save_dir / f"{stem}.leaves.jsonl"
         try:
+            # A free name for both files: a second save never writes over the first.
+            stem = free_stem(self.save_dir, stem, (".json", ".leaves.jsonl"))
+            json_path = self.save_dir / f"{stem}.json"
+            leaves_path = self.save_dir / f"{stem}.leaves.jsonl"
             write_json(self.token_tree, json_path)
             write_leaves_jsonl(self.token_tree, leaves_path)
         except OSError as exc:
