@@ -63,3 +63,19 @@ def test_the_core_imports_no_textual():
     code = ("import sys, explorer.session.headless, explorer.core.trace_sampling; "
             "sys.exit(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_headless_verbs_append_pop_fork_and_save_in_order():
+    engine = embedded_engine()
+    saved = []  # (the app writes the files on "save")
+    run = Headless(engine, SAMPLING, on_press=saved.append)
+    core = run.open(tuple(engine.encode("Once upon a time")))
+    top = core.lane.records[-1].top
+    core.append(2)
+    core.save()
+    core.fork()
+    core.pop()
+    run.settle()
+    first, second = core.book
+    assert first.ids[-1] == top[2].token_id and second.ids == first.ids[:-1] and core.book.index == 1
+    assert saved == ["save"] and "Forked: now on prompt 2/2." in run.notes

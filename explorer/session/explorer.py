@@ -181,6 +181,20 @@ class Explorer:
             name = "append_valid"
         self.lane.press(name, row=row)
 
+    def append(self, row: int = 0) -> None:
+        """Append the table's candidate at `row` (→), once that table is on screen."""
+        self.press("append", row)
+
+    def pop(self) -> None:
+        self.press("pop")
+
+    def fork(self) -> None:
+        self.press("fork")
+
+    def save(self) -> None:
+        """Save the prompt (x) once the screen shows it: `on_press("save")` writes the files."""
+        self.press("save")
+
     def sync_sampler(self) -> None:
         """The lane's "draw" view draws with the sampler's current settings."""
         if self.sampler is not None and self.samples_on_server:

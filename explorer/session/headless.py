@@ -30,11 +30,12 @@ class Headless:
     The views wanted are the kept logits row (a server's draw) and, with pins, the tracked
     tokens: what the app's main view asks for with no colour layer on."""
 
-    def __init__(self, backend, sampling_config) -> None:
+    def __init__(self, backend, sampling_config, *, on_press=lambda name: None) -> None:
+        """on_press(name): presses that are not book edits ("save"), in order."""
         self.jobs: deque[Job] = deque()
         self.notes: list[str] = []
         self.core = Explorer(backend, sampling_config, start_job=self.jobs.append, notify=self._note,
-                             lane_note=lambda text, severity: self.notes.append(text))
+                             lane_note=lambda text, severity: self.notes.append(text), on_press=on_press)
 
     def _note(self, text: str, **kwargs) -> None:
         self.notes.append(text)

@@ -311,6 +311,12 @@ class TokenExplorerApp(ModelSwitching, ConstraintActions, SamplerActions, ViewAc
                     self._replaying.append(later)
                     self.post_message(later)
                     return
+            if self.autoplaying and event.key != "ctrl+q":
+                # Any key stops autoplay (and does nothing else), except quitting.
+                event.stop()
+                self._stop_autoplay("stopped by a key")
+                self._after_lane()
+                return
         await super().on_event(event)
 
     def _holds(self, key: str) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from textual import events
 from textual.binding import Binding
 
 from explorer.session.book import PICKED
@@ -120,16 +119,6 @@ class SamplerActions(PinActions):
     def _stop_autoplay(self, reason: str | None) -> None:
         if self.core is not None:
             self.core.stop_autoplay(reason)
-
-    async def on_event(self, event: events.Event) -> None:
-        # Any key stops autoplay (and does nothing else), except quitting.
-        if (isinstance(event, events.Key) and self.autoplay_run is not None
-                and not event.is_forwarded and event.key != "ctrl+q"):
-            event.stop()
-            self._stop_autoplay("stopped by a key")
-            self._after_lane()
-            return
-        await super().on_event(event)
 
     # -- what the main view draws ------------------------------------------------------------
     def _shown_prompt(self):
