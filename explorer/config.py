@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from explorer.sampling.settings import SamplingConfig, SamplingError
+from explorer.settings_schema import check_shape
 from explorer.tree.rule import TreeSettings, TreeSettingsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -178,12 +179,10 @@ def _sampling(table: dict) -> SamplingConfig:
 
 
 def _server(table: dict) -> ServerSettings:
+    # Ranges (finite, above 0, at most an hour / a day) are settings_schema's.
     table = {k: float(v) if k.endswith("_timeout") and isinstance(v, int) and not isinstance(v, bool) else v
              for k, v in table.items()}
-    server = _section(ServerSettings, table, "server")
-    if server.connect_timeout <= 0 or server.read_timeout <= 0 or server.retries < 0:
-        raise ConfigError("config.toml: server timeouts must be positive and retries not negative.")
-    return server
+    return _section(ServerSettings, table, "server")
 
 
 def _tree(table: dict) -> TreeSettings:
@@ -217,10 +216,10 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "server", "tree",
-                                 "attribution"})
-    if unknown:
-        raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
+    try:  # every section a table, every key of its type, every number finite and in range
+        check_shape(data)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     model = dict(data.get("model", {}))
     if "named_by" in model:
         raise ConfigError("config.toml: unknown key model.named_by.")

@@ -84,15 +84,29 @@ def _number(name: str, value: object) -> float | int | None:
     return value
 
 
+# Temperature (when not 0) and the repetition penalty divide or multiply fp32 logits. Far
+# outside [1e-3, 1e3] the result leaves float32: 1e-300 rounds to 0 there, so the logits
+# become inf or nan and p_final has no mass at all (the draw then failed after the model
+# loaded). Inside it a logit of 100 stays within 1e5, and the ends already mean "the top
+# token only" (1e-3) and "all but uniform" / "never repeat" (1e3): nothing is lost.
+SCALE_MIN, SCALE_MAX = 1e-3, 1e3
+
+
+def _scale_bad(v: float | None) -> bool:
+    return v is not None and not SCALE_MIN <= v <= SCALE_MAX
+
+
 def _parse(name: str, value: object) -> float | int | None:
     """Convert and range-check one knob; one sentence when it is wrong."""
     v = _number(name, value)
     bad = {
-        "temperature": v is not None and v < 0 and "must be 0 (greedy) or more",
+        "temperature": v is not None and v != 0 and _scale_bad(v)
+        and f"must be 0 (greedy) or between {SCALE_MIN:g} and {SCALE_MAX:g}",
         "top_k": v is not None and v < 0 and "must be 0 (off) or more",
         "top_p": v is not None and not 0 < v <= 1 and "must be above 0 and at most 1 (1 = off)",
         "min_p": v is not None and not 0 <= v <= 1 and "must be between 0 (off) and 1",
-        "repetition_penalty": v is not None and v <= 0 and "must be above 0 (1 = off)",
+        "repetition_penalty": _scale_bad(v)
+        and f"must be between {SCALE_MIN:g} and {SCALE_MAX:g} (1 = off)",
         "presence_penalty": v is not None and not -2 <= v <= 2 and "must be between -2 and 2 (0 = off)",
         "frequency_penalty": v is not None and not -2 <= v <= 2 and "must be between -2 and 2 (0 = off)",
         "seed": v is not None and v < 0 and "must be 0 or more",
