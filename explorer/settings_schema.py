@@ -3,15 +3,15 @@ every key of its type, every number finite and in range. load_settings runs the 
 through it before building the settings, so a wrong type or an out-of-range number is one
 sentence naming the key, never a TypeError from deep inside the app after the model loads.
 
-[sampling] and [tree] are only checked to be tables here: their keys are checked by
+[sampling] and [tree] get their types checked here and their ranges by
 SamplingConfig.from_table and TreeSettings (shared with the command line and the app's
-panels, so a bad value reads the same wherever it comes from).
+panels, so an out-of-range value reads the same wherever it comes from).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
@@ -82,19 +82,55 @@ class AttributionTable(_Table):
     baseline: StrictStr = "zero"  # names checked by AttributionSettings.check_baseline
 
 
+def _typed(kind: str, default: Any = None) -> Any:
+    return Field(default, json_schema_extra={"kind": kind})
+
+
+Strings = StrictStr | list[StrictStr]
+
+
+class SamplingTable(_Table):
+    """Types only: the ranges are SamplingSettings' (the same sentence as for a flag)."""
+
+    preset: StrictStr = "model"
+    temperature: float | None = None
+    top_k: StrictInt | None = _typed("an integer")
+    top_p: float | None = None
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: StrictInt | None = _typed("an integer")
+    max_tokens: StrictInt = _int(256, 1)
+    stop: Strings = _typed("a string or a list of strings", ())
+
+
+class TreeTable(_Table):
+    """Types only: the ranges are TreeSettings' (shared with the tree flags)."""
+
+    t_min: float | None = None
+    t_max: float | None = None
+    q_limit: StrictInt | None = _typed("an integer")
+    max_depth: StrictInt | None = _typed("an integer")
+    max_nodes: StrictInt | None = _typed("an integer")
+    batch: StrictInt | None = _typed("an integer")
+    cache_mib: float | None = None
+    stop: Strings = _typed("a string or a list of strings", ())
+
+
 class ConfigFile(_Table):
     model: ModelTable = Field(default_factory=ModelTable)
     display: DisplayTable = Field(default_factory=DisplayTable)
     prompts: PromptsTable = Field(default_factory=PromptsTable)
     keys: dict[StrictStr, StrictStr] = Field(default_factory=dict, json_schema_extra={
         "kind": 'a table of binding = "key,key"'})
-    sampling: dict[StrictStr, Any] = Field(default_factory=dict, json_schema_extra={"kind": _SECTION})
+    sampling: SamplingTable = Field(default_factory=SamplingTable)
     server: ServerTable = Field(default_factory=ServerTable)
-    tree: dict[StrictStr, Any] = Field(default_factory=dict, json_schema_extra={"kind": _SECTION})
+    tree: TreeTable = Field(default_factory=TreeTable)
     attribution: AttributionTable = Field(default_factory=AttributionTable)
 
 
-_KIND = {str: "a string", bool: "true or false", int: "an integer", float: "a number"}
+_KIND = {bool: "true or false", float: "a number", int: "an integer", str: "a string"}
 _SECTIONS = tuple(ConfigFile.model_fields)
 
 
@@ -116,15 +152,16 @@ def _kind(info, value) -> str:
         return extra["kind"]
     if info is not None and isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
         return _SECTION
-    default = info.get_default(call_default_factory=True) if info is not None else None
-    return _KIND.get(type(default), "a string")
+    types = set(get_args(info.annotation) or (info.annotation,)) if info is not None else set()
+    types = {get_args(t)[0] if get_args(t) else t for t in types}  # Annotated[int, Strict()]
+    return next((kind for t, kind in _KIND.items() if t in types), "a string")
 
 
 def _allowed(info) -> str:
     """What a number may be, from the field's bounds: "between 1 and 4096"..."""
     kind = _kind(info, None)
     bounds = _bounds(info)
-    return bounds if kind == "an integer" else f"{kind} {bounds}"
+    return bounds if kind == "an integer" or bounds == "a finite number" else f"{kind} {bounds}"
 
 
 def _bounds(info) -> str:
