@@ -116,10 +116,17 @@ class Constraint:
         # A language with no text in it (`[^\s\S]`) leaves the matcher stopped before its
         # first token yet not accepting: its mask offers only end-of-sequence, which used
         # to end the generation at once with p_final 1, as if that were the model's choice.
-        if self._matcher.is_stopped() and not self._matcher.is_accepting():
+        if self._matches_nothing():
             raise ConstraintError(f"The {_LABEL[spec.kind]} matches no text at all, so nothing "
                                   "could be generated under it.")
         self._consumed: list[int] = []
+
+    def _matches_nothing(self) -> bool:
+        import llguidance.numpy as lnp
+
+        # The matcher knows it is stopped only once a mask has been computed.
+        lnp.fill_next_token_bitmask(self._matcher, lnp.allocate_token_bitmask(1, self.vocab_size), 0)
+        return self._matcher.is_stopped() and not self._matcher.is_accepting()
 
     @property
     def eos_ids(self) -> frozenset[int]:
