@@ -105,3 +105,15 @@ def test_a_constraint_that_matches_nothing_is_refused_when_compiled():
         Constraint.for_tokenizer(ConstraintSpec("regex", r"a[^\s\S]"), tok, len(tok))
     # Matching only the empty text is a real (if short) language: kept, and complete at once.
     assert Constraint.for_tokenizer(ConstraintSpec("regex", "x{0}"), tok, len(tok)).is_complete([])
+
+
+def test_a_models_extreme_generation_config_is_taken_to_the_range_not_refused():
+    """A model's own file is not the user's typo: opening the model must not fail on it."""
+    from transformers import GenerationConfig
+
+    from explorer.sampling import from_generation_config
+
+    cold = from_generation_config(GenerationConfig(do_sample=True, temperature=1e-5,
+                                                   repetition_penalty=1e5))
+    assert (cold.temperature, cold.repetition_penalty) == (0.0, 1e3) and cold.greedy
+    assert from_generation_config(GenerationConfig(do_sample=True, temperature=1e4)).temperature == 1e3

@@ -168,10 +168,24 @@ def from_generation_config(config: object | None) -> SamplingSettings:
         values["min_p"] = 0.0
     if not getattr(config, "do_sample", False):
         values.update(temperature=0.0)
+    # A model's file is not the user's typo: a value past SCALE_MIN/SCALE_MAX is taken to
+    # its limit (a temperature below 1e-3 already puts all mass on the top token, so it is
+    # greedy) rather than refusing to open the model.
+    t, r = values["temperature"], values["repetition_penalty"]
+    if _is_real(t) and 0 < t < SCALE_MIN:
+        values["temperature"] = 0.0
+    elif _is_real(t) and t > SCALE_MAX:
+        values["temperature"] = SCALE_MAX
+    if _is_real(r) and r > 0:
+        values["repetition_penalty"] = min(max(r, SCALE_MIN), SCALE_MAX)
     try:
         return NEUTRAL.with_changes(**values)
     except SamplingError as exc:
         raise SamplingError(f"The model's generation_config.json: {exc}") from None
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def model_defaults(model: object) -> SamplingSettings:
