@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from explorer.sampling.settings import SamplingConfig, SamplingError
-from explorer.settings_schema import check_shape
+from explorer.settings_schema import check_shape, key_text
 from explorer.tree.rule import TreeSettings, TreeSettingsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -47,7 +47,8 @@ def check_device_map(value, where: str) -> None:
     if isinstance(value, dict):
         bad = next((k for k, v in value.items() if not isinstance(v, (str, int))), None)
         if bad is not None:
-            raise ConfigError(f'{where}.{bad} should name a device such as "cuda:0", "cpu" or "disk".')
+            raise ConfigError(f'{where}.{key_text(bad)} should name a device such as "cuda:0", '
+                              '"cpu" or "disk".')
     elif value not in ("", *DEVICE_MAP_STRATEGIES):
         raise ConfigError(f'{where} must be one of {", ".join(DEVICE_MAP_STRATEGIES)} '
                           "or a table of module = device.")
@@ -167,7 +168,8 @@ def _keys(table: dict) -> dict[str, str]:
     """[keys]: binding id = "key,key" (Textual key names); the app checks the ids."""
     for name, value in table.items():
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f'config.toml: keys.{name} should be a string of keys such as "right,l".')
+            raise ConfigError(f"config.toml: keys.{key_text(name)} should be a string of keys "
+                              'such as "right,l".')
     return dict(table)
 
 

@@ -10,7 +10,9 @@ panels, so an out-of-range value reads the same wherever it comes from).
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
@@ -67,9 +69,10 @@ class PromptsTable(_Table):
 class ServerTable(_Table):
     url: StrictStr = ""
     model: StrictStr = ""
-    # Seconds, above 0 (strict floats take TOML's 5 as 5.0, never true): nan, inf or 1e308 reached httpx and the socket layer as a
-    # traceback (an overflow) or a wait for ever. An hour to connect and a day for one
-    # answer are far beyond any real server and still plain numbers to every layer.
+    # Seconds, above 0 (strict floats take TOML's 5 as 5.0, never true): nan, inf or
+    # 1e308 reached httpx and the socket layer as a traceback (an overflow) or a wait for
+    # ever. An hour to connect and a day for one answer are far beyond any real server
+    # and still plain numbers to every layer.
     connect_timeout: float = _seconds(5.0, 3600.0)
     read_timeout: float = _seconds(120.0, 86400.0)
     # Extra tries after a dropped connection; more than 100 is a typo, not a policy.
@@ -178,6 +181,13 @@ def _bounds(info) -> str:
     return "a finite number"
 
 
+def key_text(key: object) -> str:
+    """A key as the message shows it: plain when it is a plain name, else quoted with its
+    escapes (a key may hold a newline, and the message must stay one line)."""
+    text = str(key)
+    return text if re.fullmatch(r"[\w.\-]+", text, flags=re.ASCII) else json.dumps(text)
+
+
 def _show(value) -> str:
     """The value as the file wrote it, short: true not True, nan not float('nan')."""
     if isinstance(value, bool):
@@ -196,9 +206,9 @@ def first_problem(error: ValidationError, where: str = "config.toml: ") -> str:
     value = e.get("input")
     if e["type"] == "extra_forbidden":
         if len(keys) == 1:
-            return f"{where}unknown section [{keys[0]}]."
-        return f"{where}unknown key {'.'.join(keys)}."
-    name = ".".join(keys)
+            return f"{where}unknown section [{key_text(keys[0])}]."
+        return f"{where}unknown key {'.'.join(map(key_text, keys))}."
+    name = ".".join(map(key_text, keys))
     if len(keys) == 1 and keys[0] in _SECTIONS:
         return f"{where}[{name}] should be {_kind(_field(tuple(keys)), value)}, not {_show(value)}."
     info = _field(tuple(keys))

@@ -28,6 +28,9 @@ CASES = [
     ("[sampling]\nrepetition_penalty = 1e-300\n", "The repetition penalty must be between 0.001 and 1000"),
     ("[display]\ntokens_to_show = -1\n", "display.tokens_to_show must be between 1 and 1000, not -1."),
     ("[display]\ntokens_to_show = 100000000\n", "display.tokens_to_show must be between 1 and 1000"),
+    # A key may hold a newline; the message stays one line.
+    ('[model]\n"a\\nb" = 1\n', 'unknown key model."a\\nb".'),
+    ('[model.device_map]\n"lm\\nhead" = 1.5\n', 'model.device_map."lm\\nhead" should name a device'),
 ]
 
 
