@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from explorer.sampling.constraint import ConstraintSpec
+from explorer.sampling.constraint import ConstraintSpec, check_syntax
 
 LOCAL_ONLY = ("Constraints (--choice, --regex, --json-schema, --grammar) are local-only on "
               "this server ({kind}); vLLM applies them with its structured outputs.")
@@ -53,7 +53,15 @@ def _read_text(path: Path, flag: str) -> str:
 
 
 def constraint_spec(args: argparse.Namespace) -> ConstraintSpec | None:
-    """The constraint the flags ask for (None: none). Raises ValueError (one sentence)."""
+    """The constraint the flags ask for (None: none), its syntax checked. Raises ValueError
+    (one sentence)."""
+    spec = _spec(args)
+    if spec is not None:
+        check_syntax(spec)  # ConstraintError is a ValueError: before the model loads
+    return spec
+
+
+def _spec(args: argparse.Namespace) -> ConstraintSpec | None:
     if args.choice is not None:
         if any(c == "" for c in args.choice):
             raise ValueError("--choice needs a non-empty text.")
