@@ -22,11 +22,12 @@ from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
 from explorer.backend.types import Attribution
 from explorer.config import ModelSettings
+from explorer.prefix import common_prefix
 
 from . import placement
 from .attribution import DEFAULT_STEPS, Attributor
 from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
-from .kv import TAIL_ROWS, PromptKV, common_prefix
+from .kv import TAIL_ROWS, PromptKV
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from . import sampler_side

@@ -19,9 +19,11 @@ import torch
 from explorer.backend.sampling import ChatTemplateError
 from explorer.backend.types import TrackedSeries
 from explorer.sampling.settings import SamplingSettings, model_defaults
+from explorer.lru import LRU
+from explorer.prefix import common_prefix
 
 from . import metrics
-from .kv import LRU, TAIL_ROWS, common_prefix
+from .kv import TAIL_ROWS
 from .tracked import track
 
 # Raw rows kept, keyed by the ids they follow: the last TAIL_ROWS positions of a handful

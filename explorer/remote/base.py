@@ -23,11 +23,12 @@ from explorer.backend.protocol import Capabilities, IsCancelled, Progress
 from explorer.backend.sampling import ServerDraw
 from explorer.backend.token_text import make_visible
 from explorer.backend.types import ModelInfo, TokenRecord
+from explorer.lru import LRU
+from explorer.prefix import common_prefix, longest_shared
 from explorer.remote.client import RemoteError, ServerClient
-from explorer.remote.drawing import DrawMemo
+from explorer.remote.drawing import MEMO_ENTRIES
 from explorer.sampling.settings import SamplingSettings
 from explorer.remote.numbers import Distribution, build_records
-from explorer.remote.tracking import common_prefix
 
 # Special tokens as servers spell them (servers do not list them): drawn apart, no bytes.
 SPECIAL_TEXT = re.compile(r"<\|[^|]*\|>|</?s>|<unk>|<pad>")
@@ -65,7 +66,9 @@ class RemoteBackend:
         # The sampler settings each prompt last drew with: its appends then draw the next
         # token in the same request (one decode per sampled token).
         self._drawing: dict[Hashable, tuple[SamplingSettings, int]] = {}
-        self._draws = DrawMemo()
+        # Draws by (ids, settings, prompt_len): a draw is a pure function of these (the
+        # seed is derived from the position), so a hit is exact.
+        self._draws: LRU[Hashable, ServerDraw] = LRU(MEMO_ENTRIES)
         self._eos: frozenset[int] = frozenset()
 
     # -- facts ----------------------------------------------------------------------------
@@ -234,11 +237,8 @@ class RemoteBackend:
     def _closest(self, prompt: _Prompt | None, ids: tuple[int, ...]) -> _Prompt | None:
         """The stored prompt sharing the longest prefix with ids (a fork borrows its
         parent's numbers)."""
-        best, best_len = prompt, common_prefix(prompt.ids, ids) if prompt else -1
-        for other in self._prompts.values():
-            n = common_prefix(other.ids, ids)
-            if n > best_len:
-                best, best_len = other, n
+        best, best_len = longest_shared(((p, p.ids) for p in self._prompts.values()), ids,
+                                        prompt, common_prefix(prompt.ids, ids) if prompt else 0)
         return best if best_len > 0 else None
 
     def _make(self, ids, before, after, reuse: tuple[TokenRecord, ...] = (), *,
