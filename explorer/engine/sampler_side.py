@@ -1,6 +1,6 @@
-"""The engine's side of the sampler (explorer.backend.SamplingBackend): kept logits rows,
-tracked tokens that follow the prompt step by step, plain and chat tokenisation, the
-model's sampling defaults and end-of-sequence ids.
+"""The engine's side of the sampler (Feature.SAMPLING, TRACKED and CHAT of
+explorer.backend.Backend): kept logits rows, tracked tokens that follow the prompt step by
+step, plain and chat tokenisation, the model's sampling defaults and end-of-sequence ids.
 
 Raw rows, not log-probs: every knob but one is shift-invariant, but the repetition penalty
 divides positive logits and multiplies negative ones, so p_final needs the model's own

@@ -59,7 +59,7 @@ class LlamaCppBackend(RemoteBackend):
         base = super().capabilities
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=False, tracked_tokens=False, sampling=False,
-                            server_sampling=True, max_top_k=None, kind=base.kind,
+                            server_sampling=True, chat=True, max_top_k=None, kind=base.kind,
                             reasons=(("tracked", TRACKED_MISSING),))
 
     # -- text -----------------------------------------------------------------------------
