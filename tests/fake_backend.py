@@ -16,6 +16,7 @@ import numpy as np
 
 from explorer.backend import Cancelled, Capabilities, Candidate, ModelInfo, TokenRecord
 from explorer.backend.defaults import Defaults
+from explorer.sampling.settings import SamplingSettings
 
 WORDS = ["<s>", "a", "b", "c", " the", " cat", " sat", "\n", "é", " dog", " on", " mat"]
 BOS = 0
@@ -61,6 +62,16 @@ class TableBackend(Defaults):
             ids.append(best)
             rest = rest[len(WORDS[best]):]
         return ids
+
+    def encode_plain(self, text: str) -> list[int]:
+        return self.encode(text)[1:]  # no BOS
+
+    def sampling_defaults(self) -> SamplingSettings:
+        return SamplingSettings()
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return frozenset()  # the table never ends a generation
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(WORDS[i] for i in ids)
