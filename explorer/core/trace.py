@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from explorer.backend import Backend, BackendError, PromptTooLongError
 from explorer.backend.protocol import IsCancelled, Progress
-from explorer.backend.sampling import SamplingBackend, ServerSampling
 from explorer.backend.types import TokenRecord
 
 # (ids so far, the last position's record) -> the next token id. record.top is the
@@ -92,9 +91,9 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
         raise ValueError("The prompt gives no tokens.")
     check_length(backend, len(ids), max_new_tokens)
     # A server names its end-of-sequence token when it draws one: read them as we go.
-    learned = stop_ids is None and isinstance(backend, ServerSampling)
+    learned = stop_ids is None and backend.capabilities.server_sampling
     if stop_ids is None:
-        stop_ids = backend.eos_ids if isinstance(backend, SamplingBackend) else ()
+        stop_ids = backend.eos_ids if backend.capabilities.sampling else ()
     eos = frozenset(int(i) for i in stop_ids)
     stop = "length"
     records: tuple[TokenRecord, ...] = ()

@@ -12,9 +12,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from explorer.backend import Backend, BackendError, open_backend
+from explorer.backend import Backend, BackendError, Feature, open_backend
 from explorer.backend.redact import redact
-from explorer.backend.sampling import chat_renderer, samples_on_server, supports_sampling
 from explorer.cli import add_model_flags, check_input, quiet_loading_bars, settings_from_args
 from explorer.config import ConfigError, Settings
 from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
@@ -143,9 +142,9 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             raise UsageError(f"--top-logprobs must be at most the vocabulary size, "
                              f"{backend.info.vocab_size}, not {args.top_logprobs}.")
         text, ids = _prompt(args, backend, progress.warn)
-        local = supports_sampling(backend)
+        local = backend.capabilities.sampling
         if not local:  # a server: its own sampler (it returns no logits row for ours)
-            _refuse_sampling_flags(args, settings, samples_on_server(backend))
+            _refuse_sampling_flags(args, settings, backend.capabilities.server_sampling)
         if args.attribution and (why := refusal(backend)):
             raise UsageError(why)
         if args.track and (why := backend.capabilities.missing("tracked")):
@@ -153,10 +152,9 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
         if settings.prompts.chat:  # the text as a user message in the chat template
             from explorer.session.start import chat_messages
 
-            chat = chat_renderer(backend)  # the local tokenizer's template or the server's
-            if chat is None:
+            if backend.capabilities.missing(Feature.CHAT):
                 raise UsageError("--chat needs a backend that has the model's chat template.")
-            ids = tuple(chat(chat_messages(text, settings.prompts.system)))
+            ids = tuple(backend.chat_ids(chat_messages(text, settings.prompts.system)))
             text = backend.decode(ids)
         try:
             track = tracked_ids(args.track, backend.encode_plain, backend.token_text,
@@ -189,7 +187,7 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             decoding, finals = f"{sampler.describe()} (on the server)", None
         else:
             choice, decoding, finals, stop_ids = greedy, "greedy (on the server)", None, None
-            if samples_on_server(backend):
+            if backend.capabilities.server_sampling:
                 # The server's own greedy draw picks the same token and names the
                 # end-of-sequence token when it comes; a local argmax could not tell.
                 choice = ServerChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids))

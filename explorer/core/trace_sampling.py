@@ -4,7 +4,7 @@ seeded sampling choice for the generation loop, and the JSONL fields `logprob_fi
 `tracked` ({token id as a string: logprob}).
 
 The same pieces as the app: explorer.session.sampler.Sampler on the backend's kept logits
-row (SamplingBackend.next_logits), the seeded draw, and Backend.tracked.
+row (Backend.next_logits), the seeded draw, and Backend.tracked.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from explorer.backend.protocol import Backend
 from explorer.backend.types import TokenRecord, TrackedSeries
 from explorer.sampling import add_sampling_flags
 from explorer.session.sampler import Sampler
@@ -55,7 +56,7 @@ class SamplingChoice:
     row of prompt `key`. Keeps, per step, logprob_final of the chosen token and of the
     candidates it was chosen from (None: excluded)."""
 
-    backend: object  # a SamplingBackend
+    backend: Backend  # with Feature.SAMPLING
     key: object
     sampler: Sampler
     prompt_len: int
@@ -78,11 +79,11 @@ class SamplingChoice:
 @dataclass
 class ServerChoice:
     """A `Choose` for trace on a server: the server's own sampler draws
-    (explorer.backend.ServerSampling), one request per token that the append's request
+    (Feature.SERVER_SAMPLING), one request per token that the append's request
     already made. Keeps logprob_final like SamplingChoice where the server reports p_final
     (vLLM with processed log-probs); `finals` stays None otherwise."""
 
-    backend: object  # a ServerSampling
+    backend: Backend  # with Feature.SERVER_SAMPLING
     key: object
     sampler: Sampler
     prompt_len: int

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
@@ -32,9 +31,11 @@ import torch
 from explorer.backend.errors import PromptTooLongError
 from explorer.tree import TokenTree, TreeSettings, grow
 from explorer.tree.search import Expansion
+from explorer.lru import LRU
+from explorer.prefix import common_prefix
 
 from . import metrics
-from .kv import PromptKV, common_prefix
+from .kv import PromptKV
 
 Path = tuple[int, ...]
 
@@ -60,31 +61,25 @@ class Snapshots:
     Rows of one batched cache are counted once each as one row's share."""
 
     def __init__(self, budget_bytes: int):
-        self.budget = max(0, int(budget_bytes))
-        self._items: OrderedDict[Path, tuple[object, int | None, int]] = OrderedDict()
+        self._items: LRU[Path, tuple[object, int | None, int]] = LRU(
+            max(0, int(budget_bytes)), weigh=lambda entry: entry[2])
         self._pinned: dict[Path, tuple[object, int | None, int]] = {}
-        self.used = 0
+
+    @property
+    def used(self) -> int:
+        return self._items.used
 
     def pin(self, path: Path, cache) -> None:
         self._pinned[path] = (cache, None, 0)
 
     def put(self, path: Path, cache, row: int | None, size: int) -> None:
-        old = self._items.pop(path, None)
-        if old is not None:
-            self.used -= old[2]
-        self._items[path] = (cache, row, size)
-        self.used += size
-        while self.used > self.budget and self._items:
-            _, (_, _, freed) = self._items.popitem(last=False)
-            self.used -= freed
+        self._items.put(path, (cache, row, size))
 
     def nearest(self, path: Path) -> tuple[int, object, int | None]:
         """(length of the longest kept prefix of `path`, its cache, its row)."""
         for n in range(len(path), -1, -1):
-            entry = self._pinned.get(path[:n]) or self._items.get(path[:n])
+            entry = self._pinned.get(path[:n]) or self._items.get(path[:n])  # get: a use
             if entry is not None:
-                if path[:n] in self._items:
-                    self._items.move_to_end(path[:n])
                 return n, entry[0], entry[1]
         raise KeyError("the prompt's fork is always kept")
 

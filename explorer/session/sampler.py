@@ -307,7 +307,7 @@ class Step:
 
 def autoplay(backend, key: Hashable, ids: Sequence[int], prompt_len: int, sampler: Sampler,
              stop: StopRule, *, cancelled: Callable[[], bool] | None = None) -> Iterator[Step]:
-    """Headless autoplay through a SamplingBackend: one decode step per token (sync of one
+    """Headless autoplay through a backend with Feature.SAMPLING: one decode step per token (sync of one
     more id), the sampler on the kept row, a seeded draw. Yields each step; the caller
     reads why it stopped from `stop.after`. Stops early when cancelled() turns true."""
     seq = [int(i) for i in ids]

@@ -7,7 +7,7 @@ row (the "logits" view), so a knob change or a draw never runs the model; the to
 appends is one decode step like any append. Autoplay presses "sample" again each time the
 screen has caught up, so the screen follows every token.
 
-On a server (explorer.backend.ServerSampling) the server's own sampler draws: the edit
+On a server (Feature.SERVER_SAMPLING) the server's own sampler draws: the edit
 waits for the "draw" view instead (the token the server chose with these settings, which
 the previous append's request already drew), so a sampled step is still one request.
 """
@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from textual import events
 from textual.binding import Binding
 
-from explorer.backend import samples_on_server, supports_sampling
 from explorer.sampling import SamplingError
 from explorer.session import Edit, Lane
 from explorer.session.book import FORCED, PICKED, SAMPLED
@@ -62,12 +61,12 @@ class SamplerActions(PinActions):
 
     @property
     def can_sample(self) -> bool:
-        return self.engine is not None and (supports_sampling(self.engine) or self.samples_on_server)
+        return self.capabilities.sampling or self.capabilities.server_sampling
 
     @property
     def samples_on_server(self) -> bool:
         """The backend's own sampler draws (a server); else the session's, on the kept row."""
-        return self.engine is not None and samples_on_server(self.engine)
+        return self.capabilities.server_sampling
 
     def sync_sampler_to_lane(self) -> None:
         """The lane's "draw" view draws with the sampler's current settings."""

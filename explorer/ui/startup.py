@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.backend import BackendError, ChatTemplateError, chat_renderer, open_backend
+from explorer.backend import BackendError, ChatTemplateError, Feature, open_backend
 from explorer.config import Settings
 from explorer.session import PromptFileError, read_start_prompt
 from explorer.session.start import FALLBACK_TEXT, chat_messages, special_text_notice
@@ -42,7 +42,8 @@ def load(post, settings: Settings, input_path: Path | None, backend=None, *,
             post(LoadProgress(f"Loading model {wanted_name(settings)}…"))
             backend = open_backend(settings, progress=lambda text: post(LoadProgress(text)))
         post(LoadProgress("Reading the prompt…"))
-        chat = chat_renderer(backend)  # the local tokenizer's template or the server's
+        # The local tokenizer's template or the server's.
+        chat = None if backend.capabilities.missing(Feature.CHAT) else backend.chat_ids
         start = read_start_prompt(
             backend.encode,
             backend.info.name,
