@@ -22,6 +22,7 @@ from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
 from explorer.backend.types import Attribution
 from explorer.config import ModelSettings
+from explorer.context_limit import context_error
 
 from . import placement
 from .attribution import DEFAULT_STEPS, Attributor
@@ -289,18 +290,15 @@ class Engine:
             return branching.grow_tree(
                 self.model, ids, self._store.peek_kv(key), settings, token_text=self._text,
                 decode=self.decode, eos=self.eos_ids,
-                max_context=self.info.max_context, chunk=self.prefill_chunk,
+                max_context=self.info.max_context, model=self.info.name, chunk=self.prefill_chunk,
                 few_threads=self._runner.few_threads, progress=progress, cancelled=cancelled)
 
     # ----------------------------------------------------------------- internals
     def _check_ids(self, ids: tuple[int, ...]) -> None:
         if not ids:
             raise ValueError("a prompt needs at least one token")
-        limit = self.info.max_context
-        if limit is not None and len(ids) > limit:
-            raise PromptTooLongError(
-                f"The prompt has {len(ids)} tokens but {self.info.name} supports at most {limit}."
-            )
+        if why := context_error(len(ids), self.info.max_context, self.info.name):
+            raise PromptTooLongError(why)
         self._check_vocab(ids)
 
     def _check_vocab(self, ids: Sequence[int]) -> None:
