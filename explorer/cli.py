@@ -56,8 +56,11 @@ def add_app_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line. `command`: the subcommand being run, whose errors are one
-    sentence even when the top level finds them (an unknown flag after it)."""
+    sentence even when the top level finds them (an unknown flag after it). With a command
+    the top level takes no abbreviations: it reads every argument first, and would find
+    trace's --attribution ambiguous with the app's --attribution-steps."""
     parser = _Parser(
+        allow_abbrev=command is None,
         prog=PROG,
         description="Look inside a causal language model one token at a time. With no "
                     "command: the app. Each command has its own --help.",
@@ -77,7 +80,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The app's flags (and a command's, when argv starts with one)."""
-    return build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return build_parser(argv[0] if argv and argv[0] in SUBCOMMANDS else None).parse_args(argv)
 
 
 def quiet_loading_bars() -> None:

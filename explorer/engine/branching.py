@@ -208,12 +208,12 @@ def reduce_rows(logits: torch.Tensor, floor: float, most: int) -> list[Expansion
 
 def grow_tree(model, prompt: Sequence[int], prompt_kv: PromptKV | None, settings: TreeSettings, *,
               token_text: Callable[[int], str], decode: Callable[[Sequence[int]], str],
-              eos: Collection[int], max_context: int | None, model: str = "the model", chunk: int = 256,
+              eos: Collection[int], max_context: int | None, name: str = "the model", chunk: int = 256,
               few_threads: Callable[[], AbstractContextManager] = nullcontext,
               progress: Callable[[int, int], None] | None = None,
               cancelled: Callable[[], bool] | None = None) -> TokenTree:
     prompt = tuple(int(i) for i in prompt)
-    if why := context_error(len(prompt), max_context, model, adding=1):  # room for one token
+    if why := context_error(len(prompt), max_context, name, adding=1):  # room for one token
         raise PromptTooLongError(why)
     expander = CachedExpander(model, prompt, prompt_kv, cache_mib=settings.cache_mib,
                               chunk=chunk, few_threads=few_threads)

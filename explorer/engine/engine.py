@@ -290,7 +290,7 @@ class Engine:
             return branching.grow_tree(
                 self.model, ids, self._store.peek_kv(key), settings, token_text=self._text,
                 decode=self.decode, eos=self.eos_ids,
-                max_context=self.info.max_context, model=self.info.name, chunk=self.prefill_chunk,
+                max_context=self.info.max_context, name=self.info.name, chunk=self.prefill_chunk,
                 few_threads=self._runner.few_threads, progress=progress, cancelled=cancelled)
 
     # ----------------------------------------------------------------- internals
