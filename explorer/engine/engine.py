@@ -123,8 +123,10 @@ class Engine:
 
     # ----------------------------------------------------------------- text
     def encode(self, text: str) -> list[int]:
-        """Prompt text -> ids; BOS is added exactly when the tokenizer adds it by default."""
-        return [int(i) for i in self.tokenizer(text)["input_ids"]]
+        """Prompt text -> ids; BOS is added exactly when the tokenizer adds it by default.
+        verbose=False: an over-long text gets explorer.context_limit's one sentence, not
+        also transformers' "Token indices sequence length" warning on stderr."""
+        return [int(i) for i in self.tokenizer(text, verbose=False)["input_ids"]]
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=False,
