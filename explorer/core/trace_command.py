@@ -12,8 +12,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from explorer.backend import Backend, BackendError, open_backend
-from explorer.backend.sampling import chat_renderer, samples_on_server, supports_sampling
+from explorer.backend import BackendError, open_backend
+from explorer.backend.sampling import samples_on_server, supports_sampling
 from explorer.cli import UsageError
 from explorer.config import ConfigError, Settings
 from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
