@@ -213,3 +213,19 @@ async def test_an_over_long_prompt_is_refused_with_one_sentence_in_app_trace_and
         await settle(app, pilot)
         errors = [t for t, severity in app.notes if severity == "error"]
         assert errors == [f"{sentence} Opened default.txt instead."]
+
+
+@requires_model
+def test_an_over_long_prompt_is_one_line_on_stderr_in_a_real_process():
+    """As a user runs it: the sentence alone, without transformers' own "Token indices
+    sequence length is longer than..." warning (the tests' environment hides that one)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRANSFORMERS_VERBOSITY"}
+    env["HF_HUB_OFFLINE"] = "1"
+    text = "The quick brown fox. " * 300
+    from transformers import AutoTokenizer
+
+    n = len(AutoTokenizer.from_pretrained(str(EMBEDDED_MODEL_DIR))(text)["input_ids"])
+    done = subprocess.run([sys.executable, "main.py", "trace", "--model", "tiny", "--prompt", text],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"token-explorer trace: The prompt has {n} tokens, more than the 1024 that tiny supports.\n"
