@@ -91,6 +91,7 @@ class PromptSettings:
     save_dir: str = "prompts"
     chat: bool = False  # wrap the prompt as a user message in the model's chat template
     system: str = ""  # the system message for chat prompts ("" = none)
+    prefix: str = ""  # text forced after the prompt (or chat template) as it opens ("" = none)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from explorer.backend import Backend, BackendError, PromptTooLongError
 from explorer.backend.protocol import IsCancelled, Progress
 from explorer.backend.types import TokenRecord
+from explorer.context_limit import context_error
 
 # (ids so far, the last position's record) -> the next token id. record.top is the
 # distribution after the last position, most probable first.
@@ -64,14 +65,8 @@ def check_length(backend: Backend, prompt_len: int, max_new_tokens: int) -> None
     """Refuse, before any model work, a run that cannot fit the model's context."""
     if max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be at least 1, not {max_new_tokens}.")
-    limit = backend.info.max_context
-    if limit is not None and prompt_len + max_new_tokens > limit:
-        room = limit - prompt_len
-        raise PromptTooLongError(
-            f"The prompt has {prompt_len} token{'' if prompt_len == 1 else 's'} and {backend.info.name} supports {limit}, "
-            + (f"so at most {room} new tokens fit, not {max_new_tokens}." if room > 0
-               else "so no new token fits.")
-        )
+    if why := context_error(prompt_len, backend.info.max_context, backend.info.name, max_new_tokens):
+        raise PromptTooLongError(why)
 
 
 def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,

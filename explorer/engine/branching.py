@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 
 from explorer.backend.errors import PromptTooLongError
+from explorer.context_limit import context_error
 from explorer.tree import TokenTree, TreeSettings, grow
 from explorer.tree.search import Expansion
 from explorer.lru import LRU
@@ -202,15 +203,13 @@ def reduce_rows(logits: torch.Tensor, floor: float, most: int) -> list[Expansion
 
 def grow_tree(model, prompt: Sequence[int], prompt_kv: PromptKV | None, settings: TreeSettings, *,
               token_text: Callable[[int], str], decode: Callable[[Sequence[int]], str],
-              eos: Collection[int], max_context: int | None, chunk: int = 256,
+              eos: Collection[int], max_context: int | None, name: str = "the model", chunk: int = 256,
               few_threads: Callable[[], AbstractContextManager] = nullcontext,
               progress: Callable[[int, int], None] | None = None,
               cancelled: Callable[[], bool] | None = None) -> TokenTree:
     prompt = tuple(int(i) for i in prompt)
-    if max_context is not None and len(prompt) >= max_context:
-        raise PromptTooLongError(
-            f"The prompt already fills the model's context of {max_context} tokens, "
-            "so no tree can grow after it.")
+    if why := context_error(len(prompt), max_context, name, adding=1):  # room for one token
+        raise PromptTooLongError(why)
     expander = CachedExpander(model, prompt, prompt_kv, cache_mib=settings.cache_mib,
                               chunk=chunk, few_threads=few_threads)
     try:

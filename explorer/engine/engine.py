@@ -23,6 +23,7 @@ from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
 from explorer.backend.types import Attribution
 from explorer.config import ModelSettings
+from explorer.context_limit import context_error
 from explorer.prefix import common_prefix
 
 from . import placement
@@ -128,8 +129,10 @@ class Engine(Defaults):
         return self._info
 
     def encode(self, text: str) -> list[int]:
-        """Prompt text -> ids; BOS is added exactly when the tokenizer adds it by default."""
-        return [int(i) for i in self.tokenizer(text)["input_ids"]]
+        """Prompt text -> ids; BOS is added exactly when the tokenizer adds it by default.
+        verbose=False: an over-long text gets explorer.context_limit's one sentence, not
+        also transformers' "Token indices sequence length" warning on stderr."""
+        return [int(i) for i in self.tokenizer(text, verbose=False)["input_ids"]]
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=False,
@@ -297,18 +300,15 @@ class Engine(Defaults):
             return branching.grow_tree(
                 self.model, ids, self._store.peek_kv(key), settings, token_text=self._text,
                 decode=self.decode, eos=self.eos_ids,
-                max_context=self.info.max_context, chunk=self.prefill_chunk,
+                max_context=self.info.max_context, name=self.info.name, chunk=self.prefill_chunk,
                 few_threads=self._runner.few_threads, progress=progress, cancelled=cancelled)
 
     # ----------------------------------------------------------------- internals
     def _check_ids(self, ids: tuple[int, ...]) -> None:
         if not ids:
             raise ValueError("a prompt needs at least one token")
-        limit = self.info.max_context
-        if limit is not None and len(ids) > limit:
-            raise PromptTooLongError(
-                f"The prompt has {len(ids)} tokens but {self.info.name} supports at most {limit}."
-            )
+        if why := context_error(len(ids), self.info.max_context, self.info.name):
+            raise PromptTooLongError(why)
         self._check_vocab(ids)
 
     def _check_vocab(self, ids: Sequence[int]) -> None:

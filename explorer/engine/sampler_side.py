@@ -114,7 +114,7 @@ class SamplerSide:
 
 # -- text and model facts (no state) -----------------------------------------------------
 def encode_plain(tokenizer, text: str) -> list[int]:
-    return [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    return [int(i) for i in tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]]
 
 
 def chat_ids(tokenizer, name: str, messages: Sequence[Mapping[str, str]]) -> list[int]:

@@ -22,6 +22,7 @@ from explorer.backend.protocol import Capabilities, IsCancelled, Progress
 from explorer.backend.sampling import ServerDraw
 from explorer.backend.token_text import make_visible
 from explorer.backend.types import ModelInfo, TokenRecord
+from explorer.context_limit import context_error
 from explorer.lru import LRU
 from explorer.prefix import common_prefix, longest_shared
 from explorer.remote.client import RemoteError, ServerClient
@@ -276,10 +277,8 @@ class RemoteBackend(Defaults):
             raise BackendError(
                 f"Token id {bad} is outside the vocabulary of {self.model} on the server at "
                 f"{self.client.where} ({self.vocab_size} tokens).")
-        limit = self._info.max_context
-        if limit is not None and len(ids) > limit:
-            raise PromptTooLongError(
-                f"The prompt has {len(ids)} tokens, more than the served model's context of {limit}.")
+        if why := context_error(len(ids), self._info.max_context, self.model):
+            raise PromptTooLongError(why)
 
     # -- server calls (subclasses) ----------------------------------------------------------
     def next_distribution(self, ids: tuple[int, ...]) -> Distribution:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explorer.backend.types import Candidate
+from explorer.context_limit import context_error
 from explorer.sampling import (
     Distributions,
     SamplingSettings,
@@ -294,7 +295,7 @@ class StopRule:
                 return f"it produced the stop string {hit!r}"
         if len(produced) >= self.max_tokens:
             return f"it produced {len(produced)} tokens (the limit)"
-        if self.max_context is not None and total_len >= self.max_context:
+        if context_error(total_len, self.max_context, adding=1):
             return f"the prompt reached the model's context limit of {self.max_context} tokens"
         return None
 
@@ -311,7 +312,7 @@ def autoplay(backend, key: Hashable, ids: Sequence[int], prompt_len: int, sample
     more id), the sampler on the kept row, a seeded draw. Yields each step; the caller
     reads why it stopped from `stop.after`. Stops early when cancelled() turns true."""
     seq = [int(i) for i in ids]
-    if stop.max_context is not None and len(seq) >= stop.max_context:
+    if context_error(len(seq), stop.max_context, adding=1):
         return
     backend.sync(key, seq)
     produced: list[int] = []

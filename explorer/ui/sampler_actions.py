@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from textual import events
 from textual.binding import Binding
 
+from explorer.context_limit import context_error
 from explorer.sampling import SamplingError
 from explorer.session import Edit, Lane
 from explorer.session.book import FORCED, PICKED, SAMPLED
@@ -125,10 +126,9 @@ class SamplerActions(PinActions):
             self._stop_autoplay("the model's logits could not be fetched")
             lane.notify("Sampling needs the model's logits, which could not be fetched.", "warning")
             return
-        if limit is not None and len(prompt.ids) >= limit:
+        if why := context_error(len(prompt.ids), limit, self.engine.info.name, adding=1):
             self._stop_autoplay(None)
-            lane.notify(f"The prompt is at the model's context limit of {limit} tokens; "
-                        "nothing more can be appended.", "warning")
+            lane.notify(why, "warning")
             return
         token = self.sampler.pick(row, prompt.ids, len(prompt.original))
         lane.book.append(token, SAMPLED)
@@ -140,10 +140,9 @@ class SamplerActions(PinActions):
             self._stop_autoplay("the server's sampler gave no token")
             lane.notify("The server's sampler gave no token; press space to ask again.", "warning")
             return
-        if limit is not None and len(lane.book.current.ids) >= limit:
+        if why := context_error(len(lane.book.current.ids), limit, self.engine.info.name, adding=1):
             self._stop_autoplay(None)
-            lane.notify(f"The prompt is at the model's context limit of {limit} tokens; "
-                        "nothing more can be appended.", "warning")
+            lane.notify(why, "warning")
             return
         if drawn.ends:  # the server names its end-of-sequence token when it draws one
             self.stop_rule = replace(self.stop_rule, eos_ids=self.stop_rule.eos_ids | {drawn.token_id})
@@ -153,9 +152,8 @@ class SamplerActions(PinActions):
         ids = tuple(press.arg)
         prompt = lane.book.current
         limit = self.engine.info.max_context
-        if limit is not None and len(prompt.ids) + len(ids) > limit:
-            lane.notify(f"Forcing {len(ids)} tokens would pass the model's context limit of {limit} "
-                        "tokens; nothing was appended.", "warning")
+        if why := context_error(len(prompt.ids), limit, self.engine.info.name, adding=len(ids)):
+            lane.notify(f"{why} Nothing was appended.", "warning")
             return
         self._forced_note = (prompt.key, len(prompt.ids), len(ids))
         lane.book.extend(ids, FORCED)
