@@ -1,4 +1,5 @@
-"""Token Explorer: `uv run main.py [--input FILE] [--model ID_OR_DIR] [--bf16] [--layer_prob]`."""
+"""Token Explorer: `uv run main.py [flags]` opens the app; `uv run main.py trace|tree ...` runs a
+command headless. `uv run main.py --help` lists the flags and the commands."""
 
 import sys
 

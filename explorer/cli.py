@@ -1,4 +1,10 @@
-"""Command line: parse flags, load settings, run the app, or a headless subcommand."""
+"""Command line: one argparse parser with the app's flags and the `trace` and `tree`
+subcommands (each with its own --help); loads the settings and runs the app or a command.
+
+The flags the three share are defined once in explorer.flags; each command module adds
+its own (trace: --max-new-tokens, --jsonl, constraints...; tree: --json, --jsonl) with
+`add_arguments(parser)` and runs with `run_args(args)`.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +12,76 @@ import argparse
 import importlib
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-from explorer.attribution_flags import add_attribution_steps_flag, attribution_from_args
-from explorer.config import (DEVICE_MAP_STRATEGIES, DTYPE_NAMES, ConfigError, Settings,
-                             check_device_map, load_settings)
-from explorer.sampling import SamplingError, add_sampling_flags, sampling_overrides, sampling_preset
-from explorer.tree.cli import add_tree_flags, tree_settings_from_args
-from explorer.tree.rule import TreeSettingsError
+from explorer.config import ConfigError
+from explorer.flags import (add_attribution_flags, add_autoplay_flags, add_model_flags,
+                            add_prompt_flags, add_sampling_flags, add_tree_flags,
+                            prompt_from_args, settings_from_args)
 
-
-# `main.py NAME ...` runs module NAME's main(argv) instead of the app (argv without NAME).
+PROG = "token-explorer"
+# `main.py NAME ...`: the subcommand NAME, run by its module's run_args(args).
 SUBCOMMANDS = {
     "trace": "explorer.core.trace_command",
     "tree": "explorer.tree.cli",
 }
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """--model, --bf16 and the hidden --config: shared by the app and the subcommands."""
-    parser.add_argument("--model", metavar="ID_OR_DIR",
-                        help='hub id, local folder, or a built-in model: "smollm2" (the default) '
-                             'or "tiny"; overrides config.toml')
-    parser.add_argument("--server", metavar="URL",
-                        help="use a vLLM or llama.cpp server (http[s]://host:port) instead of a local model")
-    parser.add_argument("--bf16", action="store_true", help="load the model in bfloat16 (= --dtype bfloat16)")
-    parser.add_argument("--dtype", choices=DTYPE_NAMES,
-                        help='weights dtype ("auto" = the checkpoint\'s own); overrides config.toml')
-    parser.add_argument("--device-map", "--device_map", dest="device_map", metavar="MAP",
-                        help="spread a model too big for one device over the GPUs, the CPU "
-                             f"and disk with accelerate: {', '.join(DEVICE_MAP_STRATEGIES)}")
-    parser.add_argument("--config", type=Path, metavar="TOML", help=argparse.SUPPRESS)
-    parser.set_defaults(layer_prob=False)
+class UsageError(ValueError):
+    """Bad command-line input to a command; str() is one sentence."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """For a command, argparse's usage block + message becomes one sentence (UsageError);
+    the app's own flags keep argparse's usage message."""
+
+    command: str | None = None
+
+    def error(self, message: str):
+        if self.command is None:
+            super().error(message)
+        raise UsageError(f"{message[0].upper()}{message[1:]} (see {self.command} --help).")
+
+
+def add_app_flags(parser: argparse.ArgumentParser) -> None:
+    add_prompt_flags(parser, prompt_help="default: config.toml [prompts] default")
+    add_model_flags(parser)
+    parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
+                        help="enable logit-lens layer views (p cycles them)")
+    add_sampling_flags(parser)
+    add_autoplay_flags(parser)
+    add_tree_flags(parser)  # for `b` in the app
+    add_attribution_flags(parser)  # for `i` in the app
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. `command`: the subcommand being run, whose errors are one
+    sentence even when the top level finds them (an unknown flag after it). With a command
+    the top level takes no abbreviations: it reads every argument first, and would find
+    trace's --attribution ambiguous with the app's --attribution-steps."""
+    parser = _Parser(
+        allow_abbrev=command is None,
+        prog=PROG,
+        description="Look inside a causal language model one token at a time. With no "
+                    "command: the app. Each command has its own --help.",
+    )
+    parser.command = command
+    add_app_flags(parser)
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND",
+                                     parser_class=_Parser)
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=module.SUMMARY, description=module.DESCRIPTION,
+                                  prog=f"{PROG} {name}")
+        sub.command = name
+        module.add_arguments(sub)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The app's flags (and a command's, when argv starts with one)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return build_parser(argv[0] if argv and argv[0] in SUBCOMMANDS else None).parse_args(argv)
 
 
 def quiet_loading_bars() -> None:
@@ -55,111 +98,21 @@ def check_input(path: Path | None, flag: str = "Input file") -> None:
         raise ConfigError(f"{flag} {path} {what}.")
 
 
-def check_prompt_text(text: str | None) -> None:
-    if text is not None and not text.strip():
-        raise ConfigError("The prompt is empty; give some text with --prompt.")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="token-explorer",
-        description="Look inside a causal language model one token at a time. "
-                    "Subcommand: trace (a per-token report; trace --help).",
-    )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--input", "-i", type=Path, metavar="FILE",
-                        help="open this prompt (.txt, or a saved .json) instead of the default")
-    source.add_argument("--prompt", metavar="TEXT",
-                        help="open this text as the prompt (with --chat: the user message)")
-    add_model_flags(parser)
-    parser.add_argument("--layer_prob", "--layer-prob", action="store_true", dest="layer_prob",
-                        help="enable logit-lens layer views (p cycles them)")
-    add_chat_flags(parser)
-    add_sampling_flags(parser)
-    add_autoplay_flags(parser)
-    add_tree_flags(parser)  # for `b` in the app
-    add_attribution_steps_flag(parser)  # for `i` in the app
-    return parser.parse_args(argv)
-
-
-def add_chat_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--chat", action="store_true", default=None,
-                        help="wrap the prompt as a user message in the model's chat template")
-    parser.add_argument("--system", metavar="TEXT", default=None,
-                        help="system message for --chat")
-
-
-def add_autoplay_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("autoplay")
-    group.add_argument("--max-tokens", type=int, metavar="N", default=None,
-                       help="autoplay (g) stops after N tokens (default 256)")
-    group.add_argument("--stop", action="append", metavar="TEXT", default=None,
-                       help="autoplay stops when the text it wrote contains TEXT (repeatable; \\n = newline)")
-
-
-def sampling_from_args(settings: Settings, args: argparse.Namespace) -> Settings:
-    """The sampler, autoplay and chat flags on top of config.toml. Raises ConfigError."""
-    from explorer.session.sampler import unescape
-
-    try:
-        overrides = sampling_overrides(args)
-    except SamplingError as exc:
-        raise ConfigError(str(exc)) from None
-    sampling = settings.sampling
-    changes: dict = {"values": {**sampling.values, **overrides}}
-    if sampling_preset(args) is not None:
-        changes["preset"] = sampling_preset(args)
-    if getattr(args, "max_tokens", None) is not None:
-        if args.max_tokens < 1:
-            raise ConfigError(f"--max-tokens must be 1 or more, not {args.max_tokens}.")
-        changes["max_tokens"] = args.max_tokens
-    if getattr(args, "stop", None):
-        changes["stop"] = tuple(unescape(s) for s in args.stop if s)
-    prompts = settings.prompts
-    if getattr(args, "chat", None):
-        prompts = replace(prompts, chat=True)
-    if getattr(args, "system", None) is not None:
-        prompts = replace(prompts, system=args.system)
-    return replace(settings, sampling=replace(sampling, **changes), prompts=prompts)
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """config.toml with the command line on top. Raises ConfigError."""
-    settings = load_settings(args.config)  # checks its own counts (config.check_counts)
-    model = settings.model
-    if args.model:
-        model = replace(model, name=args.model, named_by="--model")
-    if args.bf16 and args.dtype not in (None, "bfloat16"):
-        raise ConfigError(f"--bf16 and --dtype {args.dtype} ask for different dtypes; give one.")
-    if args.bf16 or args.dtype:
-        model = replace(model, dtype=args.dtype or "bfloat16")
-    if args.device_map:
-        check_device_map(args.device_map, "--device-map")
-        model = replace(model, device_map=args.device_map)
-    server = settings.server
-    if getattr(args, "server", None):
-        server = replace(server, url=args.server)
-    if server.url and args.model:  # --model names the served model on a server
-        server = replace(server, model=args.model)
-    try:
-        tree = tree_settings_from_args(args, settings.tree)
-    except TreeSettingsError as exc:
-        raise ConfigError(str(exc)) from exc
-    settings = replace(settings, model=model, server=server, layer_prob=args.layer_prob, tree=tree)
-    return attribution_from_args(sampling_from_args(settings, args), args)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in SUBCOMMANDS:
-        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
-    args = parse_args(argv)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    who = f"{PROG} {command}" if command else PROG
+    if command:
+        quiet_loading_bars()  # a command's own messages say what loads
     try:  # every setting and input is refused here, before the model loads
+        args = build_parser(command).parse_args(argv)
+        prompt_from_args(args)
         check_input(args.input)
-        check_prompt_text(args.prompt)
+        if command:
+            return importlib.import_module(SUBCOMMANDS[command]).run_args(args)
         settings = settings_from_args(args)
-    except ConfigError as exc:
-        print(f"token-explorer: {exc}", file=sys.stderr)
+    except (UsageError, ConfigError) as exc:
+        print(f"{who}: {exc}", file=sys.stderr)
         return 2
     from explorer.ui.app import TokenExplorerApp  # Textual import only when we run the UI
     from explorer.ui.signals import exit_on_signals

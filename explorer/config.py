@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from explorer.sampling.settings import SamplingConfig, SamplingError
+from explorer.settings_schema import check_shape, key_text
 from explorer.tree.rule import TreeSettings, TreeSettingsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -46,7 +47,8 @@ def check_device_map(value, where: str) -> None:
     if isinstance(value, dict):
         bad = next((k for k, v in value.items() if not isinstance(v, (str, int))), None)
         if bad is not None:
-            raise ConfigError(f'{where}.{bad} should name a device such as "cuda:0", "cpu" or "disk".')
+            raise ConfigError(f'{where}.{key_text(bad)} should name a device such as "cuda:0", '
+                              '"cpu" or "disk".')
     elif value not in ("", *DEVICE_MAP_STRATEGIES):
         raise ConfigError(f'{where} must be one of {", ".join(DEVICE_MAP_STRATEGIES)} '
                           "or a table of module = device.")
@@ -89,6 +91,7 @@ class PromptSettings:
     save_dir: str = "prompts"
     chat: bool = False  # wrap the prompt as a user message in the model's chat template
     system: str = ""  # the system message for chat prompts ("" = none)
+    prefix: str = ""  # text forced after the prompt (or chat template) as it opens ("" = none)
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,8 @@ def _keys(table: dict) -> dict[str, str]:
     """[keys]: binding id = "key,key" (Textual key names); the app checks the ids."""
     for name, value in table.items():
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f'config.toml: keys.{name} should be a string of keys such as "right,l".')
+            raise ConfigError(f"config.toml: keys.{key_text(name)} should be a string of keys "
+                              'such as "right,l".')
     return dict(table)
 
 
@@ -178,12 +182,10 @@ def _sampling(table: dict) -> SamplingConfig:
 
 
 def _server(table: dict) -> ServerSettings:
+    # Ranges (finite, above 0, at most an hour / a day) are settings_schema's.
     table = {k: float(v) if k.endswith("_timeout") and isinstance(v, int) and not isinstance(v, bool) else v
              for k, v in table.items()}
-    server = _section(ServerSettings, table, "server")
-    if server.connect_timeout <= 0 or server.read_timeout <= 0 or server.retries < 0:
-        raise ConfigError("config.toml: server timeouts must be positive and retries not negative.")
-    return server
+    return _section(ServerSettings, table, "server")
 
 
 def _tree(table: dict) -> TreeSettings:
@@ -217,10 +219,10 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config.toml is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(data) - {"model", "display", "prompts", "keys", "sampling", "server", "tree",
-                                 "attribution"})
-    if unknown:
-        raise ConfigError(f"config.toml: unknown section [{unknown[0]}].")
+    try:  # every section a table, every key of its type, every number finite and in range
+        check_shape(data)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     model = dict(data.get("model", {}))
     if "named_by" in model:
         raise ConfigError("config.toml: unknown key model.named_by.")

@@ -14,7 +14,9 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from explorer.backend import Cancelled, Capabilities, Candidate, ModelInfo, TokenRecord, Unavailable
+from explorer.backend import Cancelled, Capabilities, Candidate, ModelInfo, TokenRecord
+from explorer.backend.defaults import Defaults
+from explorer.sampling.settings import SamplingSettings
 
 WORDS = ["<s>", "a", "b", "c", " the", " cat", " sat", "\n", "é", " dog", " on", " mat"]
 BOS = 0
@@ -26,7 +28,7 @@ def logits_after(ids: Sequence[int]) -> np.ndarray:
     return np.array([((last * 7 + v * 5 + n * 3) % 11) / 2.0 for v in range(len(WORDS))])
 
 
-class TableBackend:
+class TableBackend(Defaults):
     def __init__(self, top_k: int = 6, *, kind: str = "fake") -> None:
         self.top_k = top_k
         self._kind = kind
@@ -60,6 +62,16 @@ class TableBackend:
             ids.append(best)
             rest = rest[len(WORDS[best]):]
         return ids
+
+    def encode_plain(self, text: str) -> list[int]:
+        return self.encode(text)[1:]  # no BOS
+
+    def sampling_defaults(self) -> SamplingSettings:
+        return SamplingSettings()
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return frozenset()  # the table never ends a generation
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(WORDS[i] for i in ids)
@@ -113,23 +125,6 @@ class TableBackend:
 
     def forget(self, key) -> None:
         self._prompts.pop(key, None)
-
-    # -- views this backend cannot serve --------------------------------------------------------
-    def influence(self, key):
-        raise Unavailable(self.capabilities.missing("influence"))
-
-    def layer_probs(self, key, token_ids):
-        raise Unavailable(self.capabilities.missing("lens"))
-
-    def prompt_layer_probs(self, key):
-        raise Unavailable(self.capabilities.missing("lens"))
-
-    def attribution(self, key, target, method="saliency", *, n_steps=32, baseline=None, progress=None,
-                    cancelled=None):
-        raise Unavailable(self.capabilities.missing("attribution"))
-
-    def grow_tree(self, key, settings, *, progress=None, cancelled=None):
-        raise Unavailable(self.capabilities.missing("trees"))
 
     def close(self) -> None:
         self._prompts.clear()

@@ -317,7 +317,7 @@ async def test_chat_without_a_template_is_one_sentence(tmp_path):
 
 @pytest.mark.parametrize("flags, message", [
     (["--top-p", "2"], "Top-p must be above 0 and at most 1"),
-    (["--temperature", "-1"], "Temperature must be 0 (greedy) or more"),
+    (["--temperature", "-1"], "Temperature must be 0 (greedy) or between 0.001 and 1000"),
     (["--top-k", "x"], "Top-k must be a whole number"),
 ])
 def test_bad_sampling_flags_are_one_sentence(capsys, flags, message):

@@ -27,7 +27,7 @@ def test_local_runs_are_untouched_by_the_server_section():
 
 @pytest.mark.parametrize("text, words", [
     ("[server]\nurl = 8000\n", "server.url should be a string"),
-    ("[server]\nread_timeout = -1\n", "timeouts must be positive"),
+    ("[server]\nread_timeout = -1\n", "server.read_timeout must be a number of seconds above 0"),
     ("[server]\napi_key = 'x'\n", "unknown key server.api_key"),
 ])
 def test_bad_server_settings_are_one_sentence(tmp_path: Path, text, words):

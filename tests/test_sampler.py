@@ -83,7 +83,7 @@ def test_final_scores_leave_the_input_alone():
 
 
 @pytest.mark.parametrize("change,words", [
-    (dict(temperature=-0.1), "Temperature must be 0 (greedy) or more"),
+    (dict(temperature=-0.1), "Temperature must be 0 (greedy) or between 0.001 and 1000"),
     (dict(top_p=0), "Top-p must be above 0 and at most 1"),
     (dict(top_p=1.01), "Top-p must be above 0 and at most 1"),
     (dict(top_k=-1), "Top-k must be 0 (off) or more"),
@@ -91,7 +91,7 @@ def test_final_scores_leave_the_input_alone():
     (dict(min_p=1.5), "Min-p must be between 0 (off) and 1"),
     (dict(temperature="hot"), "Temperature must be a number, not 'hot'"),
     (dict(top_k="3.5"), "Top-k must be a whole number"),
-    (dict(repetition_penalty=0), "The repetition penalty must be above 0"),
+    (dict(repetition_penalty=0), "The repetition penalty must be between 0.001 and 1000"),
     (dict(presence_penalty=3), "The presence penalty must be between -2 and 2"),
     (dict(temperature=True), "Temperature must be a number"),
     (dict(temperature=float("inf")), "Temperature must be a finite number"),

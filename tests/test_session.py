@@ -198,7 +198,7 @@ def test_start_prompt_too_long_falls_back(tmp_path):
     given.write_text("x" * 50, encoding="utf-8")
     start = read_start_prompt(fake_encode, "m", 10, given, default)
     assert start.ids == tuple(fake_encode("ok"))
-    assert "more than the model's context of 10" in start.errors[0]
+    assert start.errors == ["The prompt has 51 tokens, more than the 10 that m supports. Opened default.txt instead."]
 
 
 def test_start_prompt_last_resort(tmp_path):

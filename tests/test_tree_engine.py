@@ -220,7 +220,7 @@ def test_depth_node_limits_and_cancel(make_engine):
 def test_context_limit(make_engine):
     engine = make_engine("llama")  # max_position_embeddings = 256
     engine.sync("full", list(range(2, 258)))
-    with pytest.raises(PromptTooLongError, match="context of 256"):
+    with pytest.raises(PromptTooLongError, match="The prompt has 256 tokens and tiny-llama supports 256, so no new token fits"):
         engine.grow_tree("full", TreeSettings())
     engine.sync("near", list(range(2, 256)))  # 254 tokens: room for 2
     tree = engine.grow_tree("near", TreeSettings(**BRANCHY))

@@ -6,23 +6,14 @@ never on a concrete engine.
 
 from explorer.backend.errors import BackendError, Cancelled, ModelLoadError, PromptTooLongError, Unavailable
 from explorer.backend.factory import close_servers, open_backend
-from explorer.backend.protocol import Backend, Capabilities, IsCancelled, Progress
-from explorer.backend.sampling import (
-    ChatTemplateError,
-    SamplingBackend,
-    ServerDraw,
-    ServerSampling,
-    chat_renderer,
-    samples_on_server,
-    supports_sampling,
-)
+from explorer.backend.protocol import Backend, Capabilities, Feature, IsCancelled, Progress
+from explorer.backend.sampling import ChatTemplateError, ServerDraw
 from explorer.backend.types import Candidate, ModelInfo, TokenRecord, TrackedSeries
 
 __all__ = [
-    "Backend", "BackendError", "Cancelled", "Candidate", "Capabilities", "IsCancelled",
+    "Backend", "BackendError", "Cancelled", "Candidate", "Capabilities", "Feature", "IsCancelled",
     "ModelInfo", "ModelLoadError", "Progress", "PromptTooLongError", "TokenRecord",
     "Unavailable", "close_servers", "open_backend",
     # the sampling side
-    "ChatTemplateError", "SamplingBackend", "TrackedSeries", "supports_sampling",
-    "ServerDraw", "ServerSampling", "samples_on_server", "chat_renderer",
+    "ChatTemplateError", "TrackedSeries", "ServerDraw",
 ]

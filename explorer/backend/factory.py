@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from explorer.backend.protocol import Backend
 
+if TYPE_CHECKING:  # explorer.config is plain data; typed here without importing it at run time
+    from explorer.config import Settings
 
-def open_backend(settings, *, progress: Callable[[str], None] | None = None,
+
+def open_backend(settings: Settings, *, progress: Callable[[str], None] | None = None,
                  influence: bool = True, notice: Callable[[str], None] | None = None) -> Backend:
-    """A ready backend for `settings` (explorer.config.Settings). Raises BackendError
+    """A ready backend for `settings`. Raises BackendError
     (ModelLoadError, ...) with one sentence for the screen. May take a while: call it from a
     worker thread. influence=False: a backend that never computes attention influence
     (capabilities.influence is False), so each step is a bare forward pass (headless trace);
@@ -32,7 +36,8 @@ def open_backend(settings, *, progress: Callable[[str], None] | None = None,
     )
 
 
-def _open_server(settings, progress, notice) -> Backend:
+def _open_server(settings: Settings, progress: Callable[[str], None] | None,
+                 notice: Callable[[str], None] | None) -> Backend:
     from explorer.remote import Timeouts, open_remote
 
     server = settings.server

@@ -74,8 +74,9 @@ def _id_check_lines(check: IdCheck, token_text: Callable[[int], str]) -> list[st
 def format_report(info: ModelInfo, settings: Mapping[str, object], result: Trace,
                   check: IdCheck, decode: Callable[[Sequence[int]], str],
                   token_text: Callable[[int], str], top_k: int,
-                  finals: Sequence[Mapping[int, float | None]] | None = None) -> str:
-    """The whole report; `settings` are shown as `name value` pairs in the given order."""
+                  finals: Sequence[Mapping[int, float | None]] | None = None, forced: int = 0) -> str:
+    """The whole report; `settings` are shown as `name value` pairs in the given order.
+    `forced`: how many of the prompt's last ids --prefix forced (shown on their own line)."""
     n_new = len(result.completion_ids)
     stopped = {"eos": "an end-of-sequence token", "interrupted": "Ctrl-C"}.get(result.stop, "--max-new-tokens")
     lines = [
@@ -84,6 +85,9 @@ def format_report(info: ModelInfo, settings: Mapping[str, object], result: Trace
         "settings    " + ", ".join(f"{k} {v}" for k, v in settings.items()),
         f"prompt      {_quoted(decode(result.prompt_ids))}",
         f"prompt ids  {_ids(result.prompt_ids)} ({_tokens(len(result.prompt_ids))})",
+        *([f"forced ids  {_ids(result.prompt_ids[-forced:])} ({_tokens(forced)} at the end of the "
+           f"prompt, origin forced: --prefix {_quoted(decode(result.prompt_ids[-forced:]))})"]
+          if forced else []),
         f"completion  {_quoted(decode(result.completion_ids))}",
         f"completion ids  {_ids(result.completion_ids)} ({_tokens(n_new)}, stopped by {stopped})",
         "",

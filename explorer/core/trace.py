@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from explorer.backend import Backend, BackendError, PromptTooLongError
 from explorer.backend.protocol import IsCancelled, Progress
-from explorer.backend.sampling import SamplingBackend, ServerSampling
 from explorer.backend.types import TokenRecord
 from explorer.session.generation import Generation
 from explorer.session.sampler import StopRule
+from explorer.context_limit import context_error
 
 # (ids so far, the last position's record) -> the next token id. record.top is the
 # distribution after the last position, most probable first.
@@ -67,14 +67,8 @@ def check_length(backend: Backend, prompt_len: int, max_new_tokens: int) -> None
     """Refuse, before any model work, a run that cannot fit the model's context."""
     if max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be at least 1, not {max_new_tokens}.")
-    limit = backend.info.max_context
-    if limit is not None and prompt_len + max_new_tokens > limit:
-        room = limit - prompt_len
-        raise PromptTooLongError(
-            f"The prompt has {prompt_len} token{'' if prompt_len == 1 else 's'} and {backend.info.name} supports {limit}, "
-            + (f"so at most {room} new tokens fit, not {max_new_tokens}." if room > 0
-               else "so no new token fits.")
-        )
+    if why := context_error(prompt_len, backend.info.max_context, backend.info.name, max_new_tokens):
+        raise PromptTooLongError(why)
 
 
 def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
@@ -98,9 +92,9 @@ def trace(backend: Backend, prompt_ids: Sequence[int], max_new_tokens: int, *,
         max_new_tokens = rule.max_tokens
     check_length(backend, len(ids), max_new_tokens)
     # A server names its end-of-sequence token when it draws one: read them as we go.
-    learned = stop_ids is None and rule is None and isinstance(backend, ServerSampling)
+    learned = stop_ids is None and rule is None and backend.capabilities.server_sampling
     if stop_ids is None:
-        stop_ids = backend.eos_ids if isinstance(backend, SamplingBackend) else ()
+        stop_ids = backend.eos_ids if backend.capabilities.sampling else ()
     if rule is None:
         rule = StopRule(max_tokens=max_new_tokens, eos_ids=frozenset(int(i) for i in stop_ids))
     run = Generation(key, len(ids), rule)  # the app's autoplay steps the same

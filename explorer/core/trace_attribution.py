@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.attribution_flags import add_attribution_steps_flag
+from explorer.flags import add_attribution_flags
 from explorer.backend.types import ATTRIBUTION_METHODS
 
 
@@ -20,7 +20,7 @@ def add_trace_attribution_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attribution", choices=ATTRIBUTION_METHODS, metavar="METHOD",
                         help="add each generated token's attribution over the positions before "
                              f"it to the JSONL: {' | '.join(ATTRIBUTION_METHODS)}")
-    add_attribution_steps_flag(parser)
+    add_attribution_flags(parser)
 
 
 def describe_attribution(method: str, settings) -> str:

@@ -12,10 +12,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from explorer.backend import Backend, BackendError, open_backend
+from explorer.backend import Backend, BackendError, Feature, open_backend
 from explorer.backend.redact import redact
-from explorer.backend.sampling import chat_renderer, samples_on_server, supports_sampling
-from explorer.cli import add_model_flags, check_input, quiet_loading_bars, settings_from_args
+from explorer.cli import UsageError
 from explorer.config import ConfigError, Settings
 from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
 from explorer.core.id_check import check_ids
@@ -39,39 +38,29 @@ from explorer.core.trace_constraint import (
 from explorer.core.trace_sampling import (
     TraceChoice,
     add_sampling_fields,
-    add_trace_sampling_flags,
+    add_track_flag,
     sampling_asked,
     trace_sampler,
     tracked_ids,
 )
+from explorer.flags import (add_model_flags, add_prompt_flags, add_sampling_flags,
+                            settings_from_args)
 from explorer.sampling.constraint import ConstraintError
 from explorer.inputs import check_prompt_file
 from explorer.interrupt import soft_interrupt
 from explorer.output_paths import write_stdout
-from explorer.session.files import PromptFileError, load_prompt_file
+from explorer.session.files import PromptFileError
+from explorer.session.start import open_prompt
 
 PROG = "token-explorer trace"
+SUMMARY = "generate after a prompt and report every token (trace --help)"
+DESCRIPTION = ("Generate greedily (or with the sampler's flags) after a prompt and report every "
+               "token: its probability, rank and id, and the top candidates it was chosen from.")
 
 
-class UsageError(Exception):
-    """Bad command-line input; str() is one sentence."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's usage block + message becomes one sentence
-        raise UsageError(f"{message[0].upper()}{message[1:]} (see trace --help).")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        description="Generate greedily after a prompt and report every token: its "
-                    "probability, rank and id, and the top candidates it was chosen from.",
-    )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--prompt", metavar="TEXT", help="the prompt text")
-    source.add_argument("--input", "-i", type=Path, metavar="FILE",
-                        help="read the prompt from a .txt or a saved .json (its exact token ids)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """trace's flags: the shared prompt, model and sampling flags, and its own."""
+    add_prompt_flags(parser, prompt_help="this or --prompt is needed")
     parser.add_argument("--max-new-tokens", type=int, default=32, metavar="N",
                         help="stop after N new tokens (default 32), or earlier at end-of-sequence")
     parser.add_argument("--top-logprobs", type=int, default=5, metavar="K",
@@ -79,19 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jsonl", type=Path, metavar="PATH",
                         help="also write one JSON object per generated token to PATH")
     add_model_flags(parser)
-    add_trace_sampling_flags(parser)
+    add_sampling_flags(parser)
+    add_track_flag(parser)
     add_constraint_flags(parser)
     add_trace_attribution_flags(parser)
-    return parser
 
 
 def _check_args(args: argparse.Namespace) -> None:
     """Everything that can be refused before the model loads."""
-    if args.prompt is None and args.input is None:
+    if args.prompt is None and args.input is None:  # (cli.main checked the text and the file)
         raise UsageError("Give a prompt with --prompt TEXT or -i FILE.")
-    if args.prompt is not None and not args.prompt.strip():
-        raise UsageError("The prompt is empty; give some text with --prompt.")
-    check_input(args.input)  # ConfigError: one sentence, exit 2 like the app and tree
     check_prompt_file(args.input)  # size, text, JSON: before the model loads
     if args.max_new_tokens < 1:
         raise UsageError(f"--max-new-tokens must be at least 1, not {args.max_new_tokens}.")
@@ -105,20 +91,6 @@ def _check_args(args: argparse.Namespace) -> None:
         args.constraint = constraint_spec(args)  # files read and parsed before any model work
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _prompt(args: argparse.Namespace, backend: Backend, warn) -> tuple[str, tuple[int, ...]]:
-    """(text, ids) of the prompt: --prompt encoded, or a file (a saved .json keeps its ids)."""
-    if args.input is None:
-        text, ids = args.prompt, tuple(backend.encode(args.prompt))
-    else:
-        loaded = load_prompt_file(args.input, backend.encode, backend.info.name)
-        if loaded.warning:
-            warn(loaded.warning)
-        text, ids = loaded.text, loaded.ids
-    if not ids:
-        raise UsageError("The prompt gives no tokens.")
-    return text, ids
 
 
 def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings, server_sampling: bool) -> None:
@@ -141,22 +113,17 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
         if args.top_logprobs > backend.info.vocab_size:
             raise UsageError(f"--top-logprobs must be at most the vocabulary size, "
                              f"{backend.info.vocab_size}, not {args.top_logprobs}.")
-        text, ids = _prompt(args, backend, progress.warn)
-        local = supports_sampling(backend)
+        start = open_prompt(backend, settings.prompts, text=args.prompt, path=args.input, strict=True)
+        for warning in start.warnings:  # e.g. no chat template: the plain prompt, as in the app
+            progress.warn(warning)
+        text, ids = start.text, start.ids
+        local = backend.capabilities.sampling
         if not local:  # a server: its own sampler (it returns no logits row for ours)
-            _refuse_sampling_flags(args, settings, samples_on_server(backend))
+            _refuse_sampling_flags(args, settings, backend.capabilities.server_sampling)
         if args.attribution and (why := refusal(backend)):
             raise UsageError(why)
         if args.track and (why := backend.capabilities.missing("tracked")):
             raise UsageError(why)
-        if settings.prompts.chat:  # the text as a user message in the chat template
-            from explorer.session.start import chat_messages
-
-            chat = chat_renderer(backend)  # the local tokenizer's template or the server's
-            if chat is None:
-                raise UsageError("--chat needs a backend that has the model's chat template.")
-            ids = tuple(chat(chat_messages(text, settings.prompts.system)))
-            text = backend.decode(ids)
         try:
             track = tracked_ids(args.track, backend.encode_plain, backend.token_text,
                                 progress.warn) if args.track else []
@@ -188,7 +155,7 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             decoding, finals = f"{sampler.describe()} (on the server)", None
         else:
             choice, decoding, finals, stop_ids = greedy, "greedy (on the server)", None, None
-            if samples_on_server(backend):
+            if backend.capabilities.server_sampling:
                 # The server's own greedy draw picks the same token and names the
                 # end-of-sequence token when it comes; a local argmax could not tell.
                 choice = TraceChoice(backend, "trace", trace_sampler(settings.sampling, None), len(ids),
@@ -220,14 +187,16 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             check = check_ids(backend, text, result.prompt_ids, result.completion_ids)
             shown = {"decoding": decoding, "max-new-tokens": args.max_new_tokens,
                      "top-logprobs": args.top_logprobs}
-            if settings.prompts.chat:
+            if start.messages is not None:  # (not when the model had no template)
                 shown["chat"] = f"system {settings.prompts.system!r}" if settings.prompts.system else "yes"
+            if start.forced:
+                shown["prefix"] = repr(settings.prompts.prefix)
             if args.constraint is not None:
                 shown["constraint"] = args.constraint.describe(60)
             if args.attribution:
                 shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
             report = format_report(backend.info, shown, result, check, backend.decode,
-                                   backend.token_text, args.top_logprobs, finals)
+                                   backend.token_text, args.top_logprobs, finals, forced=start.forced)
             if args.jsonl is not None:
                 lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
                 lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
@@ -287,11 +256,10 @@ def _known_text(backend: Backend):
     return decode
 
 
-def main(argv: list[str] | None = None) -> int:
-    quiet_loading_bars()  # our own progress bar replaces the hub's and transformers' bars
+def run_args(args: argparse.Namespace) -> int:
+    """`main.py trace ...` parsed by explorer.cli: the report on stdout, exit code."""
     progress = TraceProgress.for_terminal()
     try:
-        args = build_parser().parse_args(argv)
         _check_args(args)
         settings = settings_from_args(args)
         # The engine keeps the top `tokens_to_show` of every distribution: ask for K.
@@ -312,3 +280,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted{kept}.", file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`trace` alone (tests, `python -m`): the same as `main.py trace ARGV`."""
+    from explorer.cli import main as cli_main
+
+    return cli_main(["trace", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,11 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from explorer.sampling.constraint import ConstraintSpec
-
-LOCAL_ONLY = ("Constraints (--choice, --regex, --json-schema, --grammar) are local-only on "
-              "this server ({kind}); vLLM applies them with its structured outputs.")
-
+from explorer.backend import Feature
+from explorer.sampling.constraint import ConstraintSpec, check_syntax
 
 def add_constraint_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
@@ -53,7 +50,15 @@ def _read_text(path: Path, flag: str) -> str:
 
 
 def constraint_spec(args: argparse.Namespace) -> ConstraintSpec | None:
-    """The constraint the flags ask for (None: none). Raises ValueError (one sentence)."""
+    """The constraint the flags ask for (None: none), its syntax checked. Raises ValueError
+    (one sentence)."""
+    spec = _spec(args)
+    if spec is not None:
+        check_syntax(spec)  # ConstraintError is a ValueError: before the model loads
+    return spec
+
+
+def _spec(args: argparse.Namespace) -> ConstraintSpec | None:
     if args.choice is not None:
         if any(c == "" for c in args.choice):
             raise ValueError("--choice needs a non-empty text.")
@@ -95,10 +100,9 @@ def server_replay(backend, ids: Sequence[int], spec: ConstraintSpec, max_new_tok
     server generated under the constraint, greedily or with the sampler `settings`, its
     length, the ids to stop at: the end-of-sequence token the server ended with, if it
     did). Raises ValueError (one sentence) on a server without them (llama.cpp)."""
-    complete = getattr(backend, "constrained_completion", None)
-    if complete is None:
-        raise ValueError(LOCAL_ONLY.format(kind=backend.capabilities.kind))
-    done = complete(ids, spec, max_new_tokens, settings)
+    if why := backend.capabilities.missing(Feature.SERVER_CONSTRAINTS):
+        raise ValueError(why)
+    done = backend.constrained_completion(ids, spec, max_new_tokens, settings)
     tokens, start = done.tokens, len(ids)
     # Every step's numbers in one request, which the replayed steps then read; the
     # backend keeps them under REPLAY_KEY until it forgets that key or closes.

@@ -1,10 +1,10 @@
-"""`trace` with the sampler: the sampling flags, `--chat`/`--system`, `--track TEXT`, a
-seeded sampling choice for the generation loop, and the JSONL fields `logprob_final`
-(the chosen token's and each candidate's, null where the sampler excludes it) and
+"""`trace` with the sampler: `--track TEXT` (the sampling and chat flags are shared with
+the app, explorer.flags), a seeded sampling choice for the generation loop, and the JSONL
+fields `logprob_final` (the chosen token's and each candidate's, null where the sampler excludes it) and
 `tracked` ({token id as a string: logprob}).
 
 The same pieces as the app: explorer.session.sampler.Sampler on the backend's kept logits
-row (SamplingBackend.next_logits), the seeded draw, and Backend.tracked.
+row (Backend.next_logits), the seeded draw, and Backend.tracked.
 """
 
 from __future__ import annotations
@@ -13,17 +13,13 @@ import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from explorer.backend.protocol import Backend
 from explorer.backend.types import TokenRecord, TrackedSeries
-from explorer.sampling import add_sampling_flags
 from explorer.session.choose import choose_next
 from explorer.session.sampler import Sampler
 
 
-def add_trace_sampling_flags(parser: argparse.ArgumentParser) -> None:
-    from explorer.cli import add_chat_flags
-
-    add_sampling_flags(parser)
-    add_chat_flags(parser)
+def add_track_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track", action="append", metavar="TEXT", default=None,
                         help="follow every token of TEXT at every position (repeatable); "
                              "adds `tracked` to each JSONL line")
@@ -57,7 +53,7 @@ class TraceChoice:
     stays None on a server that does not report p_final) and, with a constraint, whether
     it allowed each."""
 
-    backend: object  # a SamplingBackend (local) or a ServerSampling
+    backend: Backend  # with Feature.SAMPLING (local) or Feature.SERVER_SAMPLING
     key: object
     sampler: Sampler
     prompt_len: int

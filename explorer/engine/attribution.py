@@ -34,7 +34,7 @@ from explorer.backend.types import ATTRIBUTION_METHODS, Attribution
 from . import ig_path, placement
 from .attribution_run import BACKWARD, LayerWatch, Run
 from .ig_baseline import Baselines
-from .kv import LRU
+from explorer.lru import LRU
 
 DEFAULT_STEPS = 32
 # Positions per integrated-gradients batch (steps x prompt length): bounds activation memory.

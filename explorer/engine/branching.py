@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import copy
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
 from explorer.backend.errors import PromptTooLongError
+from explorer.context_limit import context_error
 from explorer.tree import TokenTree, TreeSettings, grow
 from explorer.tree.search import Expansion
+from explorer.lru import LRU
+from explorer.prefix import common_prefix
 
 from . import metrics
-from .kv import PromptKV, common_prefix
+from .kv import PromptKV
 
 Path = tuple[int, ...]
 
@@ -60,31 +62,25 @@ class Snapshots:
     Rows of one batched cache are counted once each as one row's share."""
 
     def __init__(self, budget_bytes: int):
-        self.budget = max(0, int(budget_bytes))
-        self._items: OrderedDict[Path, tuple[object, int | None, int]] = OrderedDict()
+        self._items: LRU[Path, tuple[object, int | None, int]] = LRU(
+            max(0, int(budget_bytes)), weigh=lambda entry: entry[2])
         self._pinned: dict[Path, tuple[object, int | None, int]] = {}
-        self.used = 0
+
+    @property
+    def used(self) -> int:
+        return self._items.used
 
     def pin(self, path: Path, cache) -> None:
         self._pinned[path] = (cache, None, 0)
 
     def put(self, path: Path, cache, row: int | None, size: int) -> None:
-        old = self._items.pop(path, None)
-        if old is not None:
-            self.used -= old[2]
-        self._items[path] = (cache, row, size)
-        self.used += size
-        while self.used > self.budget and self._items:
-            _, (_, _, freed) = self._items.popitem(last=False)
-            self.used -= freed
+        self._items.put(path, (cache, row, size))
 
     def nearest(self, path: Path) -> tuple[int, object, int | None]:
         """(length of the longest kept prefix of `path`, its cache, its row)."""
         for n in range(len(path), -1, -1):
-            entry = self._pinned.get(path[:n]) or self._items.get(path[:n])
+            entry = self._pinned.get(path[:n]) or self._items.get(path[:n])  # get: a use
             if entry is not None:
-                if path[:n] in self._items:
-                    self._items.move_to_end(path[:n])
                 return n, entry[0], entry[1]
         raise KeyError("the prompt's fork is always kept")
 
@@ -207,15 +203,13 @@ def reduce_rows(logits: torch.Tensor, floor: float, most: int) -> list[Expansion
 
 def grow_tree(model, prompt: Sequence[int], prompt_kv: PromptKV | None, settings: TreeSettings, *,
               token_text: Callable[[int], str], decode: Callable[[Sequence[int]], str],
-              eos: Collection[int], max_context: int | None, chunk: int = 256,
+              eos: Collection[int], max_context: int | None, name: str = "the model", chunk: int = 256,
               few_threads: Callable[[], AbstractContextManager] = nullcontext,
               progress: Callable[[int, int], None] | None = None,
               cancelled: Callable[[], bool] | None = None) -> TokenTree:
     prompt = tuple(int(i) for i in prompt)
-    if max_context is not None and len(prompt) >= max_context:
-        raise PromptTooLongError(
-            f"The prompt already fills the model's context of {max_context} tokens, "
-            "so no tree can grow after it.")
+    if why := context_error(len(prompt), max_context, name, adding=1):  # room for one token
+        raise PromptTooLongError(why)
     expander = CachedExpander(model, prompt, prompt_kv, cache_mib=settings.cache_mib,
                               chunk=chunk, few_threads=few_threads)
     try:

@@ -18,15 +18,18 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import torch
 
+from explorer.backend.defaults import Defaults
 from explorer.backend.errors import Unavailable
 from explorer.backend.protocol import Capabilities
 from explorer.backend.types import Attribution
 from explorer.config import ModelSettings
+from explorer.context_limit import context_error
+from explorer.prefix import common_prefix
 
 from . import placement
 from .attribution import DEFAULT_STEPS, Attributor
 from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
-from .kv import TAIL_ROWS, PromptKV, common_prefix
+from .kv import TAIL_ROWS, PromptKV
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from . import sampler_side
@@ -39,7 +42,7 @@ from .view_cache import ViewCache
 from . import branching
 
 
-class Engine:
+class Engine(Defaults):
     def __init__(self, model, tokenizer, *, name: str, settings: ModelSettings,
                  tokens_to_show: int = 30, influence_heads: int = 16,
                  layer_prob: bool = False, device: str | None = None, influence: bool = True,
@@ -72,7 +75,7 @@ class Engine:
         self._ln_vocab = math.log(self.vocab_size)
         n_layers = self.parts.n_layers if self.parts else int(config.num_hidden_layers)
         dtype = next(model.parameters()).dtype
-        self.info = ModelInfo(
+        self._info = ModelInfo(
             name=name,
             device=placement.summary(model, self.device.type),
             dtype="bfloat16" if dtype == torch.bfloat16 else str(dtype).removeprefix("torch."),
@@ -121,9 +124,15 @@ class Engine:
                    influence_heads=influence_heads, layer_prob=layer_prob, influence=influence)
 
     # ----------------------------------------------------------------- text
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
     def encode(self, text: str) -> list[int]:
-        """Prompt text -> ids; BOS is added exactly when the tokenizer adds it by default."""
-        return [int(i) for i in self.tokenizer(text)["input_ids"]]
+        """Prompt text -> ids; BOS is added exactly when the tokenizer adds it by default.
+        verbose=False: an over-long text gets explorer.context_limit's one sentence, not
+        also transformers' "Token indices sequence length" warning on stderr."""
+        return [int(i) for i in self.tokenizer(text, verbose=False)["input_ids"]]
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=False,
@@ -150,6 +159,8 @@ class Engine:
             sampling=True,
             attribution=self._attributor.available,
             trees=True,
+            chat=True,
+            constraints=True,
             max_top_k=None,
             kind="local",
         )
@@ -225,7 +236,7 @@ class Engine:
             return self._views.prompt_layer_probs(filled)
 
     # ----------------------------------------------------------------- sampling side
-    # Thin delegates to sampler_side.py (explorer.backend.SamplingBackend).
+    # Thin delegates to sampler_side.py (Feature.SAMPLING, TRACKED, CHAT).
     def next_logits(self, key: Hashable) -> np.ndarray:
         return self._sampler.next_logits(key)
 
@@ -254,7 +265,7 @@ class Engine:
         own = getattr(self.tokenizer, "eos_token_id", None)
         return own if own in ids else (min(ids) if ids else own)
 
-    # A thin delegate to explorer.sampling.constraint (explorer.backend.ConstraintBackend).
+    # A thin delegate to explorer.sampling.constraint (Feature.CONSTRAINTS).
     def constraint(self, spec):
         from explorer.sampling.constraint import Constraint
 
@@ -289,18 +300,15 @@ class Engine:
             return branching.grow_tree(
                 self.model, ids, self._store.peek_kv(key), settings, token_text=self._text,
                 decode=self.decode, eos=self.eos_ids,
-                max_context=self.info.max_context, chunk=self.prefill_chunk,
+                max_context=self.info.max_context, name=self.info.name, chunk=self.prefill_chunk,
                 few_threads=self._runner.few_threads, progress=progress, cancelled=cancelled)
 
     # ----------------------------------------------------------------- internals
     def _check_ids(self, ids: tuple[int, ...]) -> None:
         if not ids:
             raise ValueError("a prompt needs at least one token")
-        limit = self.info.max_context
-        if limit is not None and len(ids) > limit:
-            raise PromptTooLongError(
-                f"The prompt has {len(ids)} tokens but {self.info.name} supports at most {limit}."
-            )
+        if why := context_error(len(ids), self.info.max_context, self.info.name):
+            raise PromptTooLongError(why)
         self._check_vocab(ids)
 
     def _check_vocab(self, ids: Sequence[int]) -> None:

@@ -1,6 +1,6 @@
-"""The engine's side of the sampler (explorer.backend.SamplingBackend): kept logits rows,
-tracked tokens that follow the prompt step by step, plain and chat tokenisation, the
-model's sampling defaults and end-of-sequence ids.
+"""The engine's side of the sampler (Feature.SAMPLING, TRACKED and CHAT of
+explorer.backend.Backend): kept logits rows, tracked tokens that follow the prompt step by
+step, plain and chat tokenisation, the model's sampling defaults and end-of-sequence ids.
 
 Raw rows, not log-probs: every knob but one is shift-invariant, but the repetition penalty
 divides positive logits and multiplies negative ones, so p_final needs the model's own
@@ -19,9 +19,11 @@ import torch
 from explorer.backend.sampling import ChatTemplateError
 from explorer.backend.types import TrackedSeries
 from explorer.sampling.settings import SamplingSettings, model_defaults
+from explorer.lru import LRU
+from explorer.prefix import common_prefix
 
 from . import metrics
-from .kv import LRU, TAIL_ROWS, common_prefix
+from .kv import TAIL_ROWS
 from .tracked import track
 
 # Raw rows kept, keyed by the ids they follow: the last TAIL_ROWS positions of a handful
@@ -112,7 +114,7 @@ class SamplerSide:
 
 # -- text and model facts (no state) -----------------------------------------------------
 def encode_plain(tokenizer, text: str) -> list[int]:
-    return [int(i) for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    return [int(i) for i in tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]]
 
 
 def chat_ids(tokenizer, name: str, messages: Sequence[Mapping[str, str]]) -> list[int]:

@@ -4,17 +4,16 @@ longest prefix with it, so a fork or an edit re-runs only the tokens that differ
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 
 from explorer.backend.types import TokenRecord
+from explorer.lru import LRU
+from explorer.prefix import common_prefix, longest_shared
 
-from .kv import LRU, PromptKV, common_prefix
-
-T = TypeVar("T")
+from .kv import PromptKV
 
 
 @dataclass(frozen=True)
@@ -29,17 +28,6 @@ class Prompt:
 
 
 EMPTY = Prompt((), (), ())
-
-
-def longest_shared(candidates: Iterable[tuple[T, tuple[int, ...]]], ids: tuple[int, ...],
-                   best: T | None = None, best_len: int = 0) -> tuple[T | None, int]:
-    """The candidate (value, its ids) sharing the longest prefix with `ids`, and that
-    length; `best`/`best_len` is the one to beat (ties keep it)."""
-    for value, other in candidates:
-        n = common_prefix(other, ids)
-        if n > best_len:
-            best, best_len = value, n
-    return best, best_len
 
 
 class PromptStore:

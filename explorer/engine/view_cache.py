@@ -10,8 +10,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from explorer.lru import LRU
+
 from . import metrics
-from .kv import LRU, PromptKV
+from .kv import PromptKV
 from .lens import LensPoint, make_point, point_probs, stack_layers, target_probs
 from .parts import ModelParts
 from .runner import Runner

@@ -16,18 +16,19 @@ from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
-
-from explorer.backend.errors import BackendError, Cancelled, PromptTooLongError, Unavailable
+from explorer.backend.defaults import Defaults
+from explorer.backend.errors import BackendError, Cancelled, PromptTooLongError
 from explorer.backend.protocol import Capabilities, IsCancelled, Progress
 from explorer.backend.sampling import ServerDraw
 from explorer.backend.token_text import make_visible
 from explorer.backend.types import ModelInfo, TokenRecord
+from explorer.context_limit import context_error
+from explorer.lru import LRU
+from explorer.prefix import common_prefix, longest_shared
 from explorer.remote.client import RemoteError, ServerClient
-from explorer.remote.drawing import DrawMemo
+from explorer.remote.drawing import MEMO_ENTRIES
 from explorer.sampling.settings import SamplingSettings
 from explorer.remote.numbers import Distribution, build_records
-from explorer.remote.tracking import common_prefix
 
 # Special tokens as servers spell them (servers do not list them): drawn apart, no bytes.
 SPECIAL_TEXT = re.compile(r"<\|[^|]*\|>|</?s>|<unk>|<pad>")
@@ -41,7 +42,7 @@ class _Prompt:
     records: tuple[TokenRecord, ...]
 
 
-class RemoteBackend:
+class RemoteBackend(Defaults):
     kind = "remote"
 
     def __init__(self, client: ServerClient, model: str, *, vocab_size: int,
@@ -65,7 +66,9 @@ class RemoteBackend:
         # The sampler settings each prompt last drew with: its appends then draw the next
         # token in the same request (one decode per sampled token).
         self._drawing: dict[Hashable, tuple[SamplingSettings, int]] = {}
-        self._draws = DrawMemo()
+        # Draws by (ids, settings, prompt_len): a draw is a pure function of these (the
+        # seed is derived from the position), so a hit is exact.
+        self._draws: LRU[Hashable, ServerDraw] = LRU(MEMO_ENTRIES)
         self._eos: frozenset[int] = frozenset()
 
     # -- facts ----------------------------------------------------------------------------
@@ -80,11 +83,14 @@ class RemoteBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        # sampling=False: the app's sampler (explorer.backend.SamplingBackend) works on a
-        # full logits row, which no server sends; the server's own sampler draws instead.
+        # sampling=False: the app's sampler (Feature.SAMPLING) works on a full logits row,
+        # which no server sends; the server's own sampler draws instead. No influence, lens
+        # or attribution (they need the weights; a server returns log-probs only), no trees
+        # (batched passes on forked KV caches: no server API). Defaults raises for them.
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=True, tracked_tokens=False, sampling=False,
-                            server_sampling=True, max_top_k=self._max_top_k, kind=self.kind)
+                            server_sampling=True, chat=True, max_top_k=self._max_top_k,
+                            kind=self.kind)
 
     @property
     def special_ids(self) -> frozenset[int]:
@@ -173,7 +179,7 @@ class RemoteBackend:
             self._prompts.clear()
         self.client.close()
 
-    # -- the server's sampler (explorer.backend.ServerSampling) -----------------------------
+    # -- the server's sampler (Feature.SERVER_SAMPLING) -----------------------------
     def draw(self, key: Hashable, settings: SamplingSettings, prompt_len: int,
              candidates: Sequence[int] = ()) -> ServerDraw:
         with self._lock:
@@ -234,11 +240,8 @@ class RemoteBackend:
     def _closest(self, prompt: _Prompt | None, ids: tuple[int, ...]) -> _Prompt | None:
         """The stored prompt sharing the longest prefix with ids (a fork borrows its
         parent's numbers)."""
-        best, best_len = prompt, common_prefix(prompt.ids, ids) if prompt else -1
-        for other in self._prompts.values():
-            n = common_prefix(other.ids, ids)
-            if n > best_len:
-                best, best_len = other, n
+        best, best_len = longest_shared(((p, p.ids) for p in self._prompts.values()), ids,
+                                        prompt, common_prefix(prompt.ids, ids) if prompt else 0)
         return best if best_len > 0 else None
 
     def _make(self, ids, before, after, reuse: tuple[TokenRecord, ...] = (), *,
@@ -274,10 +277,8 @@ class RemoteBackend:
             raise BackendError(
                 f"Token id {bad} is outside the vocabulary of {self.model} on the server at "
                 f"{self.client.where} ({self.vocab_size} tokens).")
-        limit = self._info.max_context
-        if limit is not None and len(ids) > limit:
-            raise PromptTooLongError(
-                f"The prompt has {len(ids)} tokens, more than the served model's context of {limit}.")
+        if why := context_error(len(ids), self._info.max_context, self.model):
+            raise PromptTooLongError(why)
 
     # -- server calls (subclasses) ----------------------------------------------------------
     def next_distribution(self, ids: tuple[int, ...]) -> Distribution:
@@ -301,24 +302,3 @@ class RemoteBackend:
 
     def encode_plain(self, text: str) -> list[int]:
         raise NotImplementedError
-
-    # -- views a server cannot serve -------------------------------------------------------
-    def influence(self, key: Hashable) -> np.ndarray:
-        raise Unavailable(self.capabilities.missing("influence"))
-
-    def layer_probs(self, key: Hashable, token_ids: Sequence[int]) -> np.ndarray:
-        raise Unavailable(self.capabilities.missing("lens"))
-
-    def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
-        raise Unavailable(self.capabilities.missing("lens"))
-
-    def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
-                    n_steps: int | None = None, progress: Progress | None = None,
-                    cancelled: IsCancelled | None = None, baseline: str | None = None):
-        # Gradients need the weights; a server returns log-probs only.
-        raise Unavailable(self.capabilities.missing("attribution"))
-
-    def grow_tree(self, key: Hashable, settings, *, progress: Progress | None = None,
-                  cancelled: IsCancelled | None = None):
-        # Expanding a tree needs batched forward passes on forked KV caches: no server API.
-        raise Unavailable(f"Growing token trees is not available on this backend ({self.kind}).")

@@ -16,8 +16,8 @@ Both servers get the same treatment:
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, OrderedDict
-from collections.abc import Hashable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 
 from explorer.sampling.settings import SamplingSettings
 
@@ -73,24 +73,3 @@ def llama_fields(settings: SamplingSettings, ids: Sequence[int], prompt_len: int
     if bias:
         body["logit_bias"] = [[t, b] for t, b in bias.items()]
     return body
-
-
-class DrawMemo:
-    """Draws by (ids, settings, prompt_len), least recently used dropped first. A draw is a
-    pure function of these (the seed is derived from the position), so a hit is exact."""
-
-    def __init__(self, limit: int = MEMO_ENTRIES):
-        self._limit = limit
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
-
-    def get(self, key: Hashable):
-        got = self._items.get(key)
-        if got is not None:
-            self._items.move_to_end(key)
-        return got
-
-    def put(self, key: Hashable, value) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._limit:
-            self._items.popitem(last=False)

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from explorer.backend.errors import Cancelled
 from explorer.backend.protocol import Capabilities
 from explorer.backend.token_text import text_of_bytes
 from explorer.backend.sampling import ServerDraw
+from explorer.lru import LRU
 from explorer.remote.base import SPECIAL_TEXT, RemoteBackend
 from explorer.remote.chat import llama_chat_ids
 from explorer.remote.client import RemoteError, ServerClient, check_token, field, finite, whole
@@ -40,7 +40,7 @@ class LlamaCppBackend(RemoteBackend):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._by_prefix: OrderedDict[tuple[int, ...], Distribution] = OrderedDict()
+        self._by_prefix: LRU[tuple[int, ...], Distribution] = LRU(PREFIX_ENTRIES)
         self.last_timings: dict | None = None  # the server's own timings of the last request
 
     @classmethod
@@ -62,7 +62,7 @@ class LlamaCppBackend(RemoteBackend):
         base = super().capabilities
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=False, tracked_tokens=False, sampling=False,
-                            server_sampling=True, max_top_k=None, kind=base.kind,
+                            server_sampling=True, chat=True, max_top_k=None, kind=base.kind,
                             reasons=(("tracked", TRACKED_MISSING),))
 
     # -- text -----------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class LlamaCppBackend(RemoteBackend):
 
     def load(self, ids, *, progress, cancelled):
         # Only the last position: the table. Earlier positions wait for prompt_values().
-        before: list[Distribution | None] = [None] + [self._by_prefix.get(ids[:i]) for i in range(1, len(ids))]
+        before: list[Distribution | None] = [None] + [self._by_prefix.peek(ids[:i]) for i in range(1, len(ids))]
         after = before[1:] + [self.next_distribution(ids)]
         if progress is not None:
             progress(1, 1)
@@ -167,16 +167,13 @@ class LlamaCppBackend(RemoteBackend):
                 self._remember(ids[:i], self._distribution(data, self.top_k, track=(ids[i],)))
             if progress is not None and missing:
                 progress(len(missing), len(missing))
-            before = [None] + [self._by_prefix.get(ids[:i]) for i in range(1, len(ids))]
+            before = [None] + [self._by_prefix.peek(ids[:i]) for i in range(1, len(ids))]
             # The last position keeps the table's distribution (asked with K, not all V).
             after = before[1:] + [prompt.after[-1]]
             return self._replace(key, before, after)
 
     def _remember(self, prefix: tuple[int, ...], dist: Distribution) -> None:
-        self._by_prefix[prefix] = dist
-        self._by_prefix.move_to_end(prefix)
-        while len(self._by_prefix) > PREFIX_ENTRIES:
-            self._by_prefix.popitem(last=False)
+        self._by_prefix.put(prefix, dist)
 
     def draw_request(self, ids, settings, prompt_len, candidates, *, with_next=False):
         """llama-server's sampler with our settings; its n_probs are the raw model's

@@ -18,13 +18,14 @@ token is below the list), flagged in TrackedSeries.rank_bound.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from explorer.backend.errors import Cancelled
 from explorer.backend.protocol import IsCancelled, Progress
+from explorer.lru import LRU
+from explorer.prefix import common_prefix
 from explorer.remote.numbers import Distribution
 
 # (prefixes, token ids) -> per prefix {token id: log-prob after the prefix's last position}
@@ -33,17 +34,6 @@ FetchRows = Callable[[list[tuple[int, ...]], list[int]], list[dict[int, float]]]
 CHUNK = 32  # prefixes per request: small enough that cancel and progress answer quickly
 KEEP_PER_TOKEN = 8  # prompts remembered per token (prompt book entries, forks)
 KEEP_TOKENS = 64  # tokens remembered
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading ids two prompts share (the remote backend and the tracked-token
-    cache both reuse what a shorter or sibling prompt already fetched)."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class PrefixLogprobs:
@@ -56,7 +46,7 @@ class PrefixLogprobs:
         self.chunk = max(1, int(chunk))
         self._lock = threading.Lock()
         # token id -> [(prompt ids, float32 column of log-probs after each position)]
-        self._known: OrderedDict[int, list[tuple[tuple[int, ...], np.ndarray]]] = OrderedDict()
+        self._known: LRU[int, list[tuple[tuple[int, ...], np.ndarray]]] = LRU(KEEP_TOKENS)
 
     def logprobs(self, ids: Sequence[int], tokens: Sequence[int], *,
                  progress: Progress | None = None,
@@ -95,7 +85,7 @@ class PrefixLogprobs:
 
     def _best(self, token: int, ids: tuple[int, ...]) -> tuple[int, np.ndarray]:
         best, column = 0, np.empty(0, dtype=np.float32)
-        for old_ids, old in self._known.get(token, ()):
+        for old_ids, old in self._known.peek(token, ()):
             n = min(common_prefix(old_ids, ids), len(old))
             if n > best:
                 best, column = n, old
@@ -106,9 +96,7 @@ class PrefixLogprobs:
         if not any(common_prefix(i, ids) == len(ids) for i, _ in entries):  # else a pop: known
             entries = [(i, c) for i, c in entries if common_prefix(i, ids) < len(i)]
             entries.insert(0, (ids, column))  # replaces the prompts it extends
-        self._known[token] = entries[:KEEP_PER_TOKEN]
-        while len(self._known) > KEEP_TOKENS:
-            self._known.popitem(last=False)
+        self._known.put(token, entries[:KEEP_PER_TOKEN])
 
 
 def ranks_from_rows(after: Sequence[Distribution | None], tokens: Sequence[int],

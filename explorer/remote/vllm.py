@@ -62,7 +62,7 @@ class VLLMBackend(RemoteBackend):
 
     @property
     def capabilities(self):
-        return replace(super().capabilities, tracked_tokens=True)
+        return replace(super().capabilities, tracked_tokens=True, server_constraints=True)
 
     def draws_with_table(self, settings) -> bool:
         # Processed log-probs are the raw ones only when the sampler changes nothing

@@ -74,6 +74,16 @@ class ConstraintSpec:
             raise ConstraintError(f"The JSON schema cannot be used: {_first_line(exc)}.") from None
 
 
+def check_syntax(spec: ConstraintSpec) -> None:
+    """The regex, schema or grammar checked on its own, without a tokenizer: cheap, so the
+    commands run it before the model loads (a bad one was refused only after 20-30 s)."""
+    from llguidance import LLMatcher
+
+    error = LLMatcher.validate_grammar(spec.grammar())
+    if error:
+        raise ConstraintError(f"The {_LABEL[spec.kind]} is not valid: {_first_line(error)}.")
+
+
 def _first_line(exc: object) -> str:
     """llguidance's message in one line: its head and, for a regex, the `error:` detail;
     the position inside the grammar we wrapped around the user's text is dropped."""
@@ -103,7 +113,20 @@ class Constraint:
         self._ended = False
         if self._matcher.is_error():
             raise ConstraintError(f"The {_LABEL[spec.kind]} is not valid: {_first_line(self._matcher.get_error())}.")
+        # A language with no text in it (`[^\s\S]`) leaves the matcher stopped before its
+        # first token yet not accepting: its mask offers only end-of-sequence, which used
+        # to end the generation at once with p_final 1, as if that were the model's choice.
+        if self._matches_nothing():
+            raise ConstraintError(f"The {_LABEL[spec.kind]} matches no text at all, so nothing "
+                                  "could be generated under it.")
         self._consumed: list[int] = []
+
+    def _matches_nothing(self) -> bool:
+        import llguidance.numpy as lnp
+
+        # The matcher knows it is stopped only once a mask has been computed.
+        lnp.fill_next_token_bitmask(self._matcher, lnp.allocate_token_bitmask(1, self.vocab_size), 0)
+        return self._matcher.is_stopped() and not self._matcher.is_accepting()
 
     @property
     def eos_ids(self) -> frozenset[int]:

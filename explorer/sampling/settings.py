@@ -84,15 +84,29 @@ def _number(name: str, value: object) -> float | int | None:
     return value
 
 
+# Temperature (when not 0) and the repetition penalty divide or multiply fp32 logits. Far
+# outside [1e-3, 1e3] the result leaves float32: 1e-300 rounds to 0 there, so the logits
+# become inf or nan and p_final has no mass at all (the draw then failed after the model
+# loaded). Inside it a logit of 100 stays within 1e5, and the ends already mean "the top
+# token only" (1e-3) and "all but uniform" / "never repeat" (1e3): nothing is lost.
+SCALE_MIN, SCALE_MAX = 1e-3, 1e3
+
+
+def _scale_bad(v: float | None) -> bool:
+    return v is not None and not SCALE_MIN <= v <= SCALE_MAX
+
+
 def _parse(name: str, value: object) -> float | int | None:
     """Convert and range-check one knob; one sentence when it is wrong."""
     v = _number(name, value)
     bad = {
-        "temperature": v is not None and v < 0 and "must be 0 (greedy) or more",
+        "temperature": v is not None and v != 0 and _scale_bad(v)
+        and f"must be 0 (greedy) or between {SCALE_MIN:g} and {SCALE_MAX:g}",
         "top_k": v is not None and v < 0 and "must be 0 (off) or more",
         "top_p": v is not None and not 0 < v <= 1 and "must be above 0 and at most 1 (1 = off)",
         "min_p": v is not None and not 0 <= v <= 1 and "must be between 0 (off) and 1",
-        "repetition_penalty": v is not None and v <= 0 and "must be above 0 (1 = off)",
+        "repetition_penalty": _scale_bad(v)
+        and f"must be between {SCALE_MIN:g} and {SCALE_MAX:g} (1 = off)",
         "presence_penalty": v is not None and not -2 <= v <= 2 and "must be between -2 and 2 (0 = off)",
         "frequency_penalty": v is not None and not -2 <= v <= 2 and "must be between -2 and 2 (0 = off)",
         "seed": v is not None and v < 0 and "must be 0 or more",
@@ -154,10 +168,24 @@ def from_generation_config(config: object | None) -> SamplingSettings:
         values["min_p"] = 0.0
     if not getattr(config, "do_sample", False):
         values.update(temperature=0.0)
+    # A model's file is not the user's typo: a value past SCALE_MIN/SCALE_MAX is taken to
+    # its limit (a temperature below 1e-3 already puts all mass on the top token, so it is
+    # greedy) rather than refusing to open the model.
+    t, r = values["temperature"], values["repetition_penalty"]
+    if _is_real(t) and 0 < t < SCALE_MIN:
+        values["temperature"] = 0.0
+    elif _is_real(t) and t > SCALE_MAX:
+        values["temperature"] = SCALE_MAX
+    if _is_real(r) and r > 0:
+        values["repetition_penalty"] = min(max(r, SCALE_MIN), SCALE_MAX)
     try:
         return NEUTRAL.with_changes(**values)
     except SamplingError as exc:
         raise SamplingError(f"The model's generation_config.json: {exc}") from None
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def model_defaults(model: object) -> SamplingSettings:

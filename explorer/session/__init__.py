@@ -6,7 +6,7 @@ A headless user (script, test, server) drives these with an engine and no UI.
 from explorer.session.book import LastPromptError, Prompt, PromptBook
 from explorer.session.lane import Edit, Job, Lane, Synced
 from explorer.session.files import LoadedPrompt, PromptFileError, load_prompt_file, save_prompt
-from explorer.session.start import StartPrompt, read_start_prompt
+from explorer.session.start import StartPrompt, open_prompt, read_start_prompt
 
 __all__ = [
     "Edit",
@@ -21,5 +21,6 @@ __all__ = [
     "load_prompt_file",
     "save_prompt",
     "StartPrompt",
+    "open_prompt",
     "read_start_prompt",
 ]

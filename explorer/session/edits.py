@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from explorer.context_limit import context_error
 from explorer.sampling.constraint import ConstraintError
 from explorer.session.book import FORCED, SAMPLED
 from explorer.session.choose import NoToken, choose_next
@@ -18,13 +19,13 @@ from explorer.session.views import View
 if TYPE_CHECKING:  # (the core imports this module to register the edits)
     from explorer.session.explorer import Explorer
 
-def _context_full(core: Explorer, lane: Lane, adding: int = 1) -> bool:
-    limit = core.backend.info.max_context
-    if limit is None or len(lane.book.current.ids) + adding <= limit:
+def _context_full(core: Explorer, lane: Lane) -> bool:
+    info = core.backend.info
+    why = context_error(len(lane.book.current.ids), info.max_context, info.name, adding=1)
+    if why is None:
         return False
     core.stop_autoplay(None)
-    lane.notify(f"The prompt is at the model's context limit of {limit} tokens; "
-                "nothing more can be appended.", "warning")
+    lane.notify(why, "warning")
     return True
 
 
@@ -59,10 +60,9 @@ def apply_force(core: Explorer, lane: Lane, press: Press) -> None:
         lane.notify(f"The forced text does not fit the constraint ({c.spec.describe()}); "
                     "nothing was appended.", "warning")
         return
-    limit = core.backend.info.max_context
-    if limit is not None and len(prompt.ids) + len(ids) > limit:
-        lane.notify(f"Forcing {len(ids)} tokens would pass the model's context limit of {limit} "
-                    "tokens; nothing was appended.", "warning")
+    info = core.backend.info
+    if why := context_error(len(prompt.ids), info.max_context, info.name, adding=len(ids)):
+        lane.notify(f"{why} Nothing was appended.", "warning")
         return
     core.forced_note = (prompt.key, len(prompt.ids), len(ids))
     lane.book.extend(ids, FORCED)

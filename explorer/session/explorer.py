@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
-from explorer.backend import samples_on_server, supports_sampling
+from explorer.backend import Feature
 from explorer.sampling import SamplingError
 from explorer.sampling.constraint import Constraint, ConstraintSpec
 from explorer.session.book import PromptBook
@@ -72,12 +72,13 @@ class Explorer:
 
     @property
     def can_sample(self) -> bool:
-        return supports_sampling(self.backend) or self.samples_on_server
+        caps = self.backend.capabilities
+        return caps.sampling or caps.server_sampling
 
     @property
     def samples_on_server(self) -> bool:
         """The backend's own sampler draws (a server); else the session's, on the kept row."""
-        return samples_on_server(self.backend)
+        return self.backend.capabilities.server_sampling
 
     @property
     def autoplaying(self) -> bool:
@@ -249,7 +250,7 @@ class Explorer:
         return [] if self.lane is None else list(self.lane.tracked)
 
     def tracking_refusal(self) -> str | None:
-        return self.backend.capabilities.missing("tracked")
+        return self.backend.capabilities.missing(Feature.TRACKED)
 
     def pin(self, token_id: int) -> None:
         """Pin `token_id` (m), or unpin it when it is pinned."""

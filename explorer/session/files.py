@@ -108,17 +108,32 @@ def _read_text(path: Path) -> str:
         raise PromptFileError(f"Input file {path} is not UTF-8 text.") from None
 
 
+# Token ids are vocabulary rows: never negative, and no vocabulary has 2**31 of them (a
+# bigger number reached torch as an overflow). JSON's true/false are not ids either.
+MAX_ID = 2**31 - 1
+
+
+def _is_ids(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= MAX_ID for i in value)
+
+
 def _read_json(path: Path) -> dict:
     try:
         record = json.loads(_read_text(path))
     except json.JSONDecodeError:
         raise PromptFileError(f"Input file {path} is not valid JSON.") from None
-    except RecursionError:  # json's parser recurses per level; a saved prompt nests 3 deep
+    except RecursionError:  # e.g. 100,000 nested [: json's parser recurses per level
         raise PromptFileError(f"Input file {path} is not a saved prompt (its JSON nests too deeply).") from None
+    except ValueError:  # an integer of thousands of digits (int's conversion limit)
+        raise PromptFileError(f"Input file {path} holds a number too long to read.") from None
     ids = record.get("token_ids") if isinstance(record, dict) else None
     text = record.get("text") if isinstance(record, dict) else None
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or not isinstance(text, str):
+    if not isinstance(ids, list) or not isinstance(text, str):
         raise PromptFileError(f"Input file {path} is not a saved prompt (needs token_ids and text).")
+    if not _is_ids(ids):
+        raise PromptFileError(f"Input file {path} has token_ids that are not whole numbers from 0 "
+                              f"to {MAX_ID}.")
     messages = record.get("messages")
     if messages is not None and not (isinstance(messages, list) and all(
             isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
@@ -134,7 +149,7 @@ def _provenance(record: dict, ids: tuple[int, ...]):
     """(original, origins) from a saved record when they fit its ids, else (None, None):
     files saved before these fields existed (or edited by hand) open as before."""
     original, origins = record.get("original_ids"), record.get("origins")
-    if not (isinstance(original, list) and original and all(isinstance(i, int) for i in original)):
+    if not (original and _is_ids(original)):
         original = None
     if not (isinstance(origins, list) and len(origins) == len(ids) and all(o in ORIGINS for o in origins)):
         origins = None

@@ -45,12 +45,13 @@ Rules, each one there because an ordering of presses and results once broke it:
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from explorer.backend.errors import Cancelled
 from explorer.backend.types import TokenRecord
+from explorer.lru import LRU
 from explorer.session.book import LastPromptError, PromptBook
 from explorer.session.chain import AppendChain
 from explorer.session.job import Edit, Job, Press, Synced, Target
@@ -104,7 +105,7 @@ class Lane:
         self.records: tuple[TokenRecord, ...] = ()
         self.views: dict[str, Any] = {}  # view arrays for the shown ids only
         # ids -> (tracked set, views) of recently shown ids, for pops (bounded).
-        self._kept: OrderedDict[tuple[int, ...], tuple[tuple[int, ...], dict[str, Any]]] = OrderedDict()
+        self._kept: LRU[tuple[int, ...], tuple[tuple[int, ...], dict[str, Any]]] = LRU(KEPT_VIEWS)
         self.chaining = True  # False: one job per append press (benchmarks compare the two)
         self.jobs_started = 0
         self.most_pending = 0  # high-water mark of the queue, for tests and diagnostics
@@ -277,7 +278,7 @@ class Lane:
             return
         if not self.records[n - 1].top:  # a server's record built without its table
             return
-        tracked, views = self._kept.get(ids, (self.tracked, {}))
+        tracked, views = self._kept.peek(ids, (self.tracked, {}))
         if tracked != self.tracked:
             views = {k: v for k, v in views.items() if k != View.TRACKED}
         if self._wanted - views.keys():
@@ -288,10 +289,7 @@ class Lane:
     def _show(self, target: Target, records: tuple[TokenRecord, ...], views: dict[str, Any]) -> None:
         """Put new records (and their views) on screen, keeping the old ones' views."""
         if self.shown is not None and self.views:
-            self._kept[self.shown[1]] = (self.tracked, self.views)
-            self._kept.move_to_end(self.shown[1])
-            while len(self._kept) > KEPT_VIEWS:
-                self._kept.popitem(last=False)
+            self._kept.put(self.shown[1], (self.tracked, self.views))
         self._kept.pop(target[1], None)
         self.shown, self.records, self.views = target, records, views
         self._failed_views = set()

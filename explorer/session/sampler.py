@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explorer.backend.types import Candidate
+from explorer.context_limit import context_error
 from explorer.sampling import (
     Distributions,
     SamplingSettings,
@@ -295,6 +296,6 @@ class StopRule:
                 return f"it produced the stop string {hit!r}"
         if len(produced) >= self.max_tokens:
             return f"it produced {len(produced)} tokens (the limit)"
-        if self.max_context is not None and total_len >= self.max_context:
+        if context_error(total_len, self.max_context, adding=1):
             return f"the prompt reached the model's context limit of {self.max_context} tokens"
         return None

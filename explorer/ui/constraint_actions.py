@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from explorer.backend.constraints import supports_constraints
+from explorer.backend import Feature
 from explorer.sampling.constraint import Constraint
 from explorer.ui.constraint_panel import ConstraintChoice, ConstraintPanel
 
@@ -51,14 +51,8 @@ class ConstraintActions:
 
     # -- key actions -----------------------------------------------------------------------
     def action_constraint_panel(self) -> None:
-        if not supports_constraints(self.engine):
-            kind = self.capabilities.kind
-            # A server with structured outputs generates whole constrained completions,
-            # which trace replays; the app's step-by-step mask needs the logits row.
-            elsewhere = ("; trace --server applies them on this server (its structured outputs)"
-                         if hasattr(self.engine, "constrained_completion") else "")
-            self.notify(f"Constraints are local-only: they need the model's tokenizer and logits, "
-                        f"which this backend ({kind}) does not hand out{elsewhere}.", severity="warning")
+        if why := self.capabilities.missing(Feature.CONSTRAINTS):
+            self.notify(why, severity="warning")
             return
         spec = None if self.constraint is None else self.constraint.spec
         self.push_screen(ConstraintPanel(spec, self.core.prepare_constraint), self._constraint_chosen)

@@ -8,6 +8,8 @@ from typing import Any
 
 from textual.message import Message
 
+from explorer.backend import Backend
+
 
 @dataclass
 class LoadProgress(Message):
@@ -16,7 +18,7 @@ class LoadProgress(Message):
 
 @dataclass
 class Loaded(Message):
-    backend: Any  # an explorer.backend.Backend
+    backend: Backend
     ids: tuple[int, ...]
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

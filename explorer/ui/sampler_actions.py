@@ -3,7 +3,7 @@ forces text, `o` opens the sampler panel, `m`/`M` pin tracked tokens (explorer.u
 and what the main view draws of the sampler. A mixin of TokenExplorerApp; the work is the
 explorer core's (explorer.session.explorer), each key calls it and redraws.
 
-On a server (explorer.backend.ServerSampling) the server's own sampler draws: the core's
+On a server (Feature.SERVER_SAMPLING) the server's own sampler draws: the core's
 edit waits for the "draw" view instead (the token the server chose with these settings,
 which the previous append's request already drew), so a sampled step is still one request.
 """

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.backend import BackendError, ChatTemplateError, chat_renderer, open_backend
+from explorer.backend import BackendError, open_backend
 from explorer.config import Settings
-from explorer.session import PromptFileError, read_start_prompt
-from explorer.session.start import FALLBACK_TEXT, chat_messages, special_text_notice
+from explorer.session import PromptFileError
+from explorer.session.start import open_prompt
 from explorer.ui.messages import LoadFailed, Loaded, LoadProgress
 
 
@@ -36,52 +36,17 @@ def load(post, settings: Settings, input_path: Path | None, backend=None, *,
          prompt_text: str | None = None) -> None:
     """Post LoadProgress while working, then Loaded or LoadFailed. `backend`: one already
     open (tests share one); otherwise settings.model is opened. `prompt_text` (--prompt)
-    is the prompt itself, instead of a file."""
+    is the prompt itself, instead of a file; the prompt opens as trace's and tree's do
+    (explorer.session.start.open_prompt)."""
     try:
         if backend is None:
             post(LoadProgress(f"Loading model {wanted_name(settings)}…"))
             backend = open_backend(settings, progress=lambda text: post(LoadProgress(text)))
         post(LoadProgress("Reading the prompt…"))
-        chat = chat_renderer(backend)  # the local tokenizer's template or the server's
-        start = read_start_prompt(
-            backend.encode,
-            backend.info.name,
-            backend.info.max_context,
-            input_path,
-            settings.resolve(settings.prompts.default),
-            chat,
-            text=prompt_text,
-        )
-        warnings = list(start.warnings)
-        notice = special_text_notice(start, backend.special_ids, backend.token_text)
-        if notice:
-            warnings.append(notice)
-        ids, messages = start.ids, start.messages
-        if messages is None and settings.prompts.chat:
-            ids, messages = wrap_as_chat(chat, start.text or FALLBACK_TEXT, settings.prompts.system,
-                                         start, backend.info.max_context)
-        kept = ids == start.ids  # a saved prompt's provenance, unless it was wrapped anew
-        post(Loaded(backend, ids, start.errors, warnings,
-                    messages=None if messages is None else list(messages),
-                    original=start.original if kept else None, origins=start.origins if kept else None))
+        start = open_prompt(backend, settings.prompts, text=prompt_text, path=input_path,
+                            default=settings.resolve(settings.prompts.default))
+        post(Loaded(backend, start.ids, start.errors, start.warnings,
+                    messages=None if start.messages is None else list(start.messages),
+                    original=start.original, origins=start.origins))
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence on screen
         post(LoadFailed(describe(exc)))
-
-
-def wrap_as_chat(chat, text: str, system: str, start, max_context: int | None):
-    """(ids, messages) of the prompt wrapped in the chat template, or the plain prompt with
-    one sentence in start.errors when that cannot be done."""
-    if chat is None:
-        start.errors.append("Chat prompts are not available on this backend; opened the plain prompt.")
-        return start.ids, None
-    messages = chat_messages(text, system)
-    try:
-        ids = tuple(chat(messages))
-    except ChatTemplateError as exc:
-        start.errors.append(f"{exc} Opened the plain prompt instead.")
-        return start.ids, None
-    if max_context is not None and len(ids) > max_context:
-        start.errors.append(f"The chat prompt has {len(ids)} tokens, more than the model's context "
-                            f"of {max_context}; opened the plain prompt instead.")
-        return start.ids, None
-    return ids, messages
