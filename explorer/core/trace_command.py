@@ -112,7 +112,7 @@ def _prompt(args: argparse.Namespace, backend: Backend, warn) -> tuple[str, tupl
     if args.input is None:
         text, ids = args.prompt, tuple(backend.encode(args.prompt))
     else:
-        loaded = load_prompt_file(args.input, backend.encode, backend.info.name)
+        loaded = load_prompt_file(args.input, backend.encode, backend.info.name, decode=backend.decode)
         if loaded.warning:
             warn(loaded.warning)
         text, ids = loaded.text, loaded.ids

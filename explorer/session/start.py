@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection
+from typing import Callable, Collection, Sequence
 
 from explorer.session.files import PromptFileError, load_prompt_file
 
@@ -42,8 +42,10 @@ def read_start_prompt(
     default_path: Path,
     chat: Callable[[list[dict]], list[int]] | None = None,
     text: str | None = None,
+    decode: Callable[[Sequence[int]], str] | None = None,
 ) -> StartPrompt:
-    """`text` (--prompt): the prompt itself; the caller checked it is not blank."""
+    """`text` (--prompt): the prompt itself; the caller checked it is not blank. `decode`:
+    the backend's, to warn when a saved file's ids do not decode to its text."""
     errors: list[str] = []
     warnings: list[str] = []
     if text is not None:
@@ -57,7 +59,7 @@ def read_start_prompt(
             errors.append("The --prompt text gives no tokens.")
     for path in ([input_path] if input_path else []) + [default_path]:
         try:
-            loaded = load_prompt_file(path, encode, model, chat)
+            loaded = load_prompt_file(path, encode, model, chat, decode=decode)
             _check_length(loaded.ids, path, max_context)
         except PromptFileError as exc:
             errors.append(str(exc))

@@ -108,7 +108,10 @@ def run(settings, args: argparse.Namespace) -> int:
             ids = tuple(backend.encode(args.prompt))
         else:
             path = args.input or settings.resolve(settings.prompts.default)
-            ids = load_prompt_file(path, backend.encode, backend.info.name).ids
+            loaded = load_prompt_file(path, backend.encode, backend.info.name, decode=backend.decode)
+            ids = loaded.ids
+            if loaded.warning:  # re-tokenised for this model, or ids that disagree with the text
+                print(f"warning: {loaded.warning}", file=sys.stderr)
         backend.sync("tree", ids)
         # Ctrl-C stops the search and keeps the tree grown so far (marked incomplete).
         with soft_interrupt() as interrupted:

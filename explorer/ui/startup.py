@@ -51,7 +51,7 @@ def load(post, settings: Settings, input_path: Path | None, backend=None, *,
             input_path,
             settings.resolve(settings.prompts.default),
             chat,
-            text=prompt_text,
+            text=prompt_text, decode=backend.decode,
         )
         warnings = list(start.warnings)
         notice = special_text_notice(start, backend.special_ids, backend.token_text)
