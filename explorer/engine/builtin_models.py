@@ -76,7 +76,8 @@ def local_folder(name: str, progress: Callable[[str], None] | None = None,
     if (why := damage(folder)) is None:
         return folder
     existed = folder.exists()
-    say(f"First use of {spec.name}: dequantising {gguf.name} into {folder} "
+    say(f"The cached {spec.name} is damaged ({why}): dequantising {gguf.name} again into {folder}…"
+        if existed else f"First use of {spec.name}: dequantising {gguf.name} into {folder} "
         "(about half a minute, once)…")
     try:
         _build(gguf, folder, say)
