@@ -87,8 +87,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def quiet_loading_bars() -> None:
     """No hub download or transformers "Loading weights" bars from a command: they go to
     stderr even when it is redirected, and our own messages say what is loading. Must run
-    before transformers is imported (it reads this once)."""
+    before transformers is imported (it reads this once); where it already is (a script or a
+    test that imported it first), its switches are turned off directly."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
 
 
 def check_input(path: Path | None, flag: str = "Input file") -> None:

@@ -44,7 +44,9 @@ async def test_app_on_vllm_shows_the_server_and_honest_numbers(vllm_url):
 
 async def test_app_on_llama_cpp_fetches_per_token_values_when_coloured(llama_url):
     app = remote_app(llama_url)
-    async with app.run_test(size=SIZE) as pilot:
+    # 160 columns: at 120 the header drops its device part whole to fit llama.cpp's long
+    # model name (the .gguf file's), and this checks the device part.
+    async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
         assert "llama.cpp at 127.0.0.1:" in screen_text(app)
         assert app.records[1].logprob is None  # not fetched until a layer needs it

@@ -61,9 +61,11 @@ def package_file(package: str, filename: str) -> Path:
                          "installed; run `uv sync` in the Token Explorer folder.")
 
 
-def local_folder(name: str, progress: Callable[[str], None] | None = None) -> Path:
+def local_folder(name: str, progress: Callable[[str], None] | None = None,
+                 advice: str = "or give --model a local folder") -> Path:
     """The folder from_pretrained should read for built-in `name`, building its cache on
-    first use. Raises ModelLoadError with one sentence."""
+    first use. Raises ModelLoadError with one sentence (ending with `advice`: where else
+    the user can point, in the words of where they named the model)."""
     spec = BUILTINS[name]
     if spec.gguf is None:
         return EMBEDDED_MODEL_DIR
@@ -71,12 +73,27 @@ def local_folder(name: str, progress: Callable[[str], None] | None = None) -> Pa
     gguf = package_file(spec.package, spec.gguf)
     folder = cache_root() / _cache_name(spec, gguf)
     say(f"Checking the cached {spec.name} weights…")
-    if verify(folder):
+    if (why := damage(folder)) is None:
         return folder
-    say(f"First use of {spec.name}: dequantising {gguf.name} into {folder} "
+    existed = folder.exists()
+    say(f"The cached {spec.name} is damaged ({why}): dequantising {gguf.name} again into {folder}…"
+        if existed else f"First use of {spec.name}: dequantising {gguf.name} into {folder} "
         "(about half a minute, once)…")
-    _build(gguf, folder, say)
+    try:
+        _build(gguf, folder, say)
+    except OSError as exc:  # a read-only or full cache folder: say so, not "not in the cache"
+        raise ModelLoadError(_unbuilt(spec.name, folder, why if existed else None, exc, advice)) from exc
     return folder
+
+
+def _unbuilt(name: str, folder: Path, why: str | None, exc: OSError, advice: str) -> str:
+    reason = exc.strerror or type(exc).__name__
+    if why is None:
+        return (f"The cache for {name} could not be built at {folder} ({reason}); set "
+                f"TOKEN_EXPLORER_CACHE to a writable folder, {advice}.")
+    return (f"The cached copy of {name} at {folder} is damaged ({why}) and could not be rebuilt "
+            f"there ({reason}); delete that folder, set TOKEN_EXPLORER_CACHE to a writable "
+            f"folder, {advice}.")
 
 
 def _cache_name(spec: Builtin, gguf: Path) -> str:
@@ -101,18 +118,37 @@ def file_digest(path: Path) -> str:
 def verify(folder: Path) -> bool:
     """True when the folder holds a complete cache: a manifest naming every file with its
     size and SHA-256, all of which match."""
+    return damage(folder) is None
+
+
+def damage(folder: Path) -> str | None:
+    """What is wrong with a cache folder, in words for a sentence ("model.safetensors is
+    1,000 bytes, not 538,…"), or None when it is complete."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        files = manifest["files"]
-        if manifest.get("format") != MANIFEST_FORMAT or not files:
-            return False
-        for rel, entry in files.items():
-            path = folder / rel
-            if path.stat().st_size != entry["size"] or file_digest(path) != entry["sha256"]:
-                return False
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return True
+    except FileNotFoundError:
+        return f"it has no {MANIFEST}, so its build did not finish"
+    except (OSError, ValueError):
+        return f"its {MANIFEST} cannot be read"
+    if not isinstance(manifest, dict):
+        return f"its {MANIFEST} is not a cache manifest"
+    files = manifest.get("files")
+    if manifest.get("format") != MANIFEST_FORMAT or not isinstance(files, dict) or not files:
+        return f"its {MANIFEST} is not a cache manifest"
+    for rel, entry in files.items():
+        try:
+            size = (folder / rel).stat().st_size
+            expected = entry.get("size") if isinstance(entry, dict) else None
+            if size != expected:
+                return f"{rel} is {size:,} bytes, not {expected:,}" if isinstance(expected, int) \
+                    else f"its {MANIFEST} is not a cache manifest"
+            if file_digest(folder / rel) != entry.get("sha256"):
+                return f"{rel} does not match its SHA-256"
+        except FileNotFoundError:
+            return f"{rel} is missing"
+        except OSError as exc:
+            return f"{rel} cannot be read ({exc.strerror})"
+    return None
 
 
 def _build(gguf: Path, folder: Path, say: Callable[[str], None]) -> None:
@@ -137,7 +173,8 @@ def _move_into_place(tmp: Path, folder: Path) -> None:
         try:
             tmp.rename(folder)
             return
-        except OSError:
+        except OSError as exc:
+            last = exc
             if verify(folder):
                 return
             trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
@@ -146,8 +183,7 @@ def _move_into_place(tmp: Path, folder: Path) -> None:
             except OSError:
                 pass
             shutil.rmtree(trash, ignore_errors=True)
-    raise ModelLoadError(f"Could not write the model cache at {folder}; check that the folder "
-                         "is writable, or set TOKEN_EXPLORER_CACHE to another folder.")
+    raise last  # local_folder says what it means: the cache could not be (re)built there
 
 
 def _dequantise(gguf: Path, out: Path, say: Callable[[str], None]) -> None:

@@ -13,6 +13,7 @@ from explorer.config import DTYPE_NAMES
 
 from . import builtin_models, placement
 from .errors import ModelLoadError
+from .weights_check import folder_damage
 
 
 
@@ -54,6 +55,9 @@ def _explain(name: str, exc: BaseException, named_by: str = "model.name in confi
     kinds = {type(c).__name__ for c in chain}
     text = " ".join(str(c) for c in chain)
     if Path(name).expanduser().is_dir():
+        if (damage := folder_damage(Path(name).expanduser())) is not None:
+            return (f"The model folder '{name}' holds a damaged weights file ({damage}); "
+                    "copy or download the model again.")
         return (f"The folder '{name}' does not hold a loadable causal language model "
                 f"({type(exc).__name__}); it needs config.json, weights and tokenizer files.")
     if name.startswith((".", "/", "~")):
@@ -95,7 +99,7 @@ def load_pretrained(name: str, path_or_id: str, dtype: str, device: str,
         "the given device map" if device_map else device)
     try:
         if builtin_models.is_builtin(name):
-            path_or_id = str(builtin_models.local_folder(name, say))
+            path_or_id = str(builtin_models.local_folder(name, say, local_folder_advice(named_by)))
         say(f"Loading the tokenizer of {name}…")
         tokenizer = AutoTokenizer.from_pretrained(path_or_id)
         say(f"Loading {name} ({dtype}) onto {where}…")

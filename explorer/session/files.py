@@ -157,13 +157,36 @@ def _provenance(record: dict, ids: tuple[int, ...]):
             None if origins is None else tuple(origins))
 
 
+def ids_text_warning(name: str, ids: Sequence[int], text: str,
+                     decode: Callable[[Sequence[int]], str]) -> str | None:
+    """One sentence when saved ids do not decode to the saved text, else None.
+
+    save_prompt's text is the backend's decode(ids) (special tokens kept, spaces as they
+    are), so the same decode of the same ids with the same tokenizer gives it back exactly;
+    a difference means another tokenizer under the same model name, or a hand edit. The
+    ids are still used (a prompt is its ids); the user is told, since what opens is not the
+    text the file shows. A decode that fails says nothing here: the ids' own check does.
+    """
+    try:
+        decoded = decode(list(ids))
+    except Exception:  # noqa: BLE001 - e.g. an id past the vocabulary, refused later in its own words
+        return None
+    if decoded == text:
+        return None
+    return (f"{name}: its token_ids decode to different text than its text field (saved with "
+            f"another model or edited by hand?); the ids are used.")
+
+
 def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str,
-                     chat: Callable[[list[dict]], list[int]] | None = None) -> LoadedPrompt:
+                     chat: Callable[[list[dict]], list[int]] | None = None, *,
+                     decode: Callable[[Sequence[int]], str] | None = None) -> LoadedPrompt:
     """Read a .txt (using the ids of a matching sibling .json) or a saved .json prompt.
 
     Ids are used as saved only when the JSON names the same model; otherwise the text is
     re-tokenised with `encode` (a chat prompt's messages re-rendered with `chat`, this
-    model's template, when given) and a warning says so. Raises PromptFileError.
+    model's template, when given) and a warning says so. With `decode`, ids used as saved
+    that do not decode to the saved text also get a warning (ids_text_warning). Raises
+    PromptFileError.
     """
     path = Path(path)
     record, text = None, None
@@ -189,7 +212,8 @@ def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str,
         if record.get("model") == model:
             ids = tuple(record["token_ids"])
             original, origins = _provenance(record, ids)
-            return LoadedPrompt(ids, text, messages=messages, original=original, origins=origins)
+            warning = None if decode is None else ids_text_warning(path.name, ids, text, decode)
+            return LoadedPrompt(ids, text, warning, messages, original, origins)
         warning = (
             f"{path.name} was saved with model {record.get('model')!r}; "
             f"its text was re-tokenised for {model!r}."

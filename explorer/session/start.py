@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Collection
+from typing import Callable, Collection, Sequence
 
 from explorer.context_limit import context_error
 from explorer.session.book import FORCED, PROMPT
@@ -60,10 +60,12 @@ def read_start_prompt(
     chat: Callable[[list[dict]], list[int]] | None = None,
     text: str | None = None,
     strict: bool = False,
+    decode: Callable[[Sequence[int]], str] | None = None,
 ) -> StartPrompt:
     """`text` (--prompt): the prompt itself; the caller checked it is not blank. A source
     that cannot open is a note and the next one opens (`default_path`, then FALLBACK_TEXT);
-    strict: PromptFileError instead (`default_path` None: no default to fall back on)."""
+    strict: PromptFileError instead (`default_path` None: no default to fall back on).
+    `decode`: the backend's, to warn when a saved file's ids do not decode to its text."""
     errors: list[str] = []
     warnings: list[str] = []
     if text is not None:
@@ -77,7 +79,7 @@ def read_start_prompt(
         _refuse(errors, strict)
     for path in ([input_path] if input_path else []) + ([default_path] if default_path else []):
         try:
-            loaded = load_prompt_file(path, encode, model, chat)
+            loaded = load_prompt_file(path, encode, model, chat, decode=decode)
             if why := context_error(len(loaded.ids), max_context, model):
                 raise PromptFileError(why)
         except PromptFileError as exc:
@@ -128,7 +130,7 @@ def open_prompt(backend, prompts, *, text: str | None = None, path: Path | None 
     # The local tokenizer's template or the server's.
     chat = None if caps.missing(Feature.CHAT) else backend.chat_ids
     start = read_start_prompt(backend.encode, info.name, info.max_context, path, default, chat,
-                              text=text, strict=strict)
+                              text=text, strict=strict, decode=backend.decode)
     if notice := special_text_notice(start, backend.special_ids, backend.token_text):
         start.warnings.append(notice)
     if start.messages is None and prompts.chat:
