@@ -140,7 +140,7 @@ async def test_appended_tokens_that_do_not_fit_are_refused_and_forced_text_too()
         await settle(app, pilot)
         await set_constraint(app, pilot, "regex", DIGITS)
         error = str(app.screen.query_one("#error").render())
-        assert "do not fit this constraint" in error
+        assert "1 token appended since the prompt's original text does not fit this constraint" in error
         await pilot.press("escape")
         await pilot.press("left")
         await settle(app, pilot)

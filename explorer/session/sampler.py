@@ -123,7 +123,8 @@ class Sampler:
             n = len(appended)
             raise ConstraintError(
                 f"The {n} token{'' if n == 1 else 's'} appended since the prompt's original text "
-                "do not fit this constraint; pop them (←) or reset (ctrl+r) first.")
+                f"{'does' if n == 1 else 'do'} not fit this constraint; pop "
+                f"{'it' if n == 1 else 'them'} (←) or reset (ctrl+r) first.")
 
     def allowed(self, ids: Sequence[int], prompt_len: int) -> tuple[np.ndarray | None, str | None]:
         """(bool [V] of the tokens the constraint allows after ids, or None; one sentence
