@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from explorer.backend import Backend, BackendError, Feature, open_backend
+from explorer.backend import Backend, BackendError, open_backend
 from explorer.backend.redact import redact
 from explorer.cli import UsageError
 from explorer.config import ConfigError, Settings

@@ -25,7 +25,7 @@ from explorer.backend.types import ModelInfo, TokenRecord
 from explorer.context_limit import context_error
 from explorer.lru import LRU
 from explorer.prefix import common_prefix, longest_shared
-from explorer.remote.client import RemoteError, ServerClient
+from explorer.remote.client import ServerClient
 from explorer.remote.drawing import MEMO_ENTRIES
 from explorer.sampling.settings import SamplingSettings
 from explorer.remote.numbers import Distribution, build_records

@@ -342,7 +342,6 @@ class Lane:
         self._start(job)
 
     def _apply(self, press: Press) -> None:
-        book = self.book
         try:
             if press.name in BOOK_ACTIONS:
                 BOOK_ACTIONS[press.name](self, press)
