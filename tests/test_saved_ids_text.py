@@ -58,22 +58,27 @@ def test_a_normal_save_and_a_chat_save_reopen_without_a_warning(tmp_path):
             assert loaded.ids == expected and loaded.warning is None, path
 
 
-async def test_the_app_opens_the_ids_with_a_notice(tmp_path):
-    meta, other = mismatched(tmp_path / "in")
+async def open_in_app(tmp_path, meta):
+    """(the ids the app opened, its notes) for `meta` given as --input."""
     app = RecordingApp(settings_for_test(tmp_path), engine=embedded_engine(), input_path=meta)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.book.current.ids == other
-    assert (f"{meta.name}: {WARNING}", "warning") in app.notes
+        ids = app.book.current.ids
+    return ids, app.notes
+
+
+async def test_the_app_opens_the_ids_with_a_notice(tmp_path):
+    meta, other = mismatched(tmp_path / "in")
+    ids, notes = await open_in_app(tmp_path, meta)
+    assert ids == other
+    assert (f"{meta.name}: {WARNING}", "warning") in notes
 
 
 async def test_the_app_reopens_a_normal_save_without_a_notice(tmp_path):
-    meta, ids = saved(tmp_path / "in")
-    app = RecordingApp(settings_for_test(tmp_path), engine=embedded_engine(), input_path=meta)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        assert app.book.current.ids == ids
-    assert not [note for note in app.notes if note[1] != "information"], app.notes
+    meta, saved_ids = saved(tmp_path / "in")
+    ids, notes = await open_in_app(tmp_path, meta)
+    assert ids == saved_ids
+    assert not [note for note in notes if note[1] != "information"], notes
 
 
 def test_trace_and_tree_say_it_on_stderr(tmp_path, capsys):
