@@ -35,7 +35,7 @@ CELLS = [
     ("code", "p.to_pandas()[[\"position\", \"token\", \"logprob\", \"rank\", \"entropy\"]]"),
     ("markdown", "## A token tree\n\n`tree.to_dict()` is the JSON `main.py tree --json` writes."),
     ("code", "tree = ex.tree(\"Once upon a time\", max_nodes=15)\n"
-             "[(leaf.text, round(leaf.path_prob, 4)) for leaf in sorted(tree.leaves(), key=lambda n: -n.cum_logprob)]"),
+             "[(leaf.text, round(leaf.cum_logprob, 3)) for leaf in sorted(tree.leaves(), key=lambda n: -n.cum_logprob)]"),
     ("code", "ex.close()"),
 ]
 

@@ -62,11 +62,18 @@ def _span(text: str, title: str, rgb: tuple[int, int, int]) -> str:
             f'white-space:pre">{html.escape(_shown(text))}</span>')
 
 
+def _wrap(token: str) -> str:
+    """A token that ends a line ends the line on the page too (after its visible ↵)."""
+    return "<br>" if token.endswith("\n") else ""
+
+
 def tokens_html(lines: Iterable[dict], *, before: Iterable[tuple[int, str]] = (), caption: str = "") -> str:
     """`before`: (id, text) of tokens drawn grey (a trace's prompt); then each line's token
     coloured by its probability, its numbers in the hover."""
-    spans = [_span(text, f"{text!r}  id {token_id}  (prompt)", NEUTRAL) for token_id, text in before]
-    spans += [_span(line["token"], hover(line), _rgb(_prob(line.get("logprob")))) for line in lines]
+    spans = [_span(text, f"{text!r}  id {token_id}  (prompt)", NEUTRAL) + _wrap(text)
+             for token_id, text in before]
+    spans += [_span(line["token"], hover(line), _rgb(_prob(line.get("logprob")))) + _wrap(line["token"])
+              for line in lines]
     legend = ("".join(_span(f"{v:g}", f"p = {v:g}", _rgb(v)) for v in (0, 0.25, 0.5, 0.75, 1))
               .replace("white-space:pre", "white-space:pre;font-size:80%"))
     head = f"{html.escape(caption)} · " if caption else ""

@@ -65,7 +65,10 @@ def command_args(command: str, verb: str, keywords: Mapping[str, object], *,
             known = sorted(options if allowed is None else set(allowed) & set(options))
             raise UsageError(f"{verb}() has no setting {name!r}; it takes {', '.join(known)}.")
         argv += _argv("--" + name.replace("_", "-"), action, value)
-    args = build_parser(command).parse_args(argv)
+    try:
+        args = build_parser(command).parse_args(argv)
+    except UsageError as exc:  # (the flag's name is the keyword's; no --help to point at)
+        raise UsageError(str(exc).replace(f" (see {command} --help).", ".")) from None
     prompt_from_args(args)
     check_input(args.input)
     return args
