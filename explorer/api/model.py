@@ -134,7 +134,8 @@ class Model:
         """Every position of `prompt` (or input=FILE; chat / system / prefix as for trace):
         the token's logprob and rank under the distribution before it, that distribution's
         entropy (nats) and top candidates, from one load of the prompt, as the app's `x`
-        saves them."""
+        saves them (on a server without prompt log-probs, llama.cpp, one request per
+        position, as the app's colour layers fetch them)."""
         from explorer.core.trace_command import check_args
         from explorer.session.start import open_prompt
 
@@ -147,6 +148,8 @@ class Model:
             _emit(start.warnings)
             try:
                 records = backend.sync("positions", start.ids)
+                if not backend.capabilities.prompt_logprobs:  # (llama.cpp: a request per position,
+                    records = backend.prompt_values("positions")  # as the app's colour layers ask)
             finally:
                 backend.forget("positions")
             return Positions(lines=record_lines(records, backend.decode), text=start.text, ids=start.ids)
