@@ -20,4 +20,8 @@ def __getattr__(name: str):
         import explorer.api
 
         return getattr(explorer.api, name)
+    if name == "errors":  # explorer.errors.ExplorerError after a bare `import explorer`
+        import explorer.errors
+
+        return explorer.errors
     raise AttributeError(f"module 'explorer' has no attribute {name!r}")
