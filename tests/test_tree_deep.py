@@ -89,7 +89,7 @@ async def test_app_draws_a_deep_tree_and_saves_each_time_under_a_free_name(tmp_p
 
     deep = chain_tree(1500, 1500)
     app = make_app(tmp_path)
-    monkeypatch.setattr(app.engine, "grow_tree", lambda key, settings, **kw: deep)
+    monkeypatch.setattr(app.main.engine, "grow_tree", lambda key, settings, **kw: deep)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("b")
