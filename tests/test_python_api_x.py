@@ -13,6 +13,7 @@ import explorer
 pytestmark = requires_model
 
 
+@pytest.mark.filterwarnings("error::explorer.errors.ExplorerWarning")  # the saved ids, as saved
 async def test_positions_are_the_lines_x_saves(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -21,7 +22,7 @@ async def test_positions_are_the_lines_x_saves(tmp_path):
         await settle(app, pilot)
     (saved,) = (tmp_path / "saved").glob("*.json")
     x_lines = [json.loads(line) for line in saved.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()]
-    with explorer.open(model="tiny") as ex:
+    with explorer.open(model="embedded") as ex:  # the name the app saved it under
         ours = ex.positions(input=saved).lines
     assert len(ours) == len(x_lines) > 1
     for a, b in zip(ours, x_lines):
