@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from explorer.config import ConfigError
+from explorer.errors import ExplorerError
 from explorer.flags import (add_attribution_flags, add_autoplay_flags, add_model_flags,
                             add_prompt_flags, add_sampling_flags, add_tree_flags,
                             prompt_from_args, settings_from_args)
@@ -27,7 +28,7 @@ SUBCOMMANDS = {
 }
 
 
-class UsageError(ValueError):
+class UsageError(ExplorerError, ValueError):
     """Bad command-line input to a command; str() is one sentence."""
 
 

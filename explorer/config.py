@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from explorer.errors import ExplorerError
 from explorer.sampling.settings import SamplingConfig, SamplingError
 from explorer.settings_schema import check_shape, key_text
 from explorer.tree.rule import TreeSettings, TreeSettingsError
@@ -33,7 +34,7 @@ def cache_root() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "token-explorer"
 
 
-class ConfigError(ValueError):
+class ConfigError(ExplorerError, ValueError):
     """A settings file the user can fix; the message is one sentence for the screen."""
 
 

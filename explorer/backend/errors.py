@@ -6,9 +6,10 @@ may echo the Authorization header) never carries the API key, on screen, on stde
 traceback's repr or in a log."""
 
 from explorer.backend.redact import redact
+from explorer.errors import ExplorerError
 
 
-class BackendError(Exception):
+class BackendError(ExplorerError):
     """Base class for everything a backend reports to the layers above."""
 
     def __init__(self, *args):

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from explorer.atomic import write_text_atomic
 from explorer.backend.types import Candidate, TokenRecord
+from explorer.errors import ExplorerError
 from explorer.output_paths import output_problem
 
 
-class ExportError(Exception):
+class ExportError(ExplorerError):
     """A file could not be written; str() is one sentence. Nothing half-written is left."""
 
 
@@ -69,10 +70,11 @@ def token_line(step: int, position: int, record: TokenRecord,
 
 
 def record_lines(records: Sequence[TokenRecord], decode: Callable[[Sequence[int]], str], *,
-                 start: int = 0, first_step: int | None = None) -> list[dict]:
+                 start: int = 0, first_step: int | None = None, top: int | None = None) -> list[dict]:
     """Lines for positions start.. of `records` (a prompt's records, as sync returns them).
     `step` counts from `first_step` (default: the position itself). `decode` turns ids into
-    text (Backend.decode); each id is decoded once."""
+    text (Backend.decode); each id is decoded once. `top`: keep that many candidates of
+    each distribution (default: all the backend kept)."""
     texts: dict[int, str] = {}
 
     def token_str(token_id: int) -> str:
@@ -82,7 +84,7 @@ def record_lines(records: Sequence[TokenRecord], decode: Callable[[Sequence[int]
 
     base = start if first_step is None else first_step
     return [
-        token_line(base + i - start, i, records[i], records[i - 1].top if i > 0 else (), token_str)
+        token_line(base + i - start, i, records[i], records[i - 1].top[:top] if i > 0 else (), token_str)
         for i in range(start, len(records))
     ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from explorer.backend import Backend, BackendError, open_backend
@@ -50,7 +50,7 @@ from explorer.inputs import check_prompt_file
 from explorer.interrupt import soft_interrupt
 from explorer.output_paths import write_stdout
 from explorer.session.files import PromptFileError
-from explorer.session.start import open_prompt
+from explorer.session.start import StartPrompt, open_prompt
 
 PROG = "token-explorer trace"
 SUMMARY = "generate after a prompt and report every token (trace --help)"
@@ -74,8 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_trace_attribution_flags(parser)
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    """Everything that can be refused before the model loads."""
+def check_args(args: argparse.Namespace, *, lines_kept: bool = False) -> None:
+    """Everything that can be refused before the model loads. lines_kept: the caller keeps
+    the JSONL lines without a file (the Python API), so --attribution needs no --jsonl."""
     if args.prompt is None and args.input is None:  # (cli.main checked the text and the file)
         raise UsageError("Give a prompt with --prompt TEXT or -i FILE.")
     check_prompt_file(args.input)  # size, text, JSON: before the model loads
@@ -85,7 +86,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--top-logprobs must be at least 1, not {args.top_logprobs}.")
     if args.jsonl is not None:
         check_writable(args.jsonl, reading=args.input)
-    elif args.attribution:
+    elif args.attribution and not lines_kept:
         raise UsageError("--attribution adds to the JSONL lines; give --jsonl PATH too.")
     try:
         args.constraint = constraint_spec(args)  # files read and parsed before any model work
@@ -102,6 +103,17 @@ def _refuse_sampling_flags(args: argparse.Namespace, settings: Settings, server_
                          "this backend decodes greedily.")
 
 
+@dataclass(frozen=True)
+class TraceRun:
+    """What one trace made: the generation, the JSONL lines (written to --jsonl when asked)
+    and the text report."""
+
+    result: Trace
+    lines: list[dict]
+    report: str
+    start: StartPrompt
+
+
 def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -> str:
     """Do the trace and return the report; writes the JSONL when asked."""
     with progress.loading(settings.model.name) as say:
@@ -109,6 +121,17 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
     client = getattr(backend, "client", None)
     if client is not None:  # a server's retry notices (with their wait) go to stderr
         client.notice = progress.warn
+    try:
+        return trace_on(backend, args, settings, progress).report
+    finally:
+        backend.close()
+
+
+def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
+             progress: TraceProgress) -> TraceRun:
+    """The trace on an open backend (the command's own, or one the Python API holds): the
+    prompt opened as the app opens it, every flag checked against what the backend serves,
+    the generation, its lines and report. The backend keeps nothing of it afterwards."""
     try:
         if args.top_logprobs > backend.info.vocab_size:
             raise UsageError(f"--top-logprobs must be at most the vocabulary size, "
@@ -197,22 +220,23 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
             report = format_report(backend.info, shown, result, check, backend.decode,
                                    backend.token_text, args.top_logprobs, finals, forced=start.forced)
+            lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1,
+                                 top=args.top_logprobs)
+            lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
+            lines = add_attribution_fields(lines, attributions)
+            lines = add_sampling_fields(lines, finals, series)
+            if args.constraint is not None:
+                add_valid_fields(lines, choice.valids if local else None)
             if args.jsonl is not None:
-                lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
-                lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
-                lines = add_attribution_fields(lines, attributions)
-                lines = add_sampling_fields(lines, finals, series)
-                if args.constraint is not None:
-                    add_valid_fields(lines, choice.valids if local else None)
                 write_jsonl(args.jsonl, lines)
-            return report
+            return TraceRun(result, lines, report, start)
         except BackendError as exc:  # the steps are done; a server that died keeps them
             if args.jsonl is None:
                 raise
             raise _kept(args, backend, replace(result, stop="error"), exc,
                         getattr(choice, "finals", None)) from None
     finally:
-        backend.close()
+        backend.forget("trace")  # (a held backend keeps nothing of this trace)
 
 
 def _kept(args: argparse.Namespace, backend: Backend, partial: Trace, exc: BackendError,
@@ -231,7 +255,8 @@ def _write_partial(args: argparse.Namespace, backend: Backend, partial: Trace, e
     """The JSONL of a trace a backend error cut short: its finished steps, the last line
     with "stop": "error" and the error's sentence. Token texts come from what the backend
     already knows (a dead server cannot decode)."""
-    lines = record_lines(partial.records, _known_text(backend), start=partial.prompt_len, first_step=1)
+    lines = record_lines(partial.records, _known_text(backend), start=partial.prompt_len, first_step=1,
+                         top=args.top_logprobs)
     if finals is not None and len(finals) >= len(lines):
         lines = add_sampling_fields(lines, finals[: len(lines)], None)
     if args.constraint is not None:
@@ -260,7 +285,7 @@ def run_args(args: argparse.Namespace) -> int:
     """`main.py trace ...` parsed by explorer.cli: the report on stdout, exit code."""
     progress = TraceProgress.for_terminal()
     try:
-        _check_args(args)
+        check_args(args)
         settings = settings_from_args(args)
         # The engine keeps the top `tokens_to_show` of every distribution: ask for K.
         settings = replace(settings, display=replace(settings.display, tokens_to_show=args.top_logprobs))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.errors import ExplorerError
+
 KINDS = ("choice", "regex", "json_schema", "grammar")
 # One fixed JSON layout, `{"a": 1, "b": [2, 3]}`: with free whitespace between tokens a
 # small model can pad with newlines for ever. A schema's "x-guidance" key can override it.
@@ -24,7 +26,7 @@ JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separat
 _LABEL = {"choice": "choice", "regex": "regex", "json_schema": "JSON schema", "grammar": "grammar"}
 
 
-class ConstraintError(ValueError):
+class ConstraintError(ExplorerError, ValueError):
     """A constraint the user can fix, or one nothing can satisfy; one sentence."""
 
 

@@ -13,8 +13,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from explorer.errors import ExplorerError
 
-class SamplingError(ValueError):
+
+class SamplingError(ExplorerError, ValueError):
     """A sampler setting the user can fix; the message is one sentence for the screen."""
 
 

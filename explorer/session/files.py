@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from explorer.atomic import write_text_atomic
+from explorer.errors import ExplorerError
 
 
-class PromptFileError(Exception):
+class PromptFileError(ExplorerError):
     """A prompt file the user pointed at cannot be used; str() is one sentence."""
 
 

@@ -51,10 +51,32 @@ def main(argv: list[str] | None = None) -> int:
     return cli_main(["tree", *(sys.argv[1:] if argv is None else argv)])
 
 
+def grow(backend, settings, *, text: str | None, path: Path | None, default: Path | None, warn):
+    """(the opened prompt, the TokenTree grown after it) on an open backend: the one way
+    `tree` and the Python API's `tree` grow one. warn(text): each warning sentence. Ctrl-C
+    while the tree grows stops the search and keeps the tree grown so far (marked
+    incomplete); before that (loading the prompt) it interrupts as usual. Raises
+    Unavailable on a backend without trees, PromptFileError, BackendError; the backend
+    keeps nothing of it afterwards."""
+    from explorer.backend import Feature
+    from explorer.interrupt import soft_interrupt
+    from explorer.session.start import open_prompt
+
+    backend.capabilities.require(Feature.TREES)
+    start = open_prompt(backend, settings.prompts, text=text, path=path, default=default, strict=True)
+    for warning in start.warnings:  # e.g. no chat template: the plain prompt, as in the app
+        warn(warning)
+    try:
+        backend.sync("tree", start.ids)
+        with soft_interrupt() as interrupted:
+            return start, backend.grow_tree("tree", settings.tree, cancelled=interrupted)
+    finally:
+        backend.forget("tree")
+
+
 def run(settings, args: argparse.Namespace) -> int:
     from explorer.backend import BackendError, open_backend
     from explorer.session import PromptFileError
-    from explorer.session.start import open_prompt
     from explorer.tree.export import write_json, write_leaves_jsonl
     from explorer.tree.render import render_text
 
@@ -63,7 +85,6 @@ def run(settings, args: argparse.Namespace) -> int:
         return 2
 
     from explorer.inputs import check_run_files
-    from explorer.interrupt import soft_interrupt
     from explorer.output_paths import write_stdout
 
     source = None if args.prompt is not None else args.input or settings.resolve(settings.prompts.default)
@@ -73,19 +94,10 @@ def run(settings, args: argparse.Namespace) -> int:
     except (BackendError, PromptFileError) as exc:
         return fail(str(exc))
     try:
-        if not backend.capabilities.trees:
-            return fail(backend.capabilities.missing("trees"))
         default = None if args.input else settings.resolve(settings.prompts.default)
-        start = open_prompt(backend, settings.prompts, text=args.prompt, path=args.input,
-                            default=default, strict=True)
-        for warning in start.warnings:  # e.g. no chat template: the plain prompt, as in the app
-            print(f"warning: {warning}", file=sys.stderr)
-        ids = start.ids
-        backend.sync("tree", ids)
-        # Ctrl-C stops the search and keeps the tree grown so far (marked incomplete).
-        with soft_interrupt() as interrupted:
-            tree = backend.grow_tree("tree", settings.tree, cancelled=interrupted)
-        unprinted = write_stdout(render_text(tree, backend.decode(ids)) + "\n")
+        start, tree = grow(backend, settings, text=args.prompt, path=args.input, default=default,
+                           warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+        unprinted = write_stdout(render_text(tree, backend.decode(start.ids)) + "\n")
         if args.json:
             write_json(tree, args.json)
             print(f"wrote {args.json}", file=sys.stderr)

@@ -74,6 +74,32 @@ class TokenTree:
     def cancelled(self) -> bool:
         return self.stopped == "cancelled"
 
+    # The files `tree --json` / `--jsonl` write (explorer.tree.export, imported here
+    # because it imports this module).
+    def to_dict(self) -> dict:
+        """The JSON `tree --json` writes, as plain data."""
+        from explorer.tree.export import tree_dict
+
+        return tree_dict(self)
+
+    def leaf_lines(self) -> list[dict]:
+        """The lines `tree --jsonl` writes: one per leaf, most probable first."""
+        from explorer.tree.export import leaf_lines
+
+        return leaf_lines(self)
+
+    def save_json(self, path) -> None:
+        """Write the file `tree --json PATH` writes (atomically)."""
+        from explorer.tree.export import write_json
+
+        write_json(self, path)
+
+    def save_jsonl(self, path) -> None:
+        """Write the leaves' file `tree --jsonl PATH` writes (atomically)."""
+        from explorer.tree.export import write_leaves_jsonl
+
+        write_leaves_jsonl(self, path)
+
     def find(self, path: tuple[int, ...]) -> TreeNode | None:
         level, node = self.children, None
         for token in path:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from explorer.errors import ExplorerError
 
-class TreeSettingsError(ValueError):
+
+class TreeSettingsError(ExplorerError, ValueError):
     """A tree setting the user can fix; the message is one sentence for the screen."""
 
 
