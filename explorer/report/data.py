@@ -128,6 +128,13 @@ def tracked_rows(series: TrackedSeries | None, token_text: Callable[[int], str])
             for j, t in enumerate(series.token_ids)]
 
 
+def prompt_curves(records: Sequence[TokenRecord]) -> dict[str, list[float | None]]:
+    """Surprisal −ln p and entropy (nats) of the distribution that predicted each position
+    (None at the first: nothing predicts it). The report's plot and the app's plot panel."""
+    return {"surprisal": [None if r.logprob is None else finite(-r.logprob) for r in records],
+            "entropy": [finite(r.entropy) for r in records]}
+
+
 def model_facts(info: ModelInfo) -> list[tuple[str, str]]:
     return [("model", info.name), ("architecture", info.architecture),
             ("device", f"{info.device}, {info.dtype}"), ("vocabulary", f"{info.vocab_size:,} tokens")]
@@ -148,7 +155,7 @@ def build_report(*, title: str, info: ModelInfo, records: Sequence[TokenRecord],
     facts.append(("date", created))
     return Report(
         title=title, tokens=rows, segments=segment_rows(records, rows, token_bytes, special_ids),
-        series={"surprisal": [r["surprisal"] for r in rows], "entropy": [r["entropy"] for r in rows]},
+        series=prompt_curves(records),
         tracked=tracked_rows(tracked, token_text), facts=facts, layer=layer,
         next_top=candidates(records[-1].top, None, top_k) if records else [], tree=tree,
         created=created)

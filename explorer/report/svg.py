@@ -8,9 +8,8 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-# Curve colours: readable on white and told apart by people with the common colour-vision
-# deficiencies (Okabe-Ito).
-PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
+from explorer.display.plot import PALETTE
+
 WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 720, 200, 48, 12, 14, 28
 
 
