@@ -16,7 +16,7 @@ from pathlib import Path
 
 from explorer.config import ConfigError
 from explorer.flags import (add_attribution_flags, add_autoplay_flags, add_model_flags,
-                            add_prompt_flags, add_sampling_flags, add_tree_flags,
+                            add_prompt_flags, add_sampling_flags, add_session_flags, add_tree_flags,
                             prompt_from_args, settings_from_args)
 
 PROG = "token-explorer"
@@ -52,6 +52,7 @@ def add_app_flags(parser: argparse.ArgumentParser) -> None:
     add_autoplay_flags(parser)
     add_tree_flags(parser)  # for `b` in the app
     add_attribution_flags(parser)  # for `i` in the app
+    add_session_flags(parser)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -129,6 +129,19 @@ def last_session(model: str | None = None) -> Path | None:
     return found[0] if found else None
 
 
+def session_from_args(resume, model: str | None) -> SessionState | None:
+    """The session --resume asks for (None without --resume): `resume` is True (the model's
+    last session, else the latest of any model) or a path. Raises SessionFileError (one
+    sentence) before any model loads."""
+    if resume is None or resume is False:
+        return None
+    path = last_session(model) if resume is True else Path(resume)
+    if path is None:
+        whose = f" for {model}" if model else ""
+        raise SessionFileError(f"There is no saved session{whose} to resume in {sessions_folder()}.")
+    return load_session(path)
+
+
 def save_session(path: Path, state: SessionState) -> None:
     """Write atomically (the folder made first). Raises OSError."""
     path = Path(path)
