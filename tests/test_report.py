@@ -152,3 +152,40 @@ def test_the_report_needs_no_textual():
     code = ("import sys, explorer.report, explorer.report.build; "
             "assert 'textual' not in sys.modules, 'textual imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_the_apps_report_of_the_explorer_core(tmp_path):
+    """What the app's key writes: the shown prompt with its origins, the pins' curves and
+    the next token's p_final, here softmax(z / 0.8) of the model's own logits."""
+    import numpy as np
+    from app_fixtures import embedded_engine
+
+    from explorer.report.session import write_explorer_report
+    from explorer.sampling import SamplingConfig
+    from explorer.session.headless import Headless
+
+    engine = embedded_engine()
+    knobs = {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "min_p": 0.0, "repetition_penalty": 1.0, "seed": 3}
+    run = Headless(engine, SamplingConfig(values=knobs))
+    core = run.open(engine.encode("Once upon a time"))
+    core.append(0)
+    run.settle()
+    core.pin_text(" the")
+    run.settle()
+    path = write_explorer_report(core, tmp_path, layer="entropy")
+    html = path.read_text(encoding="utf-8")
+    data = page_data(html)
+    ids = core.book.current.ids
+    assert [t["id"] for t in data["tokens"]] == list(ids)
+    assert [t["origin"] for t in data["tokens"]][-2:] == ["prompt", "picked"]
+    assert "<dt>sampler</dt><dd>T 0.8" in html and 'id="plot-tracked"' in html
+    with torch.no_grad():
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED_MODEL_DIR), dtype=torch.float32).eval()
+        z = model(torch.tensor([ids])).logits[0, -1].double().numpy()
+    p_final = np.exp(z / 0.8 - np.logaddexp.reduce(z / 0.8))
+    cells = re.findall(r"<tr><td>[^<]*</td><td>([0-9.]+)</td><td>([0-9.]+)</td><td>(\d+)</td></tr>", html)
+    assert len(cells) == 10  # the next token's candidates, each with p_final
+    for cell in cells:
+        assert float(cell[1]) == pytest.approx(p_final[int(cell[2])], abs=1e-4)

@@ -146,7 +146,10 @@ def build_report(*, title: str, info: ModelInfo, records: Sequence[TokenRecord],
                  finals: Mapping[int, Mapping[int, float | None]] | None = None,
                  tracked: TrackedSeries | None = None, tree: dict | None = None,
                  layer: str = "probability", origins: Sequence[str] | None = None,
-                 top_k: int | None = 10, now: datetime | None = None) -> Report:
+                 top_k: int | None = 10, now: datetime | None = None,
+                 next_final: Mapping[int, float | None] | None = None) -> Report:
+    """next_final: logprob_final of the next token's candidates (None: excluded), where the
+    sampler's p_final after the last position is known (the app's kept row)."""
     if layer not in LAYERS and layer != NO_LAYER:
         raise ValueError(f"A report colours by {', '.join(LAYERS)} or {NO_LAYER}, not {layer!r}.")
     rows = token_rows(records, finals, top_k, origins)
@@ -157,7 +160,7 @@ def build_report(*, title: str, info: ModelInfo, records: Sequence[TokenRecord],
         title=title, tokens=rows, segments=segment_rows(records, rows, token_bytes, special_ids),
         series=prompt_curves(records),
         tracked=tracked_rows(tracked, token_text), facts=facts, layer=layer,
-        next_top=candidates(records[-1].top, None, top_k) if records else [], tree=tree,
+        next_top=candidates(records[-1].top, next_final, top_k) if records else [], tree=tree,
         created=created)
 
 
