@@ -262,15 +262,21 @@ class SessionKeeper:
     and every `every` seconds from a thread once `start()`ed (or from the app's timer
     calling `save()`). A failed write is one note (`on_error`), then quiet until it works."""
 
-    def __init__(self, path: Path, capture: Callable[[], SessionState | None], *,
+    def __init__(self, path: Path | Callable[[], Path], capture: Callable[[], SessionState | None], *,
                  on_error: Callable[[str], None] = lambda text: None) -> None:
-        self.path = Path(path)
+        """path: a file, or a function naming it at each save (the model's own file follows
+        a model switch)."""
+        self._path = path
         self._capture, self._on_error = capture, on_error
         self._last: str | None = None
         self._failing = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.saves = 0  # files written (tests, and the status line)
+
+    @property
+    def path(self) -> Path:
+        return Path(self._path() if callable(self._path) else self._path)
 
     def save(self) -> bool:
         """Write the state now if it changed; True when a file was written."""

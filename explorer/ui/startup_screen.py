@@ -8,17 +8,33 @@ holds start-up widgets.
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from explorer.ui.chrome import HeaderLine, LoadingPanel
+
+
+class ResumeLine(Static):
+    """"Resume last session …" when one is saved for this model: a click opens it once the
+    model is loaded (the palette's "Resume last session" does the same later)."""
+
+    DEFAULT_CSS = "ResumeLine { margin: 1 2; color: $accent; text-style: bold; }"
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.app.choose_resume()
+        self.update("Resuming the last session once the model is loaded…")
 
 
 class StartupScreen(Screen):
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
         yield LoadingPanel(id="loading")
+        offer = getattr(self.app, "resume_offer", None)
+        if offer:
+            yield ResumeLine(offer, id="resume-line")
         yield Footer()
 
     @property
