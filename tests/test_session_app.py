@@ -44,3 +44,50 @@ def test_the_default_model_failing_too_is_the_plain_failure(monkeypatch):
     with pytest.raises(BackendError, match="^Broken.$"):
         startup.open_for_resume(replace(settings, model=replace(settings.model, name=DEFAULT_NAME)),
                                 STATE, lambda text: None)
+
+
+# -- the done-when: quit with three prompts (one a fork), two pins, temperature 0.8 and the
+# entropy layer on; resuming shows exactly that ------------------------------------------
+
+from app_fixtures import SIZE, RecordingApp, embedded_engine, requires_model, screen_text, settle  # noqa: E402
+
+from explorer.session.keep import load_session  # noqa: E402
+from explorer.ui.views import ColourLayer  # noqa: E402
+
+
+def _state(app):
+    main = app.main
+    return ([(p.ids, p.original, p.origins) for p in main.book], main.book.index, main.tracked_ids,
+            main.sampler.settings, main.colour)
+
+
+@requires_model
+async def test_quit_and_resume_shows_exactly_the_session(tmp_path):
+    path = tmp_path / "session.json"
+    first = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), session_file=path)
+    async with first.run_test(size=SIZE) as pilot:
+        await settle(first, pilot)
+        for key in ("right", "d", "right", "right", "d", "left", "w"):  # 3 prompts, two forks
+            await pilot.press(key)
+            await settle(first, pilot)
+        await pilot.press("o")  # the sampler panel: temperature 0.8
+        await pilot.pause()
+        first.screen.query_one("#knob-temperature").value = "0.8"
+        await pilot.press("enter")
+        await settle(first, pilot)
+        for key in ("m", "down", "m", "e", "e"):  # two pins; none → probability → entropy
+            await pilot.press(key)
+            await settle(first, pilot)
+        before = _state(first)
+        shown = screen_text(first).splitlines()[:12]  # header and prompt panel
+        await pilot.press("ctrl+q")
+    books, index, pins, settings, colour = before
+    assert len(books) == 3 and index == 1 and len(pins) == 2
+    assert settings.temperature == 0.8 and colour is ColourLayer.ENTROPY
+    assert books[1][2][-2:] == ("picked", "picked")  # the fork grown by two
+
+    second = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), resume=load_session(path))
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(second, pilot)
+        assert _state(second) == before
+        assert screen_text(second).splitlines()[:12] == shown

@@ -40,11 +40,20 @@ class TokenExplorerApp(App):
     ]
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,
-                 engine=None, prompt_text: str | None = None) -> None:
+                 engine=None, prompt_text: str | None = None, resume=None,
+                 keep_session: bool = False, session_file: Path | None = None) -> None:
         """`engine`: an already open backend (tests share one); otherwise one is opened
         from settings.model in a worker while the loading panel shows progress.
-        `prompt_text` (--prompt): the prompt itself, instead of a file."""
+        `prompt_text` (--prompt): the prompt itself, instead of a file. `resume`: a saved
+        session to open (explorer.session.keep.SessionState, --resume). `keep_session`:
+        save the session on quit and every few seconds, to `session_file` (--session) or
+        the model's own file in the cache folder (explorer.ui.share_actions)."""
         super().__init__()
+        self.resume_state = resume
+        self.keep_session = keep_session or session_file is not None
+        self.session_file = session_file
+        # The start screen's "Resume last session" line: this model's last one, if any.
+        self.resume_offer = None if resume is not None or not self.keep_session else _offer(settings)
         self.settings = settings or Settings()
         self.input_path = input_path
         self.prompt_text = prompt_text
@@ -100,7 +109,24 @@ class TokenExplorerApp(App):
         # A start that failed is a failed run for scripts too; cli prints the reason again.
         self.exit(return_code=1 if self.start_failed else 0)
 
+    def choose_resume(self) -> None:
+        """The start screen's line was clicked: open the last session instead of the prompt
+        (or at once, when the prompt is already on screen)."""
+        from explorer.session.keep import SessionFileError, last_session, load_session
+
+        try:
+            state = load_session(last_session(self.settings.model.name))
+        except (SessionFileError, TypeError) as exc:
+            self.notify(str(exc), title="Session", severity="error", timeout=10)
+            return
+        if self.main.core is None:
+            self.resume_state = state
+        else:
+            self.main.share.resume(state)
+
     def exit(self, *args, **kwargs) -> None:
+        if self._main is not None:
+            self._main.share.save()  # the session as the user leaves it
         if self._owns_engine and self.settings.server.url:
             # A worker waiting on a server (connecting, or any request) would hold the
             # process after quit until its deadline (asyncio joins worker threads):
@@ -117,7 +143,7 @@ class TokenExplorerApp(App):
     @work(thread=True, exit_on_error=False, name="load", group="load")
     def _load(self) -> None:
         startup.load(self.post_message, self.settings, self.input_path, self._engine,
-                     prompt_text=self.prompt_text)
+                     prompt_text=self.prompt_text, resume=self.resume_state)
 
     def on_load_progress(self, message: LoadProgress) -> None:
         self.startup.panel.say(message.text)
@@ -154,3 +180,20 @@ class TokenExplorerApp(App):
         if isinstance(event, events.Key) and self.keys.route(event):
             return  # held during start-up, queued behind held keys, or it stopped autoplay
         await super().on_event(event)
+
+
+def _offer(settings: Settings | None) -> str | None:
+    """"Resume last session (…)" when this model has a saved one; None otherwise."""
+    from explorer.session.keep import SessionFileError, last_session, load_session
+
+    name = (settings or Settings()).model.name
+    path = last_session(name)
+    if path is None:
+        return None
+    try:
+        state = load_session(path)
+    except SessionFileError:
+        return None
+    when = state.saved_at.replace("T", " ")[:16]
+    return (f"▶ Resume last session: {len(state.prompts)} prompt{'s' if len(state.prompts) != 1 else ''} "
+            f"on {state.model}, saved {when} UTC (click; later: ctrl+p → Resume last session)")

@@ -16,7 +16,7 @@ from explorer.display.plot import BLANK, PALETTE, canvas
 from explorer.report.data import prompt_curves, tracked_rows
 
 Curve = tuple[str, Sequence[float | None]]
-ROWS = 6  # braille rows per chart: 24 dots high
+ROWS = 5  # braille rows per chart: 20 dots high (3 on a short terminal)
 LABEL_W = 6
 
 
@@ -55,28 +55,29 @@ class PlotPanel(Widget):
 
     def render(self) -> Text:
         width = max(8, self.size.width - LABEL_W - 1) if self.size.width else 60
+        rows = ROWS if self.app.size.height >= 40 else 3
         out = Text()
         for n, (unit, curves, y_max) in enumerate(self.charts):
             if n:
                 out.append("\n")
-            out.append_text(_chart(unit, curves, y_max, width))
+            out.append_text(_chart(unit, curves, y_max, width, rows))
         if self.note:
             out.append(("\n" if self.charts else "") + self.note, style="italic")
         return out
 
 
-def _chart(unit: str, curves: Sequence[Curve], y_max: float | None, width: int) -> Text:
+def _chart(unit: str, curves: Sequence[Curve], y_max: float | None, width: int, rows: int) -> Text:
     values = [list(v) for _, v in curves]
     known = [x for v in values for x in v if x is not None]
     top = y_max if y_max is not None else (max(known) if known else 1.0)
-    grid = canvas(values, width, ROWS, top)
+    grid = canvas(values, width, rows, top)
     text = Text()
     for k, (name, _) in enumerate(curves):  # the legend line
         text.append("● ", style=Style(color=PALETTE[k % len(PALETTE)]))
         text.append(f"{name}   ")
     text.append(f"({unit})\n", style="dim")
     for r, row in enumerate(grid):
-        label = f"{top:.3g}" if r == 0 else ("0" if r == ROWS - 1 else "")
+        label = f"{top:.3g}" if r == 0 else ("0" if r == rows - 1 else "")
         text.append(f"{label:>{LABEL_W - 1}} │", style="dim")
         for char, owner in row:
             style = None if owner is None else Style(color=PALETTE[owner % len(PALETTE)])

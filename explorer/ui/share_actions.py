@@ -26,10 +26,9 @@ SHARE_BINDINGS = [
 class ShareActions:
     """Plot, report and session of `screen` (explorer.ui.main_screen.MainScreen)."""
 
-    def __init__(self, screen, session_file: Path | None = None) -> None:
+    def __init__(self, screen) -> None:
         self.screen = screen
         self.plot = False
-        self.session_file = session_file  # --session PATH; None: the model's own file
         self.keeper: SessionKeeper | None = None
 
     # -- plot panel (P) ---------------------------------------------------------------------
@@ -73,10 +72,14 @@ class ShareActions:
         return s.core.snapshot(s.engine.info.name, self.ui_state())
 
     def path(self) -> Path:
-        return self.session_file or session_path(self.screen.engine.info.name)
+        """--session PATH (the app's session_file), else the model's own file."""
+        return getattr(self.screen.app, "session_file", None) or session_path(self.screen.engine.info.name)
 
     def start_keeping(self) -> None:
-        """Save now and then every SAVE_EVERY_S when something changed; `save()` on quit."""
+        """Every SAVE_EVERY_S save what changed; `save()` on quit. Only where the app keeps
+        sessions (the command line's app; a test's app does not write to the cache)."""
+        if not getattr(self.screen.app, "keep_session", False) or self.keeper is not None:
+            return
         self.keeper = SessionKeeper(self.path, self.capture,
                                     on_error=lambda text: self.screen.notify(text, title="Session",
                                                                              severity="warning", timeout=8))
