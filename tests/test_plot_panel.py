@@ -76,3 +76,17 @@ def test_plot_panel_snapshot(snap_compare):
     finally:
         engine.forget("plot-snap")
     assert snap_compare(PlotApp(*curves(records, series, engine.token_text)), terminal_size=(90, 22))
+
+
+@requires_model
+def test_app_plot_panel_snapshot(snap_compare):
+    """The app with two pinned tokens and the plot panel open (P)."""
+    from app_fixtures import SIZE, make_app, settle
+
+    async def run_before(pilot) -> None:
+        await settle(pilot.app, pilot)
+        for key in ("m", "down", "m", "P"):
+            await pilot.press(key)
+            await settle(pilot.app, pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)

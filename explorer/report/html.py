@@ -172,7 +172,7 @@ def render_html(report: Report) -> str:
     if report.tracked:
         plots.append(line_plot([(t["text"], t["probs"]) for t in report.tracked],
                                title="Tracked tokens' probability (p_base) along the prompt",
-                               y_label="p", y_max=1.0, plot_id="plot-tracked"))
+                               y_label="p", plot_id="plot-tracked"))
         rows = "".join(f"<tr><td>{escape(t['text'])}</td><td>{t['id']}</td><td>"
                        f"{'—' if t['probs'][-1] is None else format(t['probs'][-1], '.4f')}</td></tr>"
                        for t in report.tracked)

@@ -49,7 +49,7 @@ class PlotPanel(Widget):
         (empty: a hint instead)."""
         self.charts = [("nats", list(prompt), None)]
         if tracked:
-            self.charts.append(("p", list(tracked), 1.0))
+            self.charts.append(("p_base", list(tracked), None))  # scaled to the largest: pins are often rare
         self.note = "" if tracked else "m pins a token to plot its probability along the prompt."
         self.refresh(layout=True)
 
