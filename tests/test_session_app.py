@@ -64,7 +64,7 @@ def _state(app):
 @requires_model
 async def test_quit_and_resume_shows_exactly_the_session(tmp_path):
     path = tmp_path / "session.json"
-    first = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), session_file=path)
+    first = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), keep_session=True, session_file=path)
     async with first.run_test(size=SIZE) as pilot:
         await settle(first, pilot)
         for key in ("right", "d", "right", "right", "d", "left", "w"):  # 3 prompts, two forks

@@ -44,16 +44,9 @@ class TokenExplorerApp(App):
                  keep_session: bool = False, session_file: Path | None = None) -> None:
         """`engine`: an already open backend (tests share one); otherwise one is opened
         from settings.model in a worker while the loading panel shows progress.
-        `prompt_text` (--prompt): the prompt itself, instead of a file. `resume`: a saved
-        session to open (explorer.session.keep.SessionState, --resume). `keep_session`:
-        save the session on quit and every few seconds, to `session_file` (--session) or
-        the model's own file in the cache folder (explorer.ui.share_actions)."""
-        super().__init__()
-        self.resume_state = resume
-        self.keep_session = keep_session or session_file is not None
-        self.session_file = session_file
-        # The start screen's "Resume last session" line: this model's last one, if any.
-        self.resume_offer = None if resume is not None or not self.keep_session else _offer(settings)
+        `prompt_text` (--prompt): the prompt itself, instead of a file."""
+        super().__init__()  # sessions (resume, keep, file): explorer.ui.share_actions
+        self.resume_state, self.keep_session, self.session_file = resume, keep_session, session_file
         self.settings = settings or Settings()
         self.input_path = input_path
         self.prompt_text = prompt_text
@@ -108,21 +101,6 @@ class TokenExplorerApp(App):
     def action_quit(self) -> None:
         # A start that failed is a failed run for scripts too; cli prints the reason again.
         self.exit(return_code=1 if self.start_failed else 0)
-
-    def choose_resume(self) -> None:
-        """The start screen's line was clicked: open the last session instead of the prompt
-        (or at once, when the prompt is already on screen)."""
-        from explorer.session.keep import SessionFileError, last_session, load_session
-
-        try:
-            state = load_session(last_session(self.settings.model.name))
-        except (SessionFileError, TypeError) as exc:
-            self.notify(str(exc), title="Session", severity="error", timeout=10)
-            return
-        if self.main.core is None:
-            self.resume_state = state
-        else:
-            self.main.share.resume(state)
 
     def exit(self, *args, **kwargs) -> None:
         if self._main is not None:
@@ -180,20 +158,3 @@ class TokenExplorerApp(App):
         if isinstance(event, events.Key) and self.keys.route(event):
             return  # held during start-up, queued behind held keys, or it stopped autoplay
         await super().on_event(event)
-
-
-def _offer(settings: Settings | None) -> str | None:
-    """"Resume last session (…)" when this model has a saved one; None otherwise."""
-    from explorer.session.keep import SessionFileError, last_session, load_session
-
-    name = (settings or Settings()).model.name
-    path = last_session(name)
-    if path is None:
-        return None
-    try:
-        state = load_session(path)
-    except SessionFileError:
-        return None
-    when = state.saved_at.replace("T", " ")[:16]
-    return (f"▶ Resume last session: {len(state.prompts)} prompt{'s' if len(state.prompts) != 1 else ''} "
-            f"on {state.model}, saved {when} UTC (click; later: ctrl+p → Resume last session)")

@@ -119,3 +119,36 @@ class ShareActions:
         yield SystemCommand("Write HTML report", "One self-contained page of what the screen shows (H)",
                             self.write_report)
         yield SystemCommand("Resume last session", "Reopen this model's last saved session", self.resume_last)
+
+
+def resume_offer(settings) -> str | None:
+    """The start screen's "Resume last session" line when this model has a saved session."""
+    from explorer.config import Settings
+
+    path = last_session((settings or Settings()).model.name)
+    try:
+        state = None if path is None else load_session(path)
+    except SessionFileError:
+        state = None
+    if state is None:
+        return None
+    n = len(state.prompts)
+    return (f"▶ Resume last session: {n} prompt{'s' if n != 1 else ''} on {state.model}, saved "
+            f"{state.saved_at.replace('T', ' ')[:16]} UTC (click; later: ctrl+p → Resume last session)")
+
+
+def choose_resume(app) -> None:
+    """The line was clicked: the main screen opens the session instead of the prompt (or at
+    once, when the prompt is already on screen)."""
+    path = last_session(app.settings.model.name)
+    try:
+        if path is None:
+            raise SessionFileError(f"There is no saved session for {app.settings.model.name}.")
+        state = load_session(path)
+    except SessionFileError as exc:
+        app.notify(str(exc), title="Session", severity="error", timeout=10)
+        return
+    if app.main.core is None:
+        app.resume_state = state
+    else:
+        app.main.share.resume(state)

@@ -24,7 +24,9 @@ class ResumeLine(Static):
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
-        self.app.choose_resume()
+        from explorer.ui.share_actions import choose_resume
+
+        choose_resume(self.app)
         self.update("Resuming the last session once the model is loaded…")
 
 
@@ -32,7 +34,11 @@ class StartupScreen(Screen):
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
         yield LoadingPanel(id="loading")
-        offer = getattr(self.app, "resume_offer", None)
+        offer = None
+        if getattr(self.app, "keep_session", False) and self.app.resume_state is None:
+            from explorer.ui.share_actions import resume_offer
+
+            offer = resume_offer(self.app.settings)
         if offer:
             yield ResumeLine(offer, id="resume-line")
         yield Footer()
