@@ -91,3 +91,26 @@ async def test_quit_and_resume_shows_exactly_the_session(tmp_path):
         await settle(second, pilot)
         assert _state(second) == before
         assert screen_text(second).splitlines()[:12] == shown
+
+    # A fresh start saves its own session over that file within seconds; the palette's
+    # "Resume last session" still opens the one saved before it started.
+    third = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), keep_session=True, session_file=path)
+    async with third.run_test(size=SIZE) as pilot:
+        await settle(third, pilot)
+        assert len(third.main.book) == 1
+        assert third.main.share.keeper.save()  # (the periodic save, now)
+        assert len(load_session(path).prompts) == 1
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        for key in "Resume last":
+            await pilot.press("space" if key == " " else key)
+        from textual.command import CommandList
+
+        for _ in range(10_000):  # the palette's search runs in the background
+            await pilot.pause()
+            found = third.screen.query(CommandList)
+            if found and found.first().option_count and found.first().highlighted is not None:
+                break
+        await pilot.press("enter")
+        await settle(third, pilot)
+        assert _state(third) == before

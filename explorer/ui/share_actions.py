@@ -30,6 +30,9 @@ class ShareActions:
         self.screen = screen
         self.plot = False
         self.keeper: SessionKeeper | None = None
+        # The session saved before this one started: the keeper soon writes this one over
+        # it, so "Resume last session" keeps it from the start.
+        self.previous = None
 
     # -- plot panel (P) ---------------------------------------------------------------------
     def toggle_plot(self) -> None:
@@ -80,6 +83,8 @@ class ShareActions:
         sessions (the command line's app; a test's app does not write to the cache)."""
         if not getattr(self.screen.app, "keep_session", False) or self.keeper is not None:
             return
+        if getattr(self.screen.app, "resume_state", None) is None:
+            self.previous = _saved(self.path())
         self.keeper = SessionKeeper(self.path, self.capture,
                                     on_error=lambda text: self.screen.notify(text, title="Session",
                                                                              severity="warning", timeout=8))
@@ -102,16 +107,14 @@ class ShareActions:
         s.redraw()
 
     def resume_last(self) -> None:
-        """The palette's "Resume last session": this model's last one."""
+        """The palette's "Resume last session": the one saved before this one started
+        (without keeping sessions: this model's file)."""
         s = self.screen
-        path = last_session(s.engine.info.name)
-        if path is None:
-            s.notify(f"There is no saved session for {s.engine.info.name}.", title="Session", timeout=5)
+        state = self.previous if self.keeper is not None else _saved(self.path())
+        if state is None:
+            s.notify(f"There is no earlier saved session for {s.engine.info.name}.", title="Session", timeout=5)
             return
-        try:
-            self.resume(load_session(path))
-        except SessionFileError as exc:
-            s.notify(str(exc), title="Session", severity="error", timeout=10)
+        self.resume(state)
 
     def commands(self):
         yield SystemCommand("Plot panel", "Surprisal, entropy and pinned tokens along the prompt (P)",
@@ -121,15 +124,19 @@ class ShareActions:
         yield SystemCommand("Resume last session", "Reopen this model's last saved session", self.resume_last)
 
 
+def _saved(path: Path | None):
+    """The session at `path`, None when there is none or it cannot be read."""
+    try:
+        return None if path is None else load_session(path)
+    except SessionFileError:
+        return None
+
+
 def resume_offer(settings) -> str | None:
     """The start screen's "Resume last session" line when this model has a saved session."""
     from explorer.config import Settings
 
-    path = last_session((settings or Settings()).model.name)
-    try:
-        state = None if path is None else load_session(path)
-    except SessionFileError:
-        state = None
+    state = _saved(last_session((settings or Settings()).model.name))  # (--session: not offered)
     if state is None:
         return None
     n = len(state.prompts)
@@ -140,15 +147,10 @@ def resume_offer(settings) -> str | None:
 def choose_resume(app) -> None:
     """The line was clicked: the main screen opens the session instead of the prompt (or at
     once, when the prompt is already on screen)."""
-    path = last_session(app.settings.model.name)
-    try:
-        if path is None:
-            raise SessionFileError(f"There is no saved session for {app.settings.model.name}.")
-        state = load_session(path)
-    except SessionFileError as exc:
-        app.notify(str(exc), title="Session", severity="error", timeout=10)
+    if app.main.core is not None:  # the model loaded meanwhile (and may have saved over it)
+        app.main.share.resume_last()
         return
-    if app.main.core is None:
-        app.resume_state = state
-    else:
-        app.main.share.resume(state)
+    state = _saved(app.session_file or last_session(app.settings.model.name))
+    if state is None:
+        app.notify(f"There is no saved session for {app.settings.model.name}.", title="Session", timeout=5)
+    app.resume_state = state
