@@ -16,8 +16,8 @@ from explorer.display.plot import BLANK, PALETTE, canvas
 from explorer.report.data import prompt_curves, tracked_rows
 
 Curve = tuple[str, Sequence[float | None]]
-ROWS = 5  # braille rows per chart: 20 dots high (3 on a short terminal)
-LABEL_W = 6
+ROWS = 5  # braille rows per chart: 20 dots high (2 on a short terminal, no x axis line)
+LABEL_W = 8  # "1.2e-05 │"
 
 
 def curves(records, series, token_text) -> tuple[list[Curve], list[Curve]]:
@@ -55,18 +55,20 @@ class PlotPanel(Widget):
 
     def render(self) -> Text:
         width = max(8, self.size.width - LABEL_W - 1) if self.size.width else 60
-        rows = ROWS if self.app.size.height >= 40 else 3
+        short = self.app.size.height < 40  # the table keeps its rows on a short terminal
+        rows = 2 if short else ROWS
         out = Text()
         for n, (unit, curves, y_max) in enumerate(self.charts):
             if n:
                 out.append("\n")
-            out.append_text(_chart(unit, curves, y_max, width, rows))
+            out.append_text(_chart(unit, curves, y_max, width, rows, axis=not short))
         if self.note:
             out.append(("\n" if self.charts else "") + self.note, style="italic")
         return out
 
 
-def _chart(unit: str, curves: Sequence[Curve], y_max: float | None, width: int, rows: int) -> Text:
+def _chart(unit: str, curves: Sequence[Curve], y_max: float | None, width: int, rows: int,
+           axis: bool = True) -> Text:
     values = [list(v) for _, v in curves]
     known = [x for v in values for x in v if x is not None]
     top = y_max if y_max is not None else (max(known) if known else 1.0)
@@ -82,7 +84,10 @@ def _chart(unit: str, curves: Sequence[Curve], y_max: float | None, width: int, 
         for char, owner in row:
             style = None if owner is None else Style(color=PALETTE[owner % len(PALETTE)])
             text.append(char if owner is not None else BLANK, style=style)
-        text.append("\n")
+        if r < rows - 1 or axis:
+            text.append("\n")
+    if not axis:
+        return text
     n = max((len(v) for v in values), default=0)
     last = f"{n - 1}" if n > 1 else ""
     text.append(" " * (LABEL_W + 1) + "0" + " " * max(1, width - 1 - len(last)) + last, style="dim")
