@@ -12,12 +12,13 @@ import argparse
 import importlib
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from explorer.config import ConfigError
 from explorer.errors import ExplorerError
 from explorer.flags import (add_attribution_flags, add_autoplay_flags, add_model_flags,
-                            add_prompt_flags, add_sampling_flags, add_tree_flags,
+                            add_prompt_flags, add_sampling_flags, add_session_flags, add_tree_flags,
                             prompt_from_args, settings_from_args)
 
 PROG = "token-explorer"
@@ -53,6 +54,7 @@ def add_app_flags(parser: argparse.ArgumentParser) -> None:
     add_autoplay_flags(parser)
     add_tree_flags(parser)  # for `b` in the app
     add_attribution_flags(parser)  # for `i` in the app
+    add_session_flags(parser)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -108,6 +110,18 @@ def check_input(path: Path | None, flag: str = "Input file") -> None:
         raise ConfigError(f"{flag} {path} {what}.")
 
 
+def _resumed(args: argparse.Namespace):
+    """The session --resume names, read before any model loads (ConfigError: one sentence)."""
+    from explorer.session.keep import SessionFileError, session_from_args
+
+    if args.resume is not None and (args.input is not None or args.prompt is not None):
+        raise ConfigError("--resume opens the saved prompts; give it without --input or --prompt.")
+    try:
+        return session_from_args(args.resume, args.model)
+    except SessionFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
@@ -121,13 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         if command:
             return importlib.import_module(SUBCOMMANDS[command]).run_args(args)
         settings = settings_from_args(args)
+        resume = _resumed(args)
+        if resume is not None and not args.model and not args.server:  # the model it was saved with
+            settings = replace(settings, model=replace(settings.model, name=resume.model))
     except (UsageError, ConfigError) as exc:
         print(f"{who}: {exc}", file=sys.stderr)
         return 2
     from explorer.ui.app import TokenExplorerApp  # Textual import only when we run the UI
     from explorer.ui.signals import exit_on_signals
 
-    app = TokenExplorerApp(settings, input_path=args.input, prompt_text=args.prompt)
+    app = TokenExplorerApp(settings, input_path=args.input, prompt_text=args.prompt, resume=resume,
+                           keep_session=True, session_file=args.session)
     with exit_on_signals(app):  # SIGTERM / SIGHUP leave through Textual's shutdown
         app.run()
     # A request still waiting on a server must not keep the process alive after quit:

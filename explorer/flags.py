@@ -97,6 +97,31 @@ def add_attribution_flags(parser: argparse.ArgumentParser) -> None:
                             "[attribution] baseline; docs/attribution.md says which to use when)")
 
 
+def add_session_flags(parser: argparse.ArgumentParser) -> None:
+    """Keeping the session (explorer/session/keep.py): --resume [PATH], --session PATH."""
+    group = parser.add_argument_group("session")
+    group.add_argument("--resume", nargs="?", const=True, default=None, metavar="PATH",
+                       help="reopen the last session exactly as it was (prompts, position, layer, "
+                            "sampler, pins, constraint, model): the model's own with --model, "
+                            "else the latest; or the session file PATH")
+    group.add_argument("--session", type=Path, metavar="PATH",
+                       help="save this session to PATH (on quit and every few seconds) instead of "
+                            "the model's file in the cache folder")
+
+
+def add_report_flags(parser: argparse.ArgumentParser) -> None:
+    """--html PATH (one self-contained page: explorer/report) and the layer it colours by."""
+    from explorer.report.data import LAYERS, NO_LAYER
+
+    group = parser.add_argument_group("report")
+    group.add_argument("--html", type=Path, metavar="PATH",
+                       help="also write a self-contained HTML report (opens in any browser, "
+                            "no network): the prompt coloured, hover for each token's numbers")
+    group.add_argument("--html-layer", choices=[*LAYERS, NO_LAYER], default="probability",
+                       help="the colour layer the report opens with (default probability; "
+                            "the page can switch)")
+
+
 # -- the flags on top of config.toml ---------------------------------------------------------
 
 def prompt_from_args(args: argparse.Namespace) -> None:
@@ -196,4 +221,4 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 __all__ = ["add_attribution_flags", "add_autoplay_flags", "add_model_flags", "add_prompt_flags",
-           "add_sampling_flags", "add_tree_flags", "prompt_from_args", "settings_from_args"]
+           "add_report_flags", "add_sampling_flags", "add_session_flags", "add_tree_flags", "prompt_from_args", "settings_from_args"]

@@ -174,7 +174,7 @@ class Model:
         quiet = _Quiet()
         with self._lock:
             try:
-                _, tree = grow(self.backend, run_settings, text=args.prompt, path=args.input,
+                _, _, tree = grow(self.backend, run_settings, text=args.prompt, path=args.input,
                                default=default, warn=quiet.warn)
             finally:
                 _emit(quiet.notes)

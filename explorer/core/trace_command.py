@@ -43,8 +43,8 @@ from explorer.core.trace_sampling import (
     trace_sampler,
     tracked_ids,
 )
-from explorer.flags import (add_model_flags, add_prompt_flags, add_sampling_flags,
-                            settings_from_args)
+from explorer.flags import (add_model_flags, add_prompt_flags, add_report_flags,
+                            add_sampling_flags, settings_from_args)
 from explorer.sampling.constraint import ConstraintError
 from explorer.inputs import check_prompt_file
 from explorer.interrupt import soft_interrupt
@@ -72,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_track_flag(parser)
     add_constraint_flags(parser)
     add_trace_attribution_flags(parser)
+    add_report_flags(parser)
 
 
 def check_args(args: argparse.Namespace, *, lines_kept: bool = False) -> None:
@@ -88,6 +89,8 @@ def check_args(args: argparse.Namespace, *, lines_kept: bool = False) -> None:
         check_writable(args.jsonl, reading=args.input)
     elif args.attribution and not lines_kept:
         raise UsageError("--attribution adds to the JSONL lines; give --jsonl PATH too.")
+    if args.html is not None:
+        check_writable(args.html, reading=args.input)
     try:
         args.constraint = constraint_spec(args)  # files read and parsed before any model work
     except ValueError as exc:
@@ -229,6 +232,8 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
                 add_valid_fields(lines, choice.valids if local else None)
             if args.jsonl is not None:
                 write_jsonl(args.jsonl, lines)
+            if args.html is not None:
+                _write_html(args, backend, result, shown, finals, series, start.forced)
             return TraceRun(result, lines, report, start)
         except BackendError as exc:  # the steps are done; a server that died keeps them
             if args.jsonl is None:
@@ -237,6 +242,25 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
                         getattr(choice, "finals", None)) from None
     finally:
         backend.forget("trace")  # (a held backend keeps nothing of this trace)
+
+
+def _write_html(args: argparse.Namespace, backend: Backend, result: Trace, shown: dict,
+                finals, series, forced: int) -> None:
+    """The trace as one HTML page (explorer.report); finals[n] is step n+1's, the token at
+    position prompt_len + n. Raises ExportError (one sentence)."""
+    from explorer.report.build import write_report
+    from explorer.session.book import FORCED, PROMPT, SAMPLED
+
+    n = result.prompt_len
+    origins = (PROMPT,) * (n - forced) + (FORCED,) * forced + (SAMPLED,) * (len(result.records) - n)
+    at = None if finals is None else {result.prompt_len + n: f for n, f in enumerate(finals)}
+    settings = {**shown, "prompt tokens": result.prompt_len, "stop": result.stop}
+    try:
+        write_report(args.html, backend, result.records, title=f"trace · {backend.info.name}",
+                     settings=settings, finals=at, tracked=series, layer=args.html_layer,
+                     top_k=args.top_logprobs, origins=origins)
+    except OSError as exc:
+        raise ExportError(f"Could not write {args.html}: {exc.strerror or type(exc).__name__}.") from exc
 
 
 def _kept(args: argparse.Namespace, backend: Backend, partial: Trace, exc: BackendError,

@@ -174,6 +174,21 @@ class Explorer:
         old.close()
         return [text for text in (warning, pins_note) if text]
 
+    # -- keeping the session (explorer.session.keep) ------------------------------------
+    def snapshot(self, model: str, ui=None):
+        """The whole session as a SessionState (ui: the screen's layer, view, position)."""
+        from explorer.session.keep import capture
+
+        return capture(self, model, ui)
+
+    def resume(self, state) -> list[str]:
+        """Open a saved session on this backend (explorer.session.keep.resume: prompts,
+        sampler, stop rule, pins, constraint); compiling a constraint is slow, so call it
+        in a thread. Returns the notes (one sentence each)."""
+        from explorer.session.keep import resume
+
+        return resume(self, state)
+
     # -- verbs ---------------------------------------------------------------------------
     def press(self, name: str, row: int = 0) -> None:
         """A book key (append, pop, previous, next, fork, remove, reset, save), in order;

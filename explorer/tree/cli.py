@@ -18,7 +18,7 @@ DESCRIPTION = "Grow a tree of the likely continuations of a prompt and print it.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """tree's flags: the shared prompt, model and tree flags, and where to write."""
-    from explorer.flags import add_model_flags, add_prompt_flags, add_tree_flags
+    from explorer.flags import add_model_flags, add_prompt_flags, add_report_flags, add_tree_flags
 
     add_prompt_flags(parser, prompt_help="default: config.toml [prompts] default")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the tree as JSON here")
@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the leaf paths as JSONL here (one line per leaf)")
     add_model_flags(parser)
     add_tree_flags(parser)
+    add_report_flags(parser)
 
 
 def run_args(args: argparse.Namespace) -> int:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def grow(backend, settings, *, text: str | None, path: Path | None, default: Path | None, warn):
-    """(the opened prompt, the TokenTree grown after it) on an open backend: the one way
+    """(the opened prompt, its records, the TokenTree grown after it) on an open backend: the one way
     `tree` and the Python API's `tree` grow one. warn(text): each warning sentence. Ctrl-C
     while the tree grows stops the search and keeps the tree grown so far (marked
     incomplete); before that (loading the prompt) it interrupts as usual. Raises
@@ -67,11 +68,22 @@ def grow(backend, settings, *, text: str | None, path: Path | None, default: Pat
     for warning in start.warnings:  # e.g. no chat template: the plain prompt, as in the app
         warn(warning)
     try:
-        backend.sync("tree", start.ids)
+        records = backend.sync("tree", start.ids)
         with soft_interrupt() as interrupted:
-            return start, backend.grow_tree("tree", settings.tree, cancelled=interrupted)
+            return start, records, backend.grow_tree("tree", settings.tree, cancelled=interrupted)
     finally:
         backend.forget("tree")
+
+
+def _write_html(args: argparse.Namespace, backend, records, tree) -> None:
+    """The prompt and its tree as one HTML page (explorer.report). Raises OSError."""
+    from explorer.report.build import write_report
+    from explorer.report.data import tree_data
+
+    settings = {"tree": f"{tree.size} nodes, search {tree.stopped}", "forward passes": tree.forward_passes}
+    write_report(args.html, backend, records, title=f"tree · {backend.info.name}", settings=settings,
+                 tree=tree_data(tree), layer=args.html_layer)
+    print(f"wrote {args.html}", file=sys.stderr)
 
 
 def run(settings, args: argparse.Namespace) -> int:
@@ -89,13 +101,13 @@ def run(settings, args: argparse.Namespace) -> int:
 
     source = None if args.prompt is not None else args.input or settings.resolve(settings.prompts.default)
     try:  # files first: a bad one is refused before the model loads, not after
-        check_run_files(source, (args.json, args.jsonl), create_folder=True)
+        check_run_files(source, (args.json, args.jsonl, args.html), create_folder=True)
         backend = open_backend(settings, influence=False)  # a tree needs no attention rows
     except (BackendError, PromptFileError) as exc:
         return fail(str(exc))
     try:
         default = None if args.input else settings.resolve(settings.prompts.default)
-        start, tree = grow(backend, settings, text=args.prompt, path=args.input, default=default,
+        start, records, tree = grow(backend, settings, text=args.prompt, path=args.input, default=default,
                            warn=lambda text: print(f"warning: {text}", file=sys.stderr))
         unprinted = write_stdout(render_text(tree, backend.decode(start.ids)) + "\n")
         if args.json:
@@ -104,6 +116,8 @@ def run(settings, args: argparse.Namespace) -> int:
         if args.jsonl:
             write_leaves_jsonl(tree, args.jsonl)
             print(f"wrote {args.jsonl}", file=sys.stderr)
+        if args.html:
+            _write_html(args, backend, records, tree)
         if unprinted:
             return fail(unprinted)
         if tree.cancelled:

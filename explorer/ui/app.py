@@ -40,11 +40,13 @@ class TokenExplorerApp(App):
     ]
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,
-                 engine=None, prompt_text: str | None = None) -> None:
+                 engine=None, prompt_text: str | None = None, resume=None,
+                 keep_session: bool = False, session_file: Path | None = None) -> None:
         """`engine`: an already open backend (tests share one); otherwise one is opened
         from settings.model in a worker while the loading panel shows progress.
         `prompt_text` (--prompt): the prompt itself, instead of a file."""
-        super().__init__()
+        super().__init__()  # sessions (resume, keep, file): explorer.ui.share_actions
+        self.resume_state, self.keep_session, self.session_file = resume, keep_session, session_file
         self.settings = settings or Settings()
         self.input_path = input_path
         self.prompt_text = prompt_text
@@ -101,6 +103,8 @@ class TokenExplorerApp(App):
         self.exit(return_code=1 if self.start_failed else 0)
 
     def exit(self, *args, **kwargs) -> None:
+        if self._main is not None:
+            self._main.share.save()  # the session as the user leaves it
         if self._owns_engine and self.settings.server.url:
             # A worker waiting on a server (connecting, or any request) would hold the
             # process after quit until its deadline (asyncio joins worker threads):
@@ -117,7 +121,7 @@ class TokenExplorerApp(App):
     @work(thread=True, exit_on_error=False, name="load", group="load")
     def _load(self) -> None:
         startup.load(self.post_message, self.settings, self.input_path, self._engine,
-                     prompt_text=self.prompt_text)
+                     prompt_text=self.prompt_text, resume=self.resume_state)
 
     def on_load_progress(self, message: LoadProgress) -> None:
         self.startup.panel.say(message.text)

@@ -58,6 +58,7 @@ class Drawing:
                 self.drawn, self._drawn_at = drawn, time.monotonic()
                 s.main_view.draw(lane.records, lane.views, look, s.engine.token_bytes,
                                  s.engine.special_ids, **sampler.drawing())
+                s.share.draw_plot()
                 sampler.forced_report()
         self.show_header()
 

@@ -32,6 +32,7 @@ from explorer.ui.messages import ChainProgress, JobDone, JobProgress, Loaded
 from explorer.ui.model_switch import ModelSwitcher, SwitchDone, SwitchProgress
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.sampler_actions import SAMPLER_BINDINGS, SamplerActions
+from explorer.ui.share_actions import SHARE_BINDINGS, ShareActions
 from explorer.ui.view_actions import ViewActions
 
 # (book press, palette title, palette help) for the command palette.
@@ -74,6 +75,7 @@ class MainScreen(Screen):
         *SAMPLER_BINDINGS,
         *CONSTRAINT_BINDINGS,
         Binding("ctrl+o", "switch_model", "Switch model", id="app.model", show=False),
+        *SHARE_BINDINGS,
     ]
 
     def __init__(self, settings) -> None:
@@ -84,6 +86,7 @@ class MainScreen(Screen):
         self.views = ViewActions(self, settings.attribution.baseline)
         self.switcher = ModelSwitcher(self)
         self.drawing = Drawing(self)
+        self.share = ShareActions(self)
 
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
@@ -102,7 +105,12 @@ class MainScreen(Screen):
         self.core = Explorer(message.backend, self.settings.sampling, start_job=self.start_job,
                              notify=self.notify, lane_note=self.drawing.lane_note,
                              on_press=self._on_press, background=is_background)
-        self.core.open(PromptBook([first]))
+        resume = getattr(self.app, "resume_state", None)
+        if resume is not None:  # --resume, or the start screen's line
+            self.share.resume(resume)
+        else:
+            self.core.open(PromptBook([first]))
+        self.share.start_keeping()
         self.app.refresh_bindings()
         self.redraw()
 
@@ -199,6 +207,8 @@ class MainScreen(Screen):
     def action_constraint_panel(self) -> None: self.constraint_keys.panel()
     def action_constraint_list(self) -> None: self.constraint_keys.toggle_list()
     def action_switch_model(self) -> None: self.switcher.pick()
+    def action_toggle_plot(self) -> None: self.share.toggle_plot()
+    def action_write_report(self) -> None: self.share.write_report()
 
     def on_tracked_panel_unpin(self, message) -> None:
         self.sampler_keys.unpin(message.token_id)
@@ -214,6 +224,7 @@ class MainScreen(Screen):
         yield from self.sampler_keys.commands()
         yield from self.constraint_keys.commands()
         yield from self.switcher.commands()
+        yield from self.share.commands()
 
     # -- the lane's jobs --------------------------------------------------------------------
     def start_job(self, job) -> None:

@@ -16,6 +16,7 @@ from explorer.ui import colors
 from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
 from explorer.ui.next_table import NextTokenTable
+from explorer.ui.plot_panel import PlotPanel, curves
 from explorer.ui.prompt_view import PromptView
 from explorer.ui.repaint import set_titles
 from explorer.ui.token_display import column_labels, segments
@@ -78,11 +79,13 @@ class MainView(Vertical):
         yield Legend(id="legend")
         yield LayerHeatmap(id="heatmap")
         yield TrackedPanel(id="tracked")
+        yield PlotPanel(id="plot")
         yield NextTokenTable(id="table")
 
     def on_mount(self) -> None:
         self.query_one(LayerHeatmap).display = False
         self.query_one(TrackedPanel).display = False
+        self.query_one(PlotPanel).display = False
         # Tokens are appended at the end: the prompt stays scrolled there however its
         # height settles (a long file opened at the top while the screen was first laid out).
         self.query_one("#prompt-scroll", VerticalScroll).anchor()
@@ -171,6 +174,15 @@ class MainView(Vertical):
                 panel.show(tracked, special_ids, lens=any(r.layers is not None for r in tracked))
             else:
                 panel.waiting("computing the tracked tokens…")
+
+    def draw_plot(self, shown: bool, records: Sequence[TokenRecord] = (), series=None,
+                  token_text: Callable[[int], str] | None = None) -> None:
+        """The plot panel (P): surprisal and entropy along the shown prompt and the pins'
+        p_base (series: the lane's tracked view, None while it is fetched or no pins)."""
+        panel = self.query_one(PlotPanel)
+        panel.display = shown
+        if shown and records:
+            panel.show(*curves(records, series, token_text))
 
     @staticmethod
     def _colour_values(records, views, look: Look) -> tuple[list[float | None] | None, str]:

@@ -1,6 +1,7 @@
 """Write docs/screenshot.svg: the default prompt, a few steps, the probability layer on.
 
     uv run python -m explorer.ui.screenshot [OUT.svg]
+    uv run python -m explorer.ui.screenshot --plot      # docs/plot.svg only
 """
 
 from __future__ import annotations
@@ -79,8 +80,25 @@ async def take_constraint(out: Path, size: tuple[int, int] = (120, 40)) -> None:
         app.save_screenshot(filename=out.name, path=str(out.parent))
 
 
+async def take_plot(out: Path, size: tuple[int, int] = (120, 40)) -> None:
+    """docs/plot.svg: the plot panel (P) on the default model, three steps, two pins."""
+    app = TokenExplorerApp(Settings())
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        for key in ("right", "right", "right", "m", "down", "m", "e", "e", "P"):
+            await pilot.press(key)
+            await settle(app, pilot)
+        app.clear_notifications()
+        await pilot.pause()
+        app.save_screenshot(filename=out.name, path=str(out.parent))
+
+
 if __name__ == "__main__":
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if sys.argv[1:] == ["--plot"]:  # only docs/plot.svg
+        asyncio.run(take_plot(REPO_DIR / "docs" / "plot.svg"))
+        print(REPO_DIR / "docs" / "plot.svg")
+        sys.exit(0)
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DIR / "docs" / "screenshot.svg"
     asyncio.run(take(target))
     print(target)

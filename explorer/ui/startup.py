@@ -6,10 +6,11 @@ what it does on every key press. Errors become one sentence (LoadFailed), never 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from explorer.backend import BackendError, open_backend
-from explorer.config import Settings
+from explorer.config import DEFAULT_NAME, Settings
 from explorer.session import PromptFileError
 from explorer.session.start import open_prompt
 from explorer.ui.messages import LoadFailed, Loaded, LoadProgress
@@ -32,16 +33,42 @@ def wanted_name(settings: Settings) -> str:
     return settings.model.name
 
 
+def open_for_resume(settings: Settings, resume, progress) -> tuple[object, list[str]]:
+    """The backend a resumed session opens on: its own model; when that cannot load (gone,
+    damaged, a server that is down), the default model, whose tokenizer the prompts are then
+    re-tokenised for (explorer.session.keep: by their saved text). (backend, warnings)."""
+    try:
+        return open_backend(settings, progress=progress), []
+    except BackendError as exc:
+        if settings.model.name == DEFAULT_NAME and not settings.server.url:
+            raise
+        why = str(exc).rstrip(".")
+        progress(f"{why}; opening {DEFAULT_NAME} with the saved prompts instead…")
+        fallback = replace(settings, model=replace(settings.model, name=DEFAULT_NAME),
+                           server=replace(settings.server, url=""))
+        return open_backend(fallback, progress=progress), [
+            f"{why}; the session's {len(resume.prompts)} prompts are restored on {DEFAULT_NAME} instead."]
+
+
 def load(post, settings: Settings, input_path: Path | None, backend=None, *,
-         prompt_text: str | None = None) -> None:
+         prompt_text: str | None = None, resume=None) -> None:
     """Post LoadProgress while working, then Loaded or LoadFailed. `backend`: one already
     open (tests share one); otherwise settings.model is opened. `prompt_text` (--prompt)
     is the prompt itself, instead of a file; the prompt opens as trace's and tree's do
-    (explorer.session.start.open_prompt)."""
+    (explorer.session.start.open_prompt). `resume`: a saved session
+    (explorer.session.keep.SessionState) that the main screen opens instead of a prompt."""
     try:
+        warnings: list[str] = []
         if backend is None:
             post(LoadProgress(f"Loading model {wanted_name(settings)}…"))
-            backend = open_backend(settings, progress=lambda text: post(LoadProgress(text)))
+            say = lambda text: post(LoadProgress(text))  # noqa: E731
+            if resume is None:
+                backend = open_backend(settings, progress=say)
+            else:
+                backend, warnings = open_for_resume(settings, resume, say)
+        if resume is not None:
+            post(Loaded(backend, resume.prompts[0].ids, [], warnings))
+            return
         post(LoadProgress("Reading the prompt…"))
         start = open_prompt(backend, settings.prompts, text=prompt_text, path=input_path,
                             default=settings.resolve(settings.prompts.default))

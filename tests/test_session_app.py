@@ -1,0 +1,116 @@
+"""Sessions in the app: start-up opens a resumed session's own model, or, when that cannot
+load, the default model with the saved prompts (re-tokenised there by their text)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from explorer.backend import BackendError
+from explorer.config import DEFAULT_NAME
+from explorer.session.keep import SavedPrompt, SessionState
+from explorer.ui import startup
+from app_fixtures import test_settings as make_settings
+
+STATE = SessionState(model="gone/model", prompts=(SavedPrompt((1, 2), (1, 2), ("prompt",) * 2, "ab", "ab"),) * 3)
+
+
+def test_a_session_whose_model_cannot_load_opens_on_the_default_model(monkeypatch):
+    opened = []
+
+    def fake_open(settings, progress=None, **kwargs):
+        opened.append(settings.model.name)
+        if settings.model.name != DEFAULT_NAME:
+            raise BackendError(f"No model named {settings.model.name}.")
+        return "the default backend"
+
+    monkeypatch.setattr(startup, "open_backend", fake_open)
+    said = []
+    settings = make_settings()
+    settings = replace(settings, model=replace(settings.model, name="gone/model"))
+    backend, warnings = startup.open_for_resume(settings, STATE, said.append)
+    assert backend == "the default backend" and opened == ["gone/model", DEFAULT_NAME]
+    assert warnings == [f"No model named gone/model; the session's 3 prompts are restored on {DEFAULT_NAME} instead."]
+    assert said == [f"No model named gone/model; opening {DEFAULT_NAME} with the saved prompts instead…"]
+
+
+def test_the_default_model_failing_too_is_the_plain_failure(monkeypatch):
+    def fail(settings, progress=None, **kwargs):
+        raise BackendError("Broken.")
+
+    monkeypatch.setattr(startup, "open_backend", fail)
+    settings = make_settings()
+    with pytest.raises(BackendError, match="^Broken.$"):
+        startup.open_for_resume(replace(settings, model=replace(settings.model, name=DEFAULT_NAME)),
+                                STATE, lambda text: None)
+
+
+# -- the done-when: quit with three prompts (one a fork), two pins, temperature 0.8 and the
+# entropy layer on; resuming shows exactly that ------------------------------------------
+
+from app_fixtures import SIZE, RecordingApp, embedded_engine, requires_model, screen_text, settle  # noqa: E402
+
+from explorer.session.keep import load_session  # noqa: E402
+from explorer.ui.views import ColourLayer  # noqa: E402
+
+
+def _state(app):
+    main = app.main
+    return ([(p.ids, p.original, p.origins) for p in main.book], main.book.index, main.tracked_ids,
+            main.sampler.settings, main.colour)
+
+
+@requires_model
+async def test_quit_and_resume_shows_exactly_the_session(tmp_path):
+    path = tmp_path / "session.json"
+    first = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), keep_session=True, session_file=path)
+    async with first.run_test(size=SIZE) as pilot:
+        await settle(first, pilot)
+        for key in ("right", "d", "right", "right", "d", "left", "w"):  # 3 prompts, two forks
+            await pilot.press(key)
+            await settle(first, pilot)
+        await pilot.press("o")  # the sampler panel: temperature 0.8
+        await pilot.pause()
+        first.screen.query_one("#knob-temperature").value = "0.8"
+        await pilot.press("enter")
+        await settle(first, pilot)
+        for key in ("m", "down", "m", "e", "e"):  # two pins; none → probability → entropy
+            await pilot.press(key)
+            await settle(first, pilot)
+        before = _state(first)
+        shown = screen_text(first).splitlines()[:12]  # header and prompt panel
+        await pilot.press("ctrl+q")
+    books, index, pins, settings, colour = before
+    assert len(books) == 3 and index == 1 and len(pins) == 2
+    assert settings.temperature == 0.8 and colour is ColourLayer.ENTROPY
+    assert books[1][2][-2:] == ("picked", "picked")  # the fork grown by two
+
+    second = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), resume=load_session(path))
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(second, pilot)
+        assert _state(second) == before
+        assert screen_text(second).splitlines()[:12] == shown
+
+    # A fresh start saves its own session over that file within seconds; the palette's
+    # "Resume last session" still opens the one saved before it started.
+    third = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), keep_session=True, session_file=path)
+    async with third.run_test(size=SIZE) as pilot:
+        await settle(third, pilot)
+        assert len(third.main.book) == 1
+        assert third.main.share.keeper.save()  # (the periodic save, now)
+        assert len(load_session(path).prompts) == 1
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        for key in "Resume last":
+            await pilot.press("space" if key == " " else key)
+        from textual.command import CommandList
+
+        for _ in range(10_000):  # the palette's search runs in the background
+            await pilot.pause()
+            found = third.screen.query(CommandList)
+            if found and found.first().option_count and found.first().highlighted is not None:
+                break
+        await pilot.press("enter")
+        await settle(third, pilot)
+        assert _state(third) == before
