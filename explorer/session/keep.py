@@ -278,10 +278,12 @@ class SessionKeeper:
     def path(self) -> Path:
         return Path(self._path() if callable(self._path) else self._path)
 
-    def save(self) -> bool:
-        """Write the state now if it changed; True when a file was written."""
+    def save(self, state: SessionState | None = None) -> bool:
+        """Write the state now if it changed; True when a file was written. `state`: one
+        already captured (the app captures on its own thread and writes from another, so
+        the write and its fsync never hold up a key); otherwise `capture()` now."""
         with self._lock:
-            state = self._capture()
+            state = self._capture() if state is None else state
             if state is None:
                 return False
             key = replace(state, saved_at="").to_json()  # the time alone is no change

@@ -6,6 +6,8 @@ calls (explorer.ui.main_screen), as the other *_actions parts.
 
 from __future__ import annotations
 
+import threading
+from functools import partial
 from pathlib import Path
 
 from textual.app import SystemCommand
@@ -85,10 +87,25 @@ class ShareActions:
             return
         if getattr(self.screen.app, "resume_state", None) is None:
             self.previous = _saved(self.path())
-        self.keeper = SessionKeeper(self.path, self.capture,
-                                    on_error=lambda text: self.screen.notify(text, title="Session",
-                                                                             severity="warning", timeout=8))
-        self.screen.set_interval(SAVE_EVERY_S, self.keeper.save)
+        self._ui_thread = threading.get_ident()
+        self.keeper = SessionKeeper(self.path, self.capture, on_error=self._note_failed_save)
+        self.screen.set_interval(SAVE_EVERY_S, self._save_in_background)
+
+    def _save_in_background(self) -> None:
+        """The state is read here, on the app's thread (the core is not locked); writing it
+        (JSON, a temporary file, fsync, rename) runs on a thread, so a slow disk never
+        delays a key. The keeper's lock keeps a quit's save after a write in flight."""
+        state = self.capture()
+        if state is not None:
+            threading.Thread(target=self.keeper.save, args=(state,), name="session-save",
+                             daemon=True).start()
+
+    def _note_failed_save(self, text: str) -> None:
+        notify = partial(self.screen.notify, text, title="Session", severity="warning", timeout=8)
+        if threading.get_ident() == self._ui_thread:  # a quit's save
+            notify()
+        else:
+            self.screen.app.call_from_thread(notify)
 
     def save(self) -> None:
         if self.keeper is not None:
