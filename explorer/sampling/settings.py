@@ -99,10 +99,12 @@ def _scale_bad(v: float | None) -> bool:
 def _parse(name: str, value: object) -> float | int | None:
     """Convert and range-check one knob; one sentence when it is wrong."""
     v = _number(name, value)
+    if name == "top_k" and v == -1:
+        v = 0  # -1 is vLLM's and Token Tracer's way to say "off" (their default)
     bad = {
         "temperature": v is not None and v != 0 and _scale_bad(v)
         and f"must be 0 (greedy) or between {SCALE_MIN:g} and {SCALE_MAX:g}",
-        "top_k": v is not None and v < 0 and "must be 0 (off) or more",
+        "top_k": v is not None and v < 0 and "must be 0 or -1 (off) or more",
         "top_p": v is not None and not 0 < v <= 1 and "must be above 0 and at most 1 (1 = off)",
         "min_p": v is not None and not 0 <= v <= 1 and "must be between 0 (off) and 1",
         "repetition_penalty": _scale_bad(v)
@@ -127,6 +129,8 @@ PRESETS: dict[str, SamplingSettings] = {
     # Hot, with a min-p floor that scales with the top token's probability (Nguyen et al.
     # 2024, "min-p sampling"): diverse when the model is unsure, still sharp when it is sure.
     "creative": SamplingSettings(temperature=1.2, min_p=0.05),
+    # next-token-visualization's "reliable" preset, as its interface defines it.
+    "reliable": SamplingSettings(temperature=0.25, top_p=0.70, repetition_penalty=1.10),
 }
 
 

@@ -26,15 +26,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the leaf paths as JSONL here (one line per leaf)")
     add_model_flags(parser)
     add_tree_flags(parser)
+    add_tree_format_flag(parser)
+
+
+def add_tree_format_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("explorer", "gemma"), default="explorer", dest="format",
+                        help="layout of the --json file: explorer (the default) or gemma "
+                             "(Gemma's token-tree visualiser; explorer/tree/gemma.py)")
 
 
 def run_args(args: argparse.Namespace) -> int:
     """`main.py tree ...` parsed by explorer.cli. Raises ConfigError for a setting the user
     can fix before any model loads (cli.main prints it)."""
     from explorer.cli import check_input
+    from explorer.config import ConfigError
     from explorer.flags import settings_from_args
 
     settings = settings_from_args(args)  # the [tree] flags on config.toml, once
+    if args.format == "gemma" and not args.json:
+        raise ConfigError("--format gemma is the layout of the --json file; give --json PATH too.")
     if args.prompt is None and args.input is None:
         check_input(settings.resolve(settings.prompts.default), "The default prompt")
     try:
@@ -55,7 +65,7 @@ def run(settings, args: argparse.Namespace) -> int:
     from explorer.backend import BackendError, open_backend
     from explorer.session import PromptFileError
     from explorer.session.start import open_prompt
-    from explorer.tree.export import write_json, write_leaves_jsonl
+    from explorer.tree.export import write_gemma_json, write_json, write_leaves_jsonl
     from explorer.tree.render import render_text
 
     def fail(text: str) -> int:  # a model, prompt or file the user can fix: exit 2 as trace
@@ -86,7 +96,10 @@ def run(settings, args: argparse.Namespace) -> int:
         with soft_interrupt() as interrupted:
             tree = backend.grow_tree("tree", settings.tree, cancelled=interrupted)
         unprinted = write_stdout(render_text(tree, backend.decode(ids)) + "\n")
-        if args.json:
+        if args.json and args.format == "gemma":
+            write_gemma_json(tree, backend.decode(ids), args.json)
+            print(f"wrote {args.json}", file=sys.stderr)
+        elif args.json:
             write_json(tree, args.json)
             print(f"wrote {args.json}", file=sys.stderr)
         if args.jsonl:

@@ -84,10 +84,14 @@ def grow(expander: Expander, prompt_ids: Sequence[int], settings: TreeSettings, 
             ahead.update(zip(paths[1:], results[1:]))
         level = tree.children if node is None else node.children
         base = 0.0 if node is None else node.cum_logprob
+        # Every token the expansion listed (p >= t_min): Gemma's tree keeps them as the
+        # node's candidates (explorer/tree/gemma.py).
+        listed = tuple((int(t), decode((int(t),)), math.exp(float(lp)))
+                       for t, lp in zip(result.token_ids, result.logprobs))
         if node is None:
-            tree.entropy = result.entropy
+            tree.entropy, tree.candidates = result.entropy, listed
         else:
-            node.end = EXPANDED
+            node.end, node.candidates = EXPANDED, listed
         t = threshold(len(queue), settings)
         for rank, (token, logprob) in enumerate(zip(result.token_ids, result.logprobs)):
             p = math.exp(float(logprob))
