@@ -83,8 +83,8 @@ def _step_block(n: int, record: TokenRecord, before: TokenRecord, top_k: int,
         if final is not None:
             lp = final.get(c.token_id)
             mark = (f"  final {_prob(lp)}" if lp is not None else "  (excluded)") + mark
-        lines.append(f"{INDENT}{k:>2}. {c.text:<{width}}  {c.prob:.4f}  logprob {_lp(c.logprob):>8}  "
-                     f"{_pct(c.logprob):>7}  id {c.token_id}{mark}")
+        lines.append(f"{INDENT}{k:>2}. {c.text:<{width}}  {c.prob:.4f}  logprob {_lp(c.logprob)}  "
+                     f"{_pct(c.logprob)}  id {c.token_id}{mark}")
     for tid, text, lp in extras.tracked:
         lines.append(f"{INDENT}tracked {text}  id {tid}  logprob {_lp(lp)}  {_pct(lp)}")
     return lines

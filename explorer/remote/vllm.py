@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from collections.abc import Sequence
 
@@ -35,8 +36,10 @@ from explorer.remote.client import RemoteError, ServerClient, check_token, field
 from explorer.remote.checks import is_int, text_field
 from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
+from explorer.lru import LRU
 from explorer.remote.tracking import PrefixLogprobs, ranks_from_rows
 
+UNCAPPED_K = 256  # entries asked for the entropy bound from a server with no --max-logprobs cap
 MASKED = -9990.0  # vLLM reports a token its sampler excluded as -9999
 _TOKEN_KEY = re.compile(r"(?:token_id:)?([0-9]+)")  # a log-prob's key: "token_id:N" or "N"
 _TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
@@ -92,7 +95,7 @@ class VLLMBackend(RemoteBackend):
     # -- numbers --------------------------------------------------------------------------
     def _complete(self, ids, **extra) -> dict:
         body = {"model": self.model, "prompt": list(ids), "max_tokens": 1, "temperature": 0,
-                "logprobs": self.top_k, "return_tokens_as_token_ids": True, **extra}
+                "logprobs": self.bound_k, "return_tokens_as_token_ids": True, **extra}
         data = self.client.post("/v1/completions", body)
         choice = field(data, "choices", 0, where=self.client.where, what="/v1/completions")
         if not isinstance(choice, dict):
@@ -105,8 +108,16 @@ class VLLMBackend(RemoteBackend):
     def _next_from(self, choice: dict) -> Distribution:
         # A sampled token outside the top-K comes as an extra entry: the table and the
         # entropy bound (which assumes the listed tokens are the K most likely) leave it out.
-        pairs = sorted(self._top_pairs(choice), key=lambda p: (-p[1], p[0]))[: self.top_k]
+        pairs = sorted(self._top_pairs(choice), key=lambda p: (-p[1], p[0]))[: self.bound_k]
         return make_distribution(pairs, self.vocab_size, keep=self.top_k)
+
+    @property
+    def bound_k(self) -> int:
+        """How many entries we ask for: as many as the server allows (its --max-logprobs),
+        so the entropy's lower bound is as tight as it can be; the table and the files
+        keep the top_k the user asked for. A server without a cap is asked for
+        UNCAPPED_K (the whole vocabulary per step would be a large answer)."""
+        return max(self.top_k, self._max_top_k if self._max_top_k is not None else UNCAPPED_K)
 
     def _top_pairs(self, choice: dict) -> list[tuple[int, float]]:
         top = field(choice, "logprobs", "top_logprobs", 0, where=self.client.where,
@@ -152,7 +163,7 @@ class VLLMBackend(RemoteBackend):
         return check_token(token_ids[0], self.vocab_size, self.client.where)
 
     def load(self, ids, *, progress, cancelled):
-        choice = self._complete(ids, prompt_logprobs=self.top_k)
+        choice = self._complete(ids, prompt_logprobs=self.bound_k)
         rows = field(choice, "prompt_logprobs", where=self.client.where, what="/v1/completions")
         if not isinstance(rows, list) or len(rows) != len(ids):
             raise RemoteError(f"The server at {self.client.where} sent prompt log-probs for "
@@ -176,7 +187,7 @@ class VLLMBackend(RemoteBackend):
             lp = finite(field(entry, "logprob", where=self.client.where, what="prompt_logprobs"), self.client.where)
             rank = whole(field(entry, "rank", where=self.client.where, what="prompt_logprobs"),
                          self.client.where, "a rank", least=1)
-            if rank <= self.top_k:
+            if rank <= self.bound_k:
                 top.append((tid, lp))
             if tid == actual:
                 known.append((tid, lp, rank))
@@ -207,7 +218,62 @@ class VLLMBackend(RemoteBackend):
 
     @cached_property
     def _tracking(self) -> PrefixLogprobs:
-        return PrefixLogprobs(self._after_prefixes)
+        return PrefixLogprobs(self._known_or_fetched)
+
+    def follow(self, key, token_ids) -> None:
+        """Fetch these tokens' log-probs with every later append of prompt `key`: vLLM 0.32
+        answers one request with either the top-K (`logprobs`) or the given ids
+        (`logprob_token_ids` replaces the top-K; its completion protocol then drops
+        `logprobs`), so the append's table request and a tracked request for the same ids
+        go out together and the server batches them into one engine step, the second one
+        reading the first's prefix cache. tracked() then asks only for positions not known."""
+        with self._lock:
+            self._following[key] = [check_token(t, self.vocab_size, self.client.where) for t in token_ids]
+
+    @cached_property
+    def _following(self) -> dict:
+        return {}
+
+    @cached_property
+    def _step_rows(self) -> LRU:
+        # (prefix ids, token id) -> log p after the prefix, from appends' tracked requests
+        return LRU(4096)
+
+    @cached_property
+    def _side(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="vllm-tracked")
+
+    def _append_request(self, key, ids):
+        wanted = self._following.get(key)
+        if not wanted:
+            return super()._append_request(key, ids)
+        side = self._side.submit(self._after_prefixes, [ids], wanted)
+        try:
+            nxt = super()._append_request(key, ids)
+        except BaseException:
+            side.cancel()
+            raise
+        row = side.result()[0]  # a failed tracked request fails the step, as its own would
+        for t, lp in row.items():
+            self._step_rows.put((ids, t), lp)
+        return nxt
+
+    def forget(self, key) -> None:
+        super().forget(key)
+        with self._lock:
+            self._following.pop(key, None)
+
+    def _known_or_fetched(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
+        """_after_prefixes for the prefixes whose rows no append fetched already."""
+        rows: list[dict[int, float] | None] = []
+        for p in prefixes:
+            known = {t: self._step_rows.peek((p, t)) for t in wanted}
+            rows.append(known if all(v is not None for v in known.values()) else None)
+        todo = [i for i, r in enumerate(rows) if r is None]
+        if todo:
+            for i, row in zip(todo, self._after_prefixes([prefixes[i] for i in todo], wanted)):
+                rows[i] = row
+        return rows
 
     def _after_prefixes(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
         """Per prompt, {token: log p after its last position}: one request for them all (the
