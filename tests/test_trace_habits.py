@@ -217,3 +217,31 @@ def test_gemma_tree_file_matches_the_tree(tmp_path, capsys, reference):
 def test_reliable_preset(tmp_path, capsys):
     _, report, _ = run(tmp_path, capsys, "--max-new-tokens", "3", "--preset", "reliable", "--seed", "1")
     assert "decoding T 0.25 · top-p 0.7 · rep 1.1 · seed 1," in report
+
+
+def prompt_ids_of(report: str) -> list[int]:
+    line = next(s for s in report.splitlines() if s.startswith("prompt ids  ["))
+    return [int(t) for t in line[len("prompt ids  ["):line.index("]")].split(", ")]
+
+
+def test_input_opens_gemma_files_as_prompts(tmp_path, capsys, reference):
+    _, tok = reference
+    ours, _, _ = run(tmp_path, capsys, "--max-new-tokens", "6", name="ours.jsonl")
+    run(tmp_path, capsys, "--max-new-tokens", "6", "--format", "gemma", name="gemma.jsonl")
+    again = cli.main(["trace", "--model", "embedded", "-i", str(tmp_path / "gemma.jsonl"),
+                      "--max-new-tokens", "1"])
+    out = capsys.readouterr()
+    assert again == 0, out.err
+    # The response's tokens come back as the same ids after the prompt's.
+    assert prompt_ids_of(out.out) == tok(PROMPT)["input_ids"] + [o["token_id"] for o in ours]
+    tree = tmp_path / "tree.json"
+    assert cli.main(["tree", "--model", "embedded", "--prompt", PROMPT, "--max-nodes", "4",
+                     "--json", str(tree), "--format", "gemma"]) == 0
+    capsys.readouterr()
+    assert cli.main(["trace", "--model", "embedded", "-i", str(tree), "--max-new-tokens", "1"]) == 0
+    assert prompt_ids_of(capsys.readouterr().out) == tok(PROMPT)["input_ids"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "x", "response": "y", "data": [{"logprob": 1}]}) + "\n")
+    code = cli.main(["trace", "--model", "embedded", "-i", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not a Gemma logprobs file" in err and err.count("\n") == 1
