@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from collections.abc import Sequence
 
@@ -36,8 +35,7 @@ from explorer.remote.client import RemoteError, ServerClient, check_token, field
 from explorer.remote.checks import is_int, text_field
 from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
-from explorer.lru import LRU
-from explorer.remote.tracking import PrefixLogprobs, ranks_from_rows
+from explorer.remote.tracking import PrefixLogprobs, StepRows, ranks_from_rows
 
 UNCAPPED_K = 256  # entries asked for the entropy bound from a server with no --max-logprobs cap
 MASKED = -9990.0  # vLLM reports a token its sampler excluded as -9999
@@ -218,15 +216,16 @@ class VLLMBackend(RemoteBackend):
 
     @cached_property
     def _tracking(self) -> PrefixLogprobs:
-        return PrefixLogprobs(self._known_or_fetched)
+        return PrefixLogprobs(self._steps.fetch)
+
+    @cached_property
+    def _steps(self) -> StepRows:
+        return StepRows(self._after_prefixes)
 
     def follow(self, key, token_ids) -> None:
-        """Fetch these tokens' log-probs with every later append of prompt `key`: vLLM 0.32
-        answers one request with either the top-K (`logprobs`) or the given ids
-        (`logprob_token_ids` replaces the top-K; its completion protocol then drops
-        `logprobs`), so the append's table request and a tracked request for the same ids
-        go out together and the server batches them into one engine step, the second one
-        reading the first's prefix cache. tracked() then asks only for positions not known."""
+        """Fetch these tokens' log-probs beside every later append of prompt `key`
+        (explorer.remote.tracking.StepRows: vLLM answers one request with the top-K or the
+        given ids, not both)."""
         with self._lock:
             self._following[key] = [check_token(t, self.vocab_size, self.client.where) for t in token_ids]
 
@@ -234,46 +233,16 @@ class VLLMBackend(RemoteBackend):
     def _following(self) -> dict:
         return {}
 
-    @cached_property
-    def _step_rows(self) -> LRU:
-        # (prefix ids, token id) -> log p after the prefix, from appends' tracked requests
-        return LRU(4096)
-
-    @cached_property
-    def _side(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="vllm-tracked")
-
     def _append_request(self, key, ids):
         wanted = self._following.get(key)
         if not wanted:
             return super()._append_request(key, ids)
-        side = self._side.submit(self._after_prefixes, [ids], wanted)
-        try:
-            nxt = super()._append_request(key, ids)
-        except BaseException:
-            side.cancel()
-            raise
-        row = side.result()[0]  # a failed tracked request fails the step, as its own would
-        for t, lp in row.items():
-            self._step_rows.put((ids, t), lp)
-        return nxt
+        return self._steps.beside(ids, wanted, lambda: super(VLLMBackend, self)._append_request(key, ids))
 
     def forget(self, key) -> None:
         super().forget(key)
         with self._lock:
             self._following.pop(key, None)
-
-    def _known_or_fetched(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
-        """_after_prefixes for the prefixes whose rows no append fetched already."""
-        rows: list[dict[int, float] | None] = []
-        for p in prefixes:
-            known = {t: self._step_rows.peek((p, t)) for t in wanted}
-            rows.append(known if all(v is not None for v in known.values()) else None)
-        todo = [i for i, r in enumerate(rows) if r is None]
-        if todo:
-            for i, row in zip(todo, self._after_prefixes([prefixes[i] for i in todo], wanted)):
-                rows[i] = row
-        return rows
 
     def _after_prefixes(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
         """Per prompt, {token: log p after its last position}: one request for them all (the
