@@ -142,6 +142,22 @@ def apply_preset(settings: SamplingSettings, name: str) -> SamplingSettings:
     return replace(preset, seed=settings.seed)
 
 
+MAX_DELAY = 10.0  # seconds: slower than this, stepping by hand is the better tool
+
+
+def check_delay(value: object, where: str) -> float:
+    """An autoplay step delay in seconds, 0 to MAX_DELAY; text from a panel is parsed.
+    Raises SamplingError naming `where`."""
+    try:
+        delay = float(value.strip()) if isinstance(value, str) else value
+    except ValueError:
+        delay = None
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) \
+            or not 0 <= delay <= MAX_DELAY:
+        raise SamplingError(f"{where} must be a number of seconds from 0 to {MAX_DELAY:g}, not {value!r}.")
+    return float(delay)
+
+
 def check_overrides(table: Mapping[str, object], where: str) -> dict[str, object]:
     """Validate a partial table of knobs (config.toml [sampling], CLI flags); return the
     parsed values. The message names `where` so the user knows which file or flag."""
@@ -219,6 +235,7 @@ class SamplingConfig:
     values: Mapping[str, object] = field(default_factory=dict)
     max_tokens: int = 256  # autoplay stops after this many tokens
     stop: tuple[str, ...] = ()  # autoplay stops once the produced text contains one
+    delay: float = 0.0  # seconds autoplay waits between steps (next-token-visualization's speed)
 
     @classmethod
     def from_table(cls, table: Mapping[str, object], where: str = "config.toml [sampling]") -> SamplingConfig:
@@ -229,13 +246,15 @@ class SamplingConfig:
         max_tokens = table.pop("max_tokens", 256)
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise SamplingError(f"{where}: max_tokens must be a whole number of 1 or more, not {max_tokens!r}.")
+        delay = table.pop("autoplay_delay", 0.0)
+        delay = check_delay(delay, f"{where}: autoplay_delay")
         stop = table.pop("stop", [])
         if isinstance(stop, str):
             stop = [stop]
         if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
             raise SamplingError(f"{where}: stop must be a list of non-empty strings, not {stop!r}.")
         return cls(preset=preset, values=check_overrides(table, where), max_tokens=max_tokens,
-                   stop=tuple(stop))
+                   stop=tuple(stop), delay=delay)
 
     def resolve(self, model_defaults: SamplingSettings, *overrides: Mapping[str, object]) -> SamplingSettings:
         """model defaults -> preset -> these values -> each further table (CLI flags...)."""

@@ -17,12 +17,14 @@ text never append one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
 from explorer.backend import Feature
 from explorer.sampling import SamplingError
+from explorer.sampling.settings import check_delay
 from explorer.sampling.constraint import Constraint, ConstraintSpec
 from explorer.session.book import PromptBook
 from explorer.session.carry import carry_book, carry_pins
@@ -59,6 +61,7 @@ class Explorer:
         self.sampler: Sampler | None = None
         self.stop_rule = StopRule()
         self.autoplay_run: Generation | None = None
+        self._autoplay_pressed = -float("inf")  # time.monotonic() of autoplay's last press
         self.forced_note: tuple[int, int, int] | None = None  # (key, first position, count)
         # Under a constraint the table lists the allowed tokens, likeliest first (the
         # model's top ones can all be forbidden, leaving nothing for → to take); `C` lists
@@ -302,21 +305,39 @@ class Explorer:
                      "Any key stops it.", title="Autoplay", timeout=3)
         self.autoplay_tick()
 
-    def autoplay_tick(self) -> None:
-        """Press "sample" again once the screen shows the last sampled token."""
+    def autoplay_tick(self, now: float | None = None) -> float | None:
+        """Press "sample" again once the screen shows the last sampled token and the step
+        delay ([sampling] autoplay_delay, the `o` panel) has passed since the last press.
+        Returns the seconds still to wait when only the delay holds it back (the caller
+        ticks again then), else None. `now`: time.monotonic() (tests pass their own)."""
         run, lane = self.autoplay_run, self.lane
         if run is None or lane is None or lane.pending or lane.busy or not lane.in_sync:
-            return
+            return None
+        now = time.monotonic() if now is None else now
+        wait = self._autoplay_pressed + self.autoplay_delay - now
+        if wait > 0:
+            return wait
         prompt = lane.book.current
         if prompt.key != run.key:
             self.stop_autoplay("the prompt changed")
-            return
+            return None
         run.rule = self.stop_rule  # the panel's changes and the ends a server named
         reason = run.after(prompt.ids, self.backend.decode)
         if reason:
             self.stop_autoplay(reason)
-            return
+            return None
+        self._autoplay_pressed = now
         lane.press("sample")
+        return None
+
+    @property
+    def autoplay_delay(self) -> float:
+        """Seconds between autoplay's steps (0: as fast as the model answers)."""
+        return self.sampling_config.delay
+
+    def set_autoplay_delay(self, seconds: object) -> None:
+        """The `o` panel's step delay; raises SamplingError (one sentence)."""
+        self.sampling_config = replace(self.sampling_config, delay=check_delay(seconds, "The autoplay delay"))
 
     def stop_autoplay(self, reason: str | None) -> None:
         run, self.autoplay_run = self.autoplay_run, None
