@@ -292,6 +292,24 @@ class Explorer:
         if self.samples_on_server and self.sampler is not None:  # the draw adds the pins' p_final
             self.lane.refetch(View.DRAW)
 
+    # -- LLM off -----------------------------------------------------------------------------
+    @property
+    def model_off(self) -> bool:
+        """next-token-visualization's "LLM off": edit the text without the model running."""
+        return self.lane is not None and self.lane.model_off
+
+    def toggle_model(self) -> None:
+        """Model work off (pop, force text and forks still apply; appends and sampling are
+        refused with a sentence) or back on (one computation for what changed)."""
+        if self.lane is None:
+            return
+        off = not self.lane.model_off
+        if off:
+            self.stop_autoplay("the model was turned off")
+        self.lane.set_model_off(off)
+        self._notify("The model is off: pop, force text and fork apply without it." if off
+                     else "The model is on again.", title="Model", timeout=3)
+
     # -- autoplay --------------------------------------------------------------------------
     def autoplay(self) -> None:
         """Start autoplay (g), or stop it when it runs."""
