@@ -17,6 +17,7 @@ text never append one.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -223,8 +224,11 @@ class Explorer:
             return
         self.lane.press("force", arg=tuple(ids))
 
-    def set_sampler(self, settings, stop: StopRule) -> None:
-        """The sampler panel's result: knobs (text or numbers), token limit, stop strings."""
+    def set_sampler(self, settings, stop: StopRule, delay: float | None = None) -> None:
+        """The sampler panel's result: knobs (text or numbers), token limit, stop strings
+        and autoplay's step delay (None: unchanged)."""
+        if delay is not None:
+            self.set_autoplay_delay(delay)
         self.sampler.change(**settings.as_dict())
         self.stop_rule = replace(self.stop_rule, max_tokens=stop.max_tokens, stop_strings=stop.stop_strings)
         self._notify(f"Sampler: {self.sampler.describe()}.", title="Sampler", timeout=3)
@@ -270,7 +274,12 @@ class Explorer:
             self._retrack(pins)
 
     def pin_text(self, text: str) -> None:
-        """Pin every token of `text` (M), or unpin them when that text is pinned already."""
+        """Pin every token of `text` (M), or unpin them when that text is pinned already.
+        Token ids as vLLM users give them: `#263` or `id 263` (several: `#263, #5`)."""
+        by_id = parse_token_ids(text)
+        if by_id is not None:
+            self.pin_ids(by_id)
+            return
         ids = self.backend.encode_plain(text)
         if not ids:
             self._notify(f"The text {text!r} gives no tokens; nothing was pinned.", severity="warning")
@@ -285,6 +294,20 @@ class Explorer:
             pieces = ", ".join(repr(self.backend.token_text(t)) for t in ids)
             self._notify(f"{text!r} is not one token in the vocabulary but {len(ids)} ({pieces}); "
                          "all of them are tracked.", severity="warning", timeout=6)
+        self._retrack(pins + [t for t in dict.fromkeys(ids) if t not in pins])
+
+    def pin_ids(self, ids: list[int]) -> None:
+        """Pin tokens by id (M with `#263`), or unpin them when all are pinned already."""
+        vocab = self.backend.info.vocab_size
+        bad = next((t for t in ids if not 0 <= t < vocab), None)
+        if bad is not None:
+            self._notify(f"Token id {bad} is outside the vocabulary ({vocab} tokens: 0 to {vocab - 1}); "
+                         "nothing was pinned.", severity="warning")
+            return
+        pins = self.tracked_ids
+        if all(t in pins for t in ids):
+            self._retrack([t for t in pins if t not in ids])
+            return
         self._retrack(pins + [t for t in dict.fromkeys(ids) if t not in pins])
 
     def _retrack(self, pins: list[int]) -> None:
@@ -363,3 +386,16 @@ class Explorer:
             return
         made = len(self.lane.book.current.ids) - run.start if self.lane else 0
         self._notify(f"Autoplay stopped after {made} tokens: {reason}.", title="Autoplay", timeout=4)
+
+
+_ID = re.compile(r"\s*(?:#|id[\s:]*)(\d+)\s*", re.IGNORECASE)
+
+
+def parse_token_ids(text: str) -> list[int] | None:
+    """`#263`, `id 263`, `id:263`, or several of them separated by commas: the ids; any
+    other text: None (it is pinned as text)."""
+    parts = text.split(",")
+    matches = [_ID.fullmatch(p) for p in parts]
+    if not text.strip() or not all(matches):
+        return None
+    return [int(m.group(1)) for m in matches]

@@ -151,6 +151,8 @@ class Lane:
         """Nothing queued or running, and nothing left to do for the book's state."""
         if self.running is not None or self._queue:
             return False
+        if self.model_off:
+            return True  # nothing will run until the model is on again
         if not self.in_sync:
             return self._failed_target == self.target  # failed; waits for the next press
         return not self.missing_views

@@ -21,6 +21,8 @@ BUSY_AFTER_S = 0.15
 BURST_DRAW_S = 0.05
 
 
+MODEL_OFF = "the model is off: L turns it on"
+
 class Drawing:
     """Draws the screen's core state (`screen`: explorer.ui.main_screen.MainScreen)."""
 
@@ -79,6 +81,7 @@ class Drawing:
             self.after_lane()
 
     def show_header(self) -> None:
+        """The header line; and the table's subtitle says when the model is off."""
         s = self.screen
         if not s.app.screen_stack or s.lane is None:  # the busy timer fired while the app shuts down
             return
@@ -94,6 +97,12 @@ class Drawing:
         elif self._busy_since is not None:
             self._busy_since = None
             self._busy_timer.stop()
+        if s.core is not None and s.core.model_off:  # "LLM off": the table is not computed
+            edits = "" if lane.shown and lane.shown[1] == lane.book.current.ids else ", edits waiting"
+            busy = f"model off{edits} (L turns it on)"
+            s.table.border_subtitle = MODEL_OFF
+        elif str(s.table.border_subtitle or "") == MODEL_OFF:
+            s.table.border_subtitle = ""
         # Start-up's header until the first prompt is on screen.
         header = (s.app.startup or s).query_one(HeaderLine)
         views = s.views

@@ -74,6 +74,7 @@ class MainScreen(Screen):
         *SAMPLER_BINDINGS,
         *CONSTRAINT_BINDINGS,
         Binding("ctrl+o", "switch_model", "Switch model", id="app.model", show=False),
+        Binding("L", "toggle_model", "LLM off/on", id="app.model_off", show=False),
     ]
 
     def __init__(self, settings) -> None:
@@ -199,6 +200,7 @@ class MainScreen(Screen):
     def action_constraint_panel(self) -> None: self.constraint_keys.panel()
     def action_constraint_list(self) -> None: self.constraint_keys.toggle_list()
     def action_switch_model(self) -> None: self.switcher.pick()
+    def action_toggle_model(self) -> None: self.core.toggle_model(); self.redraw()
 
     def on_tracked_panel_unpin(self, message) -> None:
         self.sampler_keys.unpin(message.token_id)
@@ -241,8 +243,7 @@ class MainScreen(Screen):
             self.stop_autoplay(None)
         self.lane.finish(message.job, message.result, error)
         self.redraw()
-        self.core.autoplay_tick()
-        self.redraw()
+        self.autoplay_tick()
         self.switcher.swap_when_idle()  # a model switch waits for the running job to stop
 
     def on_switch_progress(self, message: SwitchProgress) -> None:
@@ -250,6 +251,15 @@ class MainScreen(Screen):
 
     def on_switch_done(self, message: SwitchDone) -> None:
         self.switcher.done(message)
+
+    def autoplay_tick(self) -> None:
+        """Autoplay's next press, or a timer for the step delay still to wait."""
+        if self.core is None or not self.app.screen_stack:  # (a timer after shutdown)
+            return
+        wait = self.core.autoplay_tick()
+        if wait is not None:
+            self.set_timer(wait, self.autoplay_tick)
+        self.redraw()
 
     def stop_autoplay(self, reason: str | None) -> None:
         if self.core is not None:
