@@ -91,3 +91,51 @@ async def test_the_o_panel_sets_the_autoplay_delay_and_autoplay_waits_it():
         took = time.monotonic() - start
         assert len(app.main.lane.book.current.ids) == n + 3
         assert took >= 2 * 0.3  # three steps, two delays between them
+
+
+async def test_input_opens_gemma_files_a_tree_in_the_tree_view(tmp_path):
+    import json
+
+    from explorer import cli
+    from explorer.tree.node import preorder
+    from explorer.ui.tree_screen import TreeScreen
+
+    path = tmp_path / "tree.json"
+    assert cli.main(["tree", "--model", "embedded", "--prompt", "Once upon a time", "--max-nodes", "9",
+                     "--json", str(path), "--format", "gemma"]) == 0
+    data = json.loads(path.read_text())
+    app = make_app(input_path=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        engine = app.main.engine
+        assert app.main.lane.shown[1] == tuple(engine.encode("Once upon a time"))
+        screen = app.screen
+        assert isinstance(screen, TreeScreen) and screen.token_tree is not None
+        nodes = list(preorder(screen.token_tree.children))
+        stack, want = list(reversed(data["tree"]["children"])), []
+        while stack:
+            item = stack.pop()
+            want.append(item)
+            stack.extend(reversed(item["children"]))
+        assert [(n.token_id, round(n.p, 9), n.depth) for n in nodes] == \
+               [(w["token_id"], round(w["prob"], 9), w["depth"]) for w in want]
+        assert "read from a file" in screen_text(app)
+        await pilot.press("enter")  # the branch under the cursor (the prompt row: none)
+        await settle(app, pilot)
+
+
+async def test_input_opens_a_gemma_logprobs_file_as_prompt_and_response(tmp_path):
+    import json
+
+    line = {"prompt": "Once upon a time", "response": " there was",
+            "data": [{"token": " there", "logprob": -1.0, "prob": 36.8, "other_tokens": []},
+                     {"token": " was", "logprob": -1.0, "prob": 36.8, "other_tokens": []}]}
+    path = tmp_path / "g.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    app = make_app(input_path=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        engine = app.main.engine
+        want = tuple(engine.encode("Once upon a time")) + tuple(engine.encode_plain(" there")) \
+            + tuple(engine.encode_plain(" was"))
+        assert app.main.lane.shown[1] == want

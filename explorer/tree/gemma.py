@@ -24,6 +24,9 @@ from __future__ import annotations
 import math
 
 from explorer.tree.node import END_OPEN, TokenTree, TreeNode
+from explorer.tree.rule import TreeSettings
+
+END_FINISHED = "finished"  # a Gemma file's ended path: the file does not say why
 
 
 def _node(text: str, prob: float, cumulative: float, token_id: int | None, depth: int,
@@ -51,3 +54,39 @@ def gemma_tree(tree: TokenTree, prompt_text: str) -> dict:
                   "soft_queue_limit": s.q_limit, "candidate_threshold": threshold,
                   "max_depth": s.max_depth, "max_completed_paths": None}
     return {"metadata": {"prompt": prompt_text, "parameters": parameters}, "tree": root}
+
+
+def tree_from_gemma(data: dict, prompt_ids, token_text) -> TokenTree:
+    """A Gemma token-tree JSON as a TokenTree for the app's tree view (`-i FILE`). Its
+    numbers are the file's: p and the path's probability; entropies are unknown (NaN);
+    an ended path is marked "finished" and an unfinished leaf open."""
+    params = data.get("metadata", {}).get("parameters", {}) or {}
+    defaults = TreeSettings()
+    t_min = params.get("min_branch_threshold", defaults.t_min)
+    t_max = params.get("max_branch_threshold", defaults.t_max)
+    settings = TreeSettings(t_min=float(t_min), t_max=float(max(t_max, t_min)),
+                            q_limit=int(params.get("soft_queue_limit") or defaults.q_limit),
+                            max_depth=int(params.get("max_depth") or defaults.max_depth))
+    tree = TokenTree(settings=settings, prompt_ids=tuple(int(i) for i in prompt_ids))
+    root = data["tree"]
+    tree.candidates = tuple((int(c["token_id"]), str(c["text"]), float(c["prob"]))
+                            for c in root.get("candidates", ()))
+    stack = [(child, tree.children, ()) for child in reversed(root.get("children", []))]
+    count = 0
+    while stack:
+        item, level, path = stack.pop()
+        token = int(item["token_id"])
+        cumulative = float(item["cumulative_prob"])
+        node = TreeNode(token_id=token, token=token_text(token), p=float(item["prob"]),
+                        cum_logprob=math.log(cumulative) if cumulative > 0 else -math.inf,
+                        entropy=math.nan, depth=int(item.get("depth", len(path) + 1)),
+                        path=path + (token,), raw=str(item["text"]),
+                        candidates=tuple((int(c["token_id"]), str(c["text"]), float(c["prob"]))
+                                         for c in item.get("candidates", ())))
+        children = item.get("children", [])
+        node.end = None if children else (END_FINISHED if item.get("is_finished") else END_OPEN)
+        level.append(node)
+        count += 1
+        stack.extend((child, node.children, node.path) for child in reversed(children))
+    tree.stopped = "done"
+    return tree
