@@ -128,7 +128,11 @@ class StepRows:
             self._rows.put((ids, t), lp)
         return out
 
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def fetch(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
+        """Rows for `prefixes`: the ones steps fetched from memory, the rest from the server."""
         rows: list[dict[int, float] | None] = []
         for p in prefixes:
             known = {t: self._rows.peek((p, t)) for t in wanted}

@@ -244,6 +244,11 @@ class VLLMBackend(RemoteBackend):
         with self._lock:
             self._following.pop(key, None)
 
+    def close(self) -> None:
+        if "_steps" in self.__dict__:  # its thread ends with the backend
+            self._steps.close()
+        super().close()
+
     def _after_prefixes(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
         """Per prompt, {token: log p after its last position}: one request for them all (the
         completions endpoint takes a list of prompts; `logprob_token_ids` takes precedence
