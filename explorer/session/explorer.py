@@ -17,7 +17,6 @@ text never append one.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,6 +33,7 @@ from explorer.session.generation import Generation
 from explorer.session.job import Edit, Job
 from explorer.session.lane import Lane
 from explorer.session.sampler import Sampler, StopRule
+from explorer.session.token_ids import parse_token_ids
 from explorer.session.views import View
 
 
@@ -387,15 +387,3 @@ class Explorer:
         made = len(self.lane.book.current.ids) - run.start if self.lane else 0
         self._notify(f"Autoplay stopped after {made} tokens: {reason}.", title="Autoplay", timeout=4)
 
-
-_ID = re.compile(r"\s*(?:#|id[\s:]*)(\d+)\s*", re.IGNORECASE)
-
-
-def parse_token_ids(text: str) -> list[int] | None:
-    """`#263`, `id 263`, `id:263`, or several of them separated by commas: the ids; any
-    other text: None (it is pinned as text)."""
-    parts = text.split(",")
-    matches = [_ID.fullmatch(p) for p in parts]
-    if not text.strip() or not all(matches):
-        return None
-    return [int(m.group(1)) for m in matches]
