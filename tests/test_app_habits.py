@@ -57,7 +57,17 @@ async def test_L_turns_the_model_off_and_on():
         assert lane.jobs_started == started  # no model work
         assert lane.book.current.ids == ids[:-2] and len(lane.book) == 2
         assert any("The model is off: append needs it" in text for text, _ in app.notes)
-        assert "model off" in screen_text(app)
+        text = screen_text(app)
+        assert "model off" in text
+        # The prompt panel shows the book's prompt (the fork of the popped one), uncomputed.
+        assert f"prompt · {len(ids) - 2} tokens" in text and "not computed while the model is off" in text
+        await pilot.press("t", *" dog", "enter")  # force text: applies with the model off
+        await settle(app, pilot)
+        forced = app.main.engine.encode_plain(" dog")
+        assert lane.book.current.ids == ids[:-2] + tuple(forced) and lane.jobs_started == started
+        assert f"prompt · {len(ids) - 2 + len(forced)} tokens" in screen_text(app)
+        await pilot.press(*["h"] * len(forced))
+        await settle(app, pilot)
         await pilot.press("L")
         await settle(app, pilot)
         assert not app.main.core.model_off and lane.shown[1] == ids[:-2]
