@@ -52,8 +52,9 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", metavar="ID_OR_DIR",
                        help='hub id, local folder, or a built-in model: "smollm2" (the default) '
                             'or "tiny"; overrides config.toml')
-    group.add_argument("--server", metavar="URL",
-                       help="use a vLLM or llama.cpp server (http[s]://host:port) instead of a local model")
+    group.add_argument("--server", "--base-url", dest="server", metavar="URL",
+                       help="use a vLLM or llama.cpp server (http[s]://host:port, a trailing /v1 "
+                            "is fine) instead of a local model; --base-url is Token Tracer's name")
     group.add_argument("--bf16", action="store_true", help="load the model in bfloat16 (= --dtype bfloat16)")
     group.add_argument("--dtype", choices=DTYPE_NAMES,
                        help='weights dtype ("auto" = the checkpoint\'s own); overrides config.toml')

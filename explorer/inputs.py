@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from explorer.session.files import MAX_PROMPT_BYTES, PromptFileError, _read_json, _read_text
+from explorer.session.gemma_files import read_gemma
 
 __all__ = ["MAX_PROMPT_BYTES", "check_prompt_file", "check_run_files"]
 
@@ -20,6 +21,8 @@ def check_prompt_file(path: Path | None) -> None:
     path = Path(path)
     if path.exists() and not path.is_dir() and not path.is_file():
         raise PromptFileError(f"Input file {path} is not a regular file.")  # a FIFO would block
+    if read_gemma(path) is not None:  # Gemma's logprobs JSONL or token tree
+        return
     if path.suffix.lower() == ".json":
         record = _read_json(path)
         if not record["text"].strip() and not record["token_ids"]:

@@ -106,6 +106,7 @@ class SamplingTable(_Table):
     seed: StrictInt | None = _typed("an integer")
     max_tokens: StrictInt = _int(256, 1)
     stop: Strings = _typed("a string or a list of strings", ())
+    autoplay_delay: float = 0.0  # seconds between autoplay steps (range: SamplingConfig's)
 
 
 class TreeTable(_Table):

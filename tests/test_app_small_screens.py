@@ -95,8 +95,8 @@ def dialog_text(text: str, title: str) -> str:
 @pytest.mark.parametrize("key,title,hint", [
     ("t", "force text", "Type text to append as tokens (no special tokens added; \\n for a newline). "
                         "Each token shows its p_base."),
-    ("M", "pin tokens by text", "Type text; every token of it is tracked (a leading space is part of "
-                                "a token)."),
+    ("M", "pin tokens by text or id", "Type text; every token of it is tracked (a leading space is "
+                                      "part of a token), or token ids as #263 (several: #263, #5)."),
 ])
 async def test_dialog_instructions_are_all_on_screen(size, key, title, hint):
     app = make_app()
@@ -132,7 +132,7 @@ def post_keys(app, keys: str) -> None:
         app.post_message(events.Key(ch, ch))
 
 
-@pytest.mark.parametrize("key,title", [("t", "force text"), ("M", "pin tokens by text")])
+@pytest.mark.parametrize("key,title", [("t", "force text"), ("M", "pin tokens by text or id")])
 async def test_text_typed_right_behind_the_dialog_key_reaches_the_dialog(key, title):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:

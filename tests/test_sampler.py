@@ -86,7 +86,7 @@ def test_final_scores_leave_the_input_alone():
     (dict(temperature=-0.1), "Temperature must be 0 (greedy) or between 0.001 and 1000"),
     (dict(top_p=0), "Top-p must be above 0 and at most 1"),
     (dict(top_p=1.01), "Top-p must be above 0 and at most 1"),
-    (dict(top_k=-1), "Top-k must be 0 (off) or more"),
+    (dict(top_k=-2), "Top-k must be 0 or -1 (off) or more"),  # -1 is off (vLLM, Token Tracer)
     (dict(min_p=-0.5), "Min-p must be between 0 (off) and 1"),
     (dict(min_p=1.5), "Min-p must be between 0 (off) and 1"),
     (dict(temperature="hot"), "Temperature must be a number, not 'hot'"),

@@ -51,6 +51,9 @@ class Defaults:
     def tracked(self, key, token_ids, *, progress=None, cancelled=None):
         raise self._unserved(Feature.TRACKED)
 
+    def follow(self, key, token_ids):
+        """Nothing to do: tracked() computes what it is asked when it is asked."""
+
     def draw(self, key, settings, prompt_len, candidates=()):
         raise self._unserved(Feature.SERVER_SAMPLING)
 

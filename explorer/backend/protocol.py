@@ -216,6 +216,11 @@ class Backend(Protocol):
         exact at any rank; with the logit lens also per layer after the last position.
         progress(done, total) counts positions; cancelled is polled between chunks."""
 
+    def follow(self, key: Hashable, token_ids: Sequence[int]) -> None:
+        """A hint that `tracked(key, token_ids)` will be asked after later appends: a
+        backend that can fetch them with each append's own work (a vLLM server) does so,
+        the others ignore it. Changes no result."""
+
     def draw(self, key: Hashable, settings: SamplingSettings, prompt_len: int,
              candidates: Sequence[int] = ()) -> ServerDraw:
         """Feature.SERVER_SAMPLING: the token the backend's own sampler draws after prompt

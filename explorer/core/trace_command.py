@@ -16,7 +16,8 @@ from explorer.backend import Backend, BackendError, open_backend
 from explorer.backend.redact import redact
 from explorer.cli import UsageError
 from explorer.config import ConfigError, Settings
-from explorer.core.export import ExportError, check_writable, record_lines, write_jsonl
+from explorer.core.export import ExportError, check_writable, record_lines, write_atomic, write_jsonl
+from explorer.core.gemma import gemma_line
 from explorer.core.id_check import check_ids
 from explorer.core.progress import TraceProgress
 from explorer.core.report import format_report
@@ -27,6 +28,14 @@ from explorer.core.trace_attribution import (
     describe_attribution,
     refusal,
     step_attributions,
+)
+from explorer.core.trace_habits import (
+    add_habit_flags,
+    alone_ids,
+    check_habit_args,
+    step_extras,
+    track_ids_checked,
+    write_tracked_summary,
 )
 from explorer.core.trace_constraint import (
     add_constraint_flags,
@@ -39,6 +48,7 @@ from explorer.core.trace_sampling import (
     TraceChoice,
     add_sampling_fields,
     add_track_flag,
+    describe_decoding,
     sampling_asked,
     trace_sampler,
     tracked_ids,
@@ -73,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_constraint_flags(parser)
     add_trace_attribution_flags(parser)
     add_report_flags(parser)
+    add_habit_flags(parser)
 
 
 def check_args(args: argparse.Namespace, *, lines_kept: bool = False) -> None:
@@ -91,6 +102,7 @@ def check_args(args: argparse.Namespace, *, lines_kept: bool = False) -> None:
         raise UsageError("--attribution adds to the JSONL lines; give --jsonl PATH too.")
     if args.html is not None:
         check_writable(args.html, reading=args.input)
+    check_habit_args(args, check_writable, UsageError)
     try:
         args.constraint = constraint_spec(args)  # files read and parsed before any model work
     except ValueError as exc:
@@ -148,13 +160,17 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
             _refuse_sampling_flags(args, settings, backend.capabilities.server_sampling)
         if args.attribution and (why := refusal(backend)):
             raise UsageError(why)
-        if args.track and (why := backend.capabilities.missing("tracked")):
+        if (args.track or args.track_id) and (why := backend.capabilities.missing("tracked")):
             raise UsageError(why)
         try:
             track = tracked_ids(args.track, backend.encode_plain, backend.token_text,
                                 progress.warn) if args.track else []
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        track += [t for t in track_ids_checked(args.track_id, backend.info.vocab_size, UsageError)
+                  if t not in track]
+        if track:  # a server may fetch them with each step's own request
+            backend.follow("trace", track)
         check_length(backend, len(ids), args.max_new_tokens)
         max_new = args.max_new_tokens
         if local:
@@ -164,11 +180,12 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
             except ConstraintError as exc:
                 raise UsageError(str(exc)) from None
             choice = TraceChoice(backend, "trace", sampler, len(ids))
-            decoding, finals = sampler.describe(), None
+            decoding, finals = describe_decoding(sampler, settings.sampling), None
         elif args.constraint is not None:  # the server generates under it; the steps replay it
             sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
             asked = sampling_asked(settings.sampling)
-            decoding = f"{sampler.describe() if asked else 'greedy'} (on the server)"
+            decoding = (describe_decoding(sampler, settings.sampling, server=True) if asked
+                        else "greedy (on the server)")
             finals = None
             try:
                 choice, max_new, stop_ids = server_replay(backend, ids, args.constraint, max_new,
@@ -178,7 +195,7 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
         elif sampling_asked(settings.sampling):  # the server's sampler with our settings
             sampler = trace_sampler(settings.sampling, backend.sampling_defaults())
             choice, stop_ids = TraceChoice(backend, "trace", sampler, len(ids), local=False), None
-            decoding, finals = f"{sampler.describe()} (on the server)", None
+            decoding, finals = describe_decoding(sampler, settings.sampling, server=True), None
         else:
             choice, decoding, finals, stop_ids = greedy, "greedy (on the server)", None, None
             if backend.capabilities.server_sampling:
@@ -221,8 +238,13 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
                 shown["constraint"] = args.constraint.describe(60)
             if args.attribution:
                 shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
+            extras = step_extras(result, series, alone_ids(backend.encode_plain, backend.decode),
+                                 backend.token_text)
             report = format_report(backend.info, shown, result, check, backend.decode,
-                                   backend.token_text, args.top_logprobs, finals, forced=start.forced)
+                                   backend.token_text, args.top_logprobs, finals, forced=start.forced,
+                                   extras=extras, max_print=args.max_print_tokens)
+            if args.tracked_summary is not None:
+                write_tracked_summary(args.tracked_summary, result, series, write_atomic)
             lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1,
                                  top=args.top_logprobs)
             lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
@@ -230,7 +252,9 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
             lines = add_sampling_fields(lines, finals, series)
             if args.constraint is not None:
                 add_valid_fields(lines, choice.valids if local else None)
-            if args.jsonl is not None:
+            if args.jsonl is not None and args.format == "gemma":
+                write_jsonl(args.jsonl, [gemma_line(result, backend.decode, args.top_logprobs)])
+            elif args.jsonl is not None:
                 write_jsonl(args.jsonl, lines)
             if args.html is not None:
                 _write_html(args, backend, result, shown, finals, series, start.forced)

@@ -26,19 +26,37 @@ def add_track_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def trace_sampler(config, model_defaults) -> Sampler:
-    """trace decodes greedily unless sampling is asked for (a flag, a preset or a key in
-    config.toml [sampling]); then the settings resolve as in the app: the model's
-    generation_config.json, the preset, config.toml, the flags."""
+    """trace decodes greedily unless sampling is asked for (a flag, a preset, a key in
+    config.toml [sampling], or a seed alone); then the settings resolve as in the app: the
+    model's generation_config.json, the preset, config.toml, the flags. A seed with no
+    other knob samples as `generate(do_sample=True)` would: the model's settings, at
+    temperature 1 where they say greedy (Token Tracer's `--seed=42` habit)."""
     from explorer.sampling import PRESETS
 
-    settings = config.resolve(model_defaults) if sampling_asked(config) else PRESETS["greedy"].with_changes(
-        seed=config.values.get("seed"))
-    return Sampler(settings)
+    if not sampling_asked(config):
+        return Sampler(PRESETS["greedy"].with_changes(seed=config.values.get("seed")))
+    if seed_only(config) and model_defaults is not None and model_defaults.greedy:
+        model_defaults = model_defaults.with_changes(temperature=1.0)
+    return Sampler(config.resolve(model_defaults))
 
 
 def sampling_asked(config) -> bool:
-    """A sampling flag, a preset or a [sampling] key other than the seed was given."""
-    return config.preset != "model" or any(k != "seed" for k in config.values)
+    """A sampling flag, a preset, a [sampling] key or a seed was given."""
+    return config.preset != "model" or bool(config.values)
+
+
+def seed_only(config) -> bool:
+    """Only a seed was given: sampling from the model's own generation settings."""
+    return config.preset == "model" and set(config.values) == {"seed"}
+
+
+def describe_decoding(sampler: Sampler, config, *, server: bool = False) -> str:
+    """The settings line's decoding: the sampler's knobs, and where they came from when a
+    seed alone turned sampling on."""
+    text = sampler.describe()
+    if seed_only(config) and not sampler.settings.greedy:
+        text += " (the model's generation settings, sampling on by --seed)"
+    return text + (" (on the server)" if server else "")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -34,6 +35,7 @@ FetchRows = Callable[[list[tuple[int, ...]], list[int]], list[dict[int, float]]]
 CHUNK = 32  # prefixes per request: small enough that cancel and progress answer quickly
 KEEP_PER_TOKEN = 8  # prompts remembered per token (prompt book entries, forks)
 KEEP_TOKENS = 64  # tokens remembered
+KEEP_STEPS = 4096  # (step prefix, token) log-probs fetched beside appends
 
 
 class PrefixLogprobs:
@@ -97,6 +99,49 @@ class PrefixLogprobs:
             entries = [(i, c) for i, c in entries if common_prefix(i, ids) < len(i)]
             entries.insert(0, (ids, column))  # replaces the prompts it extends
         self._known.put(token, entries[:KEEP_PER_TOKEN])
+
+
+class StepRows:
+    """Tracked tokens of a generation's steps, fetched beside each step's own request.
+
+    vLLM 0.32 answers one request with either the top-K (`logprobs`) or the given ids
+    (`logprob_token_ids` replaces the top-K: its completion protocol then drops `logprobs`),
+    so a step's tracked ids cannot ride in the step's request itself. They go out at the
+    same time instead, and the server runs both in one engine step, the second reading the
+    first's prefix cache. `fetch` (the prefix-batch function PrefixLogprobs calls) then
+    asks the server only for the prefixes no step fetched."""
+
+    def __init__(self, fetch: FetchRows):
+        self._fetch = fetch
+        self._rows: LRU[tuple, float] = LRU(KEEP_STEPS)  # (prefix ids, token) -> log p
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracked-steps")
+
+    def beside(self, ids: tuple[int, ...], wanted: list[int], step: Callable[[], object]):
+        """step() (the append's request) with the tracked request for `ids` beside it."""
+        side = self._pool.submit(self._fetch, [ids], wanted)
+        try:
+            out = step()
+        except BaseException:
+            side.cancel()
+            raise
+        for t, lp in side.result()[0].items():  # a failed tracked request fails the step
+            self._rows.put((ids, t), lp)
+        return out
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def fetch(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
+        """Rows for `prefixes`: the ones steps fetched from memory, the rest from the server."""
+        rows: list[dict[int, float] | None] = []
+        for p in prefixes:
+            known = {t: self._rows.peek((p, t)) for t in wanted}
+            rows.append(known if all(v is not None for v in known.values()) else None)
+        todo = [i for i, r in enumerate(rows) if r is None]
+        if todo:
+            for i, row in zip(todo, self._fetch([prefixes[i] for i in todo], wanted)):
+                rows[i] = row
+        return rows
 
 
 def ranks_from_rows(after: Sequence[Distribution | None], tokens: Sequence[int],

@@ -35,8 +35,9 @@ from explorer.remote.client import RemoteError, ServerClient, check_token, field
 from explorer.remote.checks import is_int, text_field
 from explorer.remote.drawing import vllm_fields
 from explorer.remote.numbers import Distribution, entropy, make_distribution
-from explorer.remote.tracking import PrefixLogprobs, ranks_from_rows
+from explorer.remote.tracking import PrefixLogprobs, StepRows, ranks_from_rows
 
+UNCAPPED_K = 256  # entries asked for the entropy bound from a server with no --max-logprobs cap
 MASKED = -9990.0  # vLLM reports a token its sampler excluded as -9999
 _TOKEN_KEY = re.compile(r"(?:token_id:)?([0-9]+)")  # a log-prob's key: "token_id:N" or "N"
 _TOO_MANY = re.compile(r"logprobs of (\d+), which is greater than max allowed: (-?\d+)")
@@ -92,7 +93,7 @@ class VLLMBackend(RemoteBackend):
     # -- numbers --------------------------------------------------------------------------
     def _complete(self, ids, **extra) -> dict:
         body = {"model": self.model, "prompt": list(ids), "max_tokens": 1, "temperature": 0,
-                "logprobs": self.top_k, "return_tokens_as_token_ids": True, **extra}
+                "logprobs": self.bound_k, "return_tokens_as_token_ids": True, **extra}
         data = self.client.post("/v1/completions", body)
         choice = field(data, "choices", 0, where=self.client.where, what="/v1/completions")
         if not isinstance(choice, dict):
@@ -105,8 +106,16 @@ class VLLMBackend(RemoteBackend):
     def _next_from(self, choice: dict) -> Distribution:
         # A sampled token outside the top-K comes as an extra entry: the table and the
         # entropy bound (which assumes the listed tokens are the K most likely) leave it out.
-        pairs = sorted(self._top_pairs(choice), key=lambda p: (-p[1], p[0]))[: self.top_k]
+        pairs = sorted(self._top_pairs(choice), key=lambda p: (-p[1], p[0]))[: self.bound_k]
         return make_distribution(pairs, self.vocab_size, keep=self.top_k)
+
+    @property
+    def bound_k(self) -> int:
+        """How many entries we ask for: as many as the server allows (its --max-logprobs),
+        so the entropy's lower bound is as tight as it can be; the table and the files
+        keep the top_k the user asked for. A server without a cap is asked for
+        UNCAPPED_K (the whole vocabulary per step would be a large answer)."""
+        return max(self.top_k, self._max_top_k if self._max_top_k is not None else UNCAPPED_K)
 
     def _top_pairs(self, choice: dict) -> list[tuple[int, float]]:
         top = field(choice, "logprobs", "top_logprobs", 0, where=self.client.where,
@@ -152,7 +161,7 @@ class VLLMBackend(RemoteBackend):
         return check_token(token_ids[0], self.vocab_size, self.client.where)
 
     def load(self, ids, *, progress, cancelled):
-        choice = self._complete(ids, prompt_logprobs=self.top_k)
+        choice = self._complete(ids, prompt_logprobs=self.bound_k)
         rows = field(choice, "prompt_logprobs", where=self.client.where, what="/v1/completions")
         if not isinstance(rows, list) or len(rows) != len(ids):
             raise RemoteError(f"The server at {self.client.where} sent prompt log-probs for "
@@ -176,7 +185,7 @@ class VLLMBackend(RemoteBackend):
             lp = finite(field(entry, "logprob", where=self.client.where, what="prompt_logprobs"), self.client.where)
             rank = whole(field(entry, "rank", where=self.client.where, what="prompt_logprobs"),
                          self.client.where, "a rank", least=1)
-            if rank <= self.top_k:
+            if rank <= self.bound_k:
                 top.append((tid, lp))
             if tid == actual:
                 known.append((tid, lp, rank))
@@ -207,7 +216,38 @@ class VLLMBackend(RemoteBackend):
 
     @cached_property
     def _tracking(self) -> PrefixLogprobs:
-        return PrefixLogprobs(self._after_prefixes)
+        return PrefixLogprobs(self._steps.fetch)
+
+    @cached_property
+    def _steps(self) -> StepRows:
+        return StepRows(self._after_prefixes)
+
+    def follow(self, key, token_ids) -> None:
+        """Fetch these tokens' log-probs beside every later append of prompt `key`
+        (explorer.remote.tracking.StepRows: vLLM answers one request with the top-K or the
+        given ids, not both)."""
+        with self._lock:
+            self._following[key] = [check_token(t, self.vocab_size, self.client.where) for t in token_ids]
+
+    @cached_property
+    def _following(self) -> dict:
+        return {}
+
+    def _append_request(self, key, ids):
+        wanted = self._following.get(key)
+        if not wanted:
+            return super()._append_request(key, ids)
+        return self._steps.beside(ids, wanted, lambda: super(VLLMBackend, self)._append_request(key, ids))
+
+    def forget(self, key) -> None:
+        super().forget(key)
+        with self._lock:
+            self._following.pop(key, None)
+
+    def close(self) -> None:
+        if "_steps" in self.__dict__:  # its thread ends with the backend
+            self._steps.close()
+        super().close()
 
     def _after_prefixes(self, prefixes: list[tuple[int, ...]], wanted: list[int]) -> list[dict[int, float]]:
         """Per prompt, {token: log p after its last position}: one request for them all (the

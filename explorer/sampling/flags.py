@@ -8,13 +8,13 @@ from .settings import KNOBS, PRESETS, check_overrides
 
 _HELP = {
     "temperature": "divide the logits by T; 0 = greedy (default: the model's generation_config.json)",
-    "top_k": "keep the K most likely tokens; 0 = off",
+    "top_k": "keep the K most likely tokens; 0 or -1 = off",
     "top_p": "keep the smallest set of tokens whose probability reaches P; 1 = off",
     "min_p": "drop tokens below P x the top token's probability; 0 = off",
     "repetition_penalty": "transformers' repetition penalty over the whole sequence; 1 = off",
     "presence_penalty": "OpenAI presence penalty over appended tokens, -2..2; 0 = off",
     "frequency_penalty": "OpenAI frequency penalty over appended tokens, -2..2; 0 = off",
-    "seed": "seed for sampling; the same seed, prompt and settings give the same tokens",
+    "seed": "seed for sampling; the same seed, prompt and settings give the same tokens (in trace, a seed alone turns sampling on)",
 }
 
 

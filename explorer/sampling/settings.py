@@ -101,10 +101,12 @@ def _scale_bad(v: float | None) -> bool:
 def _parse(name: str, value: object) -> float | int | None:
     """Convert and range-check one knob; one sentence when it is wrong."""
     v = _number(name, value)
+    if name == "top_k" and v == -1:
+        v = 0  # -1 is vLLM's and Token Tracer's way to say "off" (their default)
     bad = {
         "temperature": v is not None and v != 0 and _scale_bad(v)
         and f"must be 0 (greedy) or between {SCALE_MIN:g} and {SCALE_MAX:g}",
-        "top_k": v is not None and v < 0 and "must be 0 (off) or more",
+        "top_k": v is not None and v < 0 and "must be 0 or -1 (off) or more",
         "top_p": v is not None and not 0 < v <= 1 and "must be above 0 and at most 1 (1 = off)",
         "min_p": v is not None and not 0 <= v <= 1 and "must be between 0 (off) and 1",
         "repetition_penalty": _scale_bad(v)
@@ -129,6 +131,8 @@ PRESETS: dict[str, SamplingSettings] = {
     # Hot, with a min-p floor that scales with the top token's probability (Nguyen et al.
     # 2024, "min-p sampling"): diverse when the model is unsure, still sharp when it is sure.
     "creative": SamplingSettings(temperature=1.2, min_p=0.05),
+    # next-token-visualization's "reliable" preset, as its interface defines it.
+    "reliable": SamplingSettings(temperature=0.25, top_p=0.70, repetition_penalty=1.10),
 }
 
 
@@ -138,6 +142,22 @@ def apply_preset(settings: SamplingSettings, name: str) -> SamplingSettings:
     if preset is None:
         raise SamplingError(f"There is no sampler preset '{name}'; choose one of {', '.join(PRESETS)}.")
     return replace(preset, seed=settings.seed)
+
+
+MAX_DELAY = 10.0  # seconds: slower than this, stepping by hand is the better tool
+
+
+def check_delay(value: object, where: str) -> float:
+    """An autoplay step delay in seconds, 0 to MAX_DELAY; text from a panel is parsed.
+    Raises SamplingError naming `where`."""
+    try:
+        delay = float(value.strip()) if isinstance(value, str) else value
+    except ValueError:
+        delay = None
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) \
+            or not 0 <= delay <= MAX_DELAY:
+        raise SamplingError(f"{where} must be a number of seconds from 0 to {MAX_DELAY:g}, not {value!r}.")
+    return float(delay)
 
 
 def check_overrides(table: Mapping[str, object], where: str) -> dict[str, object]:
@@ -217,6 +237,7 @@ class SamplingConfig:
     values: Mapping[str, object] = field(default_factory=dict)
     max_tokens: int = 256  # autoplay stops after this many tokens
     stop: tuple[str, ...] = ()  # autoplay stops once the produced text contains one
+    delay: float = 0.0  # seconds autoplay waits between steps (next-token-visualization's speed)
 
     @classmethod
     def from_table(cls, table: Mapping[str, object], where: str = "config.toml [sampling]") -> SamplingConfig:
@@ -227,13 +248,15 @@ class SamplingConfig:
         max_tokens = table.pop("max_tokens", 256)
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise SamplingError(f"{where}: max_tokens must be a whole number of 1 or more, not {max_tokens!r}.")
+        delay = table.pop("autoplay_delay", 0.0)
+        delay = check_delay(delay, f"{where}: autoplay_delay")
         stop = table.pop("stop", [])
         if isinstance(stop, str):
             stop = [stop]
         if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
             raise SamplingError(f"{where}: stop must be a list of non-empty strings, not {stop!r}.")
         return cls(preset=preset, values=check_overrides(table, where), max_tokens=max_tokens,
-                   stop=tuple(stop))
+                   stop=tuple(stop), delay=delay)
 
     def resolve(self, model_defaults: SamplingSettings, *overrides: Mapping[str, object]) -> SamplingSettings:
         """model defaults -> preset -> these values -> each further table (CLI flags...)."""

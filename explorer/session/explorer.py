@@ -17,12 +17,14 @@ text never append one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
 from explorer.backend import Feature
 from explorer.sampling import SamplingError
+from explorer.sampling.settings import check_delay
 from explorer.sampling.constraint import Constraint, ConstraintSpec
 from explorer.session.book import PromptBook
 from explorer.session.carry import carry_book, carry_pins
@@ -31,6 +33,7 @@ from explorer.session.generation import Generation
 from explorer.session.job import Edit, Job
 from explorer.session.lane import Lane
 from explorer.session.sampler import Sampler, StopRule
+from explorer.session.token_ids import parse_token_ids
 from explorer.session.views import View
 
 
@@ -59,6 +62,7 @@ class Explorer:
         self.sampler: Sampler | None = None
         self.stop_rule = StopRule()
         self.autoplay_run: Generation | None = None
+        self._autoplay_pressed = -float("inf")  # time.monotonic() of autoplay's last press
         self.forced_note: tuple[int, int, int] | None = None  # (key, first position, count)
         # Under a constraint the table lists the allowed tokens, likeliest first (the
         # model's top ones can all be forbidden, leaving nothing for → to take); `C` lists
@@ -235,8 +239,11 @@ class Explorer:
             return
         self.lane.press("force", arg=tuple(ids))
 
-    def set_sampler(self, settings, stop: StopRule) -> None:
-        """The sampler panel's result: knobs (text or numbers), token limit, stop strings."""
+    def set_sampler(self, settings, stop: StopRule, delay: float | None = None) -> None:
+        """The sampler panel's result: knobs (text or numbers), token limit, stop strings
+        and autoplay's step delay (None: unchanged)."""
+        if delay is not None:
+            self.set_autoplay_delay(delay)
         self.sampler.change(**settings.as_dict())
         self.stop_rule = replace(self.stop_rule, max_tokens=stop.max_tokens, stop_strings=stop.stop_strings)
         self._notify(f"Sampler: {self.sampler.describe()}.", title="Sampler", timeout=3)
@@ -282,7 +289,12 @@ class Explorer:
             self._retrack(pins)
 
     def pin_text(self, text: str) -> None:
-        """Pin every token of `text` (M), or unpin them when that text is pinned already."""
+        """Pin every token of `text` (M), or unpin them when that text is pinned already.
+        Token ids as vLLM users give them: `#263` or `id 263` (several: `#263, #5`)."""
+        by_id = parse_token_ids(text)
+        if by_id is not None:
+            self.pin_ids(by_id)
+            return
         ids = self.backend.encode_plain(text)
         if not ids:
             self._notify(f"The text {text!r} gives no tokens; nothing was pinned.", severity="warning")
@@ -299,10 +311,42 @@ class Explorer:
                          "all of them are tracked.", severity="warning", timeout=6)
         self._retrack(pins + [t for t in dict.fromkeys(ids) if t not in pins])
 
+    def pin_ids(self, ids: list[int]) -> None:
+        """Pin tokens by id (M with `#263`), or unpin them when all are pinned already."""
+        vocab = self.backend.info.vocab_size
+        bad = next((t for t in ids if not 0 <= t < vocab), None)
+        if bad is not None:
+            self._notify(f"Token id {bad} is outside the vocabulary ({vocab} tokens: 0 to {vocab - 1}); "
+                         "nothing was pinned.", severity="warning")
+            return
+        pins = self.tracked_ids
+        if all(t in pins for t in ids):
+            self._retrack([t for t in pins if t not in ids])
+            return
+        self._retrack(pins + [t for t in dict.fromkeys(ids) if t not in pins])
+
     def _retrack(self, pins: list[int]) -> None:
         self.lane.track(tuple(pins))
         if self.samples_on_server and self.sampler is not None:  # the draw adds the pins' p_final
             self.lane.refetch(View.DRAW)
+
+    # -- LLM off -----------------------------------------------------------------------------
+    @property
+    def model_off(self) -> bool:
+        """next-token-visualization's "LLM off": edit the text without the model running."""
+        return self.lane is not None and self.lane.model_off
+
+    def toggle_model(self) -> None:
+        """Model work off (pop, force text and forks still apply; appends and sampling are
+        refused with a sentence) or back on (one computation for what changed)."""
+        if self.lane is None:
+            return
+        off = not self.lane.model_off
+        if off:
+            self.stop_autoplay("the model was turned off")
+        self.lane.set_model_off(off)
+        self._notify("The model is off: pop, force text and fork apply without it." if off
+                     else "The model is on again.", title="Model", timeout=3)
 
     # -- autoplay --------------------------------------------------------------------------
     def autoplay(self) -> None:
@@ -317,21 +361,39 @@ class Explorer:
                      "Any key stops it.", title="Autoplay", timeout=3)
         self.autoplay_tick()
 
-    def autoplay_tick(self) -> None:
-        """Press "sample" again once the screen shows the last sampled token."""
+    def autoplay_tick(self, now: float | None = None) -> float | None:
+        """Press "sample" again once the screen shows the last sampled token and the step
+        delay ([sampling] autoplay_delay, the `o` panel) has passed since the last press.
+        Returns the seconds still to wait when only the delay holds it back (the caller
+        ticks again then), else None. `now`: time.monotonic() (tests pass their own)."""
         run, lane = self.autoplay_run, self.lane
         if run is None or lane is None or lane.pending or lane.busy or not lane.in_sync:
-            return
+            return None
+        now = time.monotonic() if now is None else now
+        wait = self._autoplay_pressed + self.autoplay_delay - now
+        if wait > 0:
+            return wait
         prompt = lane.book.current
         if prompt.key != run.key:
             self.stop_autoplay("the prompt changed")
-            return
+            return None
         run.rule = self.stop_rule  # the panel's changes and the ends a server named
         reason = run.after(prompt.ids, self.backend.decode)
         if reason:
             self.stop_autoplay(reason)
-            return
+            return None
+        self._autoplay_pressed = now
         lane.press("sample")
+        return None
+
+    @property
+    def autoplay_delay(self) -> float:
+        """Seconds between autoplay's steps (0: as fast as the model answers)."""
+        return self.sampling_config.delay
+
+    def set_autoplay_delay(self, seconds: object) -> None:
+        """The `o` panel's step delay; raises SamplingError (one sentence)."""
+        self.sampling_config = replace(self.sampling_config, delay=check_delay(seconds, "The autoplay delay"))
 
     def stop_autoplay(self, reason: str | None) -> None:
         run, self.autoplay_run = self.autoplay_run, None
@@ -339,3 +401,4 @@ class Explorer:
             return
         made = len(self.lane.book.current.ids) - run.start if self.lane else 0
         self._notify(f"Autoplay stopped after {made} tokens: {reason}.", title="Autoplay", timeout=4)
+

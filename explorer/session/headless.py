@@ -5,6 +5,8 @@ tests: the same presses, edits, choose function and autoplay as the app.
 
 from __future__ import annotations
 
+import time
+
 from collections import deque
 from collections.abc import Sequence
 
@@ -54,10 +56,17 @@ class Headless:
             lane.want(wanted | ({View.TRACKED} if lane.tracked else set()))
             core.sync_sampler()
             if not self.jobs:
-                core.autoplay_tick()
+                wait = core.autoplay_tick()
+                if wait is not None:  # autoplay's step delay: a script waits it out
+                    time.sleep(wait)
+                    continue
                 if not self.jobs:
                     return
                 continue
-            job = self.jobs.popleft()
-            result, error = run_job(core.backend, job)
-            lane.finish(job.id, result, error)
+            self.step()
+
+    def step(self) -> None:
+        """Run the next job only (no autoplay tick): a test's finer step than settle()."""
+        job = self.jobs.popleft()
+        result, error = run_job(self.core.backend, job)
+        self.core.lane.finish(job.id, result, error)

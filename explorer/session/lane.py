@@ -110,6 +110,9 @@ class Lane:
         self.jobs_started = 0
         self.most_pending = 0  # high-water mark of the queue, for tests and diagnostics
         self.preempted = 0  # background jobs cancelled so that a press or view went first
+        # "LLM off": presses that need no model (pop, force, fork, ...) apply to the book,
+        # no job starts, and a press that needs the table is refused; on again, one sync.
+        self.model_off = False
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -148,6 +151,8 @@ class Lane:
         """Nothing queued or running, and nothing left to do for the book's state."""
         if self.running is not None or self._queue:
             return False
+        if self.model_off:
+            return True  # nothing will run until the model is on again
         if not self.in_sync:
             return self._failed_target == self.target  # failed; waits for the next press
         return not self.missing_views
@@ -227,10 +232,16 @@ class Lane:
             if self._chained(self._queue[0]):
                 self._queue.popleft()
                 continue
+            if self.model_off and self._needs_model(self._queue[0]):
+                press = self._queue.popleft()
+                self._notify(f"The model is off: {press.name} needs it; turn it on first.", "warning")
+                continue
             if self._waits(self._queue[0]):
                 break
             self._apply(self._queue.popleft())
         self._follow_prefix()
+        if self.model_off:
+            return  # the book moves on; the screen catches up once the model is on
         if self.running is not None:
             # Superseded (a views job serves what is shown, so the same test applies).
             if self.running.target != self.target and not self.running.cancelled():
@@ -335,6 +346,16 @@ class Lane:
             return True
         # Needed views still coming (a wanted view that failed does not hold the queue).
         return edit is not None and bool(edit.needs & self.missing_views)
+
+    def _needs_model(self, press: Press) -> bool:
+        edit = self._edits.get(press.name)
+        return press.name in WAIT_FOR_SCREEN or (edit is not None and bool(edit.needs))
+
+    def set_model_off(self, off: bool) -> None:
+        """Turn model work off (True) or back on: then one job brings the screen up to
+        whatever the book holds now."""
+        self.model_off = bool(off)
+        self.pump()
 
     def _begin(self, job: Job) -> None:
         self.running = job

@@ -22,6 +22,7 @@ from typing import Callable, Collection, Sequence
 from explorer.context_limit import context_error
 from explorer.session.book import FORCED, PROMPT
 from explorer.session.files import PromptFileError, load_prompt_file
+from explorer.session.gemma_files import gemma_ids, read_gemma
 
 FALLBACK_TEXT = "Once upon a time"
 
@@ -129,8 +130,12 @@ def open_prompt(backend, prompts, *, text: str | None = None, path: Path | None 
     caps = backend.capabilities
     # The local tokenizer's template or the server's.
     chat = None if caps.missing(Feature.CHAT) else backend.chat_ids
-    start = read_start_prompt(backend.encode, info.name, info.max_context, path, default, chat,
-                              text=text, strict=strict, decode=backend.decode)
+    gemma = read_gemma(path) if text is None else None  # Gemma's files (gemma_files.py)
+    if gemma is not None:
+        start = _gemma_start(backend, gemma, path, strict)
+    else:
+        start = read_start_prompt(backend.encode, info.name, info.max_context, path, default, chat,
+                                  text=text, strict=strict, decode=backend.decode)
     if notice := special_text_notice(start, backend.special_ids, backend.token_text):
         start.warnings.append(notice)
     if start.messages is None and prompts.chat:
@@ -141,6 +146,17 @@ def open_prompt(backend, prompts, *, text: str | None = None, path: Path | None 
         plain = backend.encode_plain if caps.sampling or caps.server_sampling else None
         start = _force_prefix(plain, start, prompts.prefix, info, strict)
     return start
+
+
+def _gemma_start(backend, gemma, path: Path, strict: bool) -> StartPrompt:
+    """A Gemma logprobs file's prompt + response tokens, or a Gemma tree's prompt."""
+    ids, warning = gemma_ids(gemma, backend.encode, backend.encode_plain)
+    if why := context_error(len(ids), backend.info.max_context, backend.info.name):
+        raise PromptFileError(why)  # (the app shows it where it shows a bad file)
+    if not ids:
+        raise PromptFileError(f"Input file {path} gives no tokens.")
+    return StartPrompt(ids, warnings=[warning] if warning else [], text=gemma.prompt + "".join(gemma.tokens),
+                       name=Path(path).name)
 
 
 def _wrap_as_chat(chat, decode, start: StartPrompt, system: str, info, strict: bool) -> StartPrompt:

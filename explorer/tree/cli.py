@@ -27,15 +27,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_flags(parser)
     add_tree_flags(parser)
     add_report_flags(parser)
+    add_tree_format_flag(parser)
+
+
+def add_tree_format_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("explorer", "gemma"), default="explorer", dest="format",
+                        help="layout of the --json file: explorer (the default) or gemma "
+                             "(Gemma's token-tree visualiser; explorer/tree/gemma.py)")
 
 
 def run_args(args: argparse.Namespace) -> int:
     """`main.py tree ...` parsed by explorer.cli. Raises ConfigError for a setting the user
     can fix before any model loads (cli.main prints it)."""
     from explorer.cli import check_input
+    from explorer.config import ConfigError
     from explorer.flags import settings_from_args
 
     settings = settings_from_args(args)  # the [tree] flags on config.toml, once
+    if args.format == "gemma" and not args.json:
+        raise ConfigError("--format gemma is the layout of the --json file; give --json PATH too.")
     if args.prompt is None and args.input is None:
         check_input(settings.resolve(settings.prompts.default), "The default prompt")
     try:
@@ -89,7 +99,7 @@ def _write_html(args: argparse.Namespace, backend, records, tree) -> None:
 def run(settings, args: argparse.Namespace) -> int:
     from explorer.backend import BackendError, open_backend
     from explorer.session import PromptFileError
-    from explorer.tree.export import write_json, write_leaves_jsonl
+    from explorer.tree.export import write_gemma_json, write_json, write_leaves_jsonl
     from explorer.tree.render import render_text
 
     def fail(text: str) -> int:  # a model, prompt or file the user can fix: exit 2 as trace
@@ -108,9 +118,12 @@ def run(settings, args: argparse.Namespace) -> int:
     try:
         default = None if args.input else settings.resolve(settings.prompts.default)
         start, records, tree = grow(backend, settings, text=args.prompt, path=args.input, default=default,
-                           warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+                                    warn=lambda text: print(f"warning: {text}", file=sys.stderr))
         unprinted = write_stdout(render_text(tree, backend.decode(start.ids)) + "\n")
-        if args.json:
+        if args.json and args.format == "gemma":
+            write_gemma_json(tree, backend.decode(start.ids), args.json)
+            print(f"wrote {args.json}", file=sys.stderr)
+        elif args.json:
             write_json(tree, args.json)
             print(f"wrote {args.json}", file=sys.stderr)
         if args.jsonl:

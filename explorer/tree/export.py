@@ -110,5 +110,12 @@ def write_json(tree: TokenTree, path: Path) -> None:
     write_atomic(path, dumps_deep(tree_dict(tree)) + "\n")
 
 
+def write_gemma_json(tree: TokenTree, prompt_text: str, path: Path) -> None:
+    """Gemma's token-tree layout (explorer/tree/gemma.py)."""
+    from explorer.tree.gemma import gemma_tree
+
+    write_atomic(path, dumps_deep(gemma_tree(tree, prompt_text)) + "\n")
+
+
 def write_leaves_jsonl(tree: TokenTree, path: Path) -> None:
     write_atomic(path, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in leaf_lines(tree)))

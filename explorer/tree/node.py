@@ -30,6 +30,8 @@ class TreeNode:
     end: str | None = END_OPEN  # None once expanded; otherwise why it is a leaf
     text: str = ""  # leaves: the whole continuation text (decoded path)
     raw: str = ""  # the token's decoded text itself: what files hold (design.md)
+    # Once expanded: (token id, raw text, p) of every token its expansion listed (p >= t_min)
+    candidates: tuple[tuple[int, str, float], ...] = ()
 
     @property
     def path_prob(self) -> float:
@@ -55,6 +57,7 @@ class TokenTree:
     # done: every path ended by a rule (eos, stop, depth, context); otherwise open paths
     # were left when the node limit or a cancel stopped the search.
     forward_passes: int = 0  # model calls the expansions took (batched ones count once)
+    candidates: tuple[tuple[int, str, float], ...] = ()  # after the prompt (TreeNode.candidates)
 
     def nodes(self) -> Iterator[TreeNode]:
         return preorder(self.children)

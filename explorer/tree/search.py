@@ -79,15 +79,19 @@ def grow(expander: Expander, prompt_ids: Sequence[int], settings: TreeSettings, 
             # A later pass would ask for fewer tokens (`most` only shrinks): one computed
             # now serves it, since the loop below stops at the node limit anyway.
             paths = [path] + _open_siblings(queue, node, settings.batch - 1)
-            results = expander.expand(paths, settings.t_min, settings.max_nodes - count)
+            results = expander.expand(paths, settings.t_min, _most(settings, count))
             result = results[0]
             ahead.update(zip(paths[1:], results[1:]))
         level = tree.children if node is None else node.children
         base = 0.0 if node is None else node.cum_logprob
+        # Every token the expansion listed (p >= t_min): Gemma's tree keeps them as the
+        # node's candidates (explorer/tree/gemma.py).
+        listed = tuple((int(t), decode((int(t),)), math.exp(float(lp)))
+                       for t, lp in zip(result.token_ids, result.logprobs))
         if node is None:
-            tree.entropy = result.entropy
+            tree.entropy, tree.candidates = result.entropy, listed
         else:
-            node.end = EXPANDED
+            node.end, node.candidates = EXPANDED, listed
         t = threshold(len(queue), settings)
         for rank, (token, logprob) in enumerate(zip(result.token_ids, result.logprobs)):
             p = math.exp(float(logprob))
@@ -113,6 +117,14 @@ def grow(expander: Expander, prompt_ids: Sequence[int], settings: TreeSettings, 
     for leaf in tree.leaves():
         leaf.text = decode(leaf.path)
     return tree
+
+
+def _most(settings: TreeSettings, count: int) -> int:
+    """Tokens an expansion lists: the room left under the node limit, but never fewer than
+    can lie above t_min (at most 1 / t_min of them), so a node's candidates (Gemma's
+    layout) are all there even when the node limit cuts its children short."""
+    room = settings.max_nodes - count
+    return room if settings.t_min <= 0 else max(room, math.ceil(1 / settings.t_min))
 
 
 def _end_of(node: TreeNode, eos: frozenset[int], stop: tuple[str, ...], decode, max_depth: int,

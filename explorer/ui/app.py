@@ -153,6 +153,8 @@ class TokenExplorerApp(App):
         # else something (the palette) is on top: the screen pops itself when it is resumed
         self.main.table.focus()
         self.keys.replay()
+        if self.input_path is not None and self.input_path.suffix.lower() == ".json":
+            self.main.views.show_file_tree(self.input_path)  # a Gemma token tree, if it is one
 
     async def on_event(self, event) -> None:
         if isinstance(event, events.Key) and self.keys.route(event):

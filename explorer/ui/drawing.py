@@ -9,10 +9,12 @@ queue behind the model, and "computing" only for a job slower than BUSY_AFTER_S.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
-from explorer.backend.types import ATTRIBUTION_LABELS
+from explorer.backend.types import ATTRIBUTION_LABELS, TokenRecord
 from explorer.session.views import AttributionView, JobKind, View
 from explorer.ui.chrome import BusyBar, HeaderLine
+from explorer.ui.views import ColourLayer
 
 # A job shorter than this never says "computing": a fast key press then repaints the
 # screen once, with its result, instead of twice a frame apart.
@@ -20,6 +22,8 @@ BUSY_AFTER_S = 0.15
 # While presses queue behind the model, the screen shows the newest state this often.
 BURST_DRAW_S = 0.05
 
+
+MODEL_OFF = "the model is off: L turns it on"
 
 class Drawing:
     """Draws the screen's core state (`screen`: explorer.ui.main_screen.MainScreen)."""
@@ -43,6 +47,10 @@ class Drawing:
         s.core.sync_sampler()
         s.lane.want(look.views_wanted())
         lane = s.lane
+        if s.core.model_off and lane.shown is not None and lane.book.current.ids != lane.shown[1]:
+            self._draw_model_off()  # the book's edits, uncomputed
+            self.show_header()
+            return
         if lane.shown is not None:
             if not s.app.started:  # the first prompt is drawn below: leave start-up
                 s.app.leave_startup()
@@ -62,6 +70,25 @@ class Drawing:
                 sampler.forced_report()
         self.show_header()
 
+    def _draw_model_off(self) -> None:
+        """"LLM off": the book's prompt as it is now, with the shown records where they
+        still hold (a shared prefix) and the rest uncomputed: no colours, an empty table."""
+        s = self.screen
+        lane, engine = s.lane, s.engine
+        ids = lane.book.current.ids
+        keep = 0
+        while keep < min(len(ids), len(lane.records)) and lane.records[keep].token_id == ids[keep]:
+            keep += 1
+        keep = min(keep, len(ids) - 1)  # the last one's table is not known
+        nan = float("nan")
+        records = lane.records[:keep] + tuple(
+            TokenRecord(t, engine.token_text(t), None, None, None, None, nan, nan, ())
+            for t in ids[keep:])
+        look = replace(s.look, colour=ColourLayer.NONE)
+        s.main_view.draw(records, {}, look, engine.token_bytes, engine.special_ids)
+        s.table.border_title = "next token · not computed while the model is off"
+        self.drawn = None  # drawn over: the next real state draws again
+
     def _burst_wait(self) -> bool:
         """While presses wait behind the model (a held key outrunning it), draw the newest
         state at most every BURST_DRAW_S, not each one on the way: a draw costs the event
@@ -80,6 +107,7 @@ class Drawing:
             self.after_lane()
 
     def show_header(self) -> None:
+        """The header line; and the table's subtitle says when the model is off."""
         s = self.screen
         if not s.app.screen_stack or s.lane is None:  # the busy timer fired while the app shuts down
             return
@@ -95,6 +123,12 @@ class Drawing:
         elif self._busy_since is not None:
             self._busy_since = None
             self._busy_timer.stop()
+        if s.core is not None and s.core.model_off:  # "LLM off": the table is not computed
+            edits = "" if lane.shown and lane.shown[1] == lane.book.current.ids else ", edits waiting"
+            busy = f"model off{edits} (L turns it on)"
+            s.table.border_subtitle = MODEL_OFF
+        elif str(s.table.border_subtitle or "") == MODEL_OFF:
+            s.table.border_subtitle = ""
         # Start-up's header until the first prompt is on screen.
         header = (s.app.startup or s).query_one(HeaderLine)
         views = s.views

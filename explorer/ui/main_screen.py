@@ -76,6 +76,7 @@ class MainScreen(Screen):
         *CONSTRAINT_BINDINGS,
         Binding("ctrl+o", "switch_model", "Switch model", id="app.model", show=False),
         *SHARE_BINDINGS,
+        Binding("L", "toggle_model", "LLM off/on", id="app.model_off", show=False),
     ]
 
     def __init__(self, settings) -> None:
@@ -209,6 +210,7 @@ class MainScreen(Screen):
     def action_switch_model(self) -> None: self.switcher.pick()
     def action_toggle_plot(self) -> None: self.share.toggle_plot()
     def action_write_report(self) -> None: self.share.write_report()
+    def action_toggle_model(self) -> None: self.core.toggle_model(); self.redraw()
 
     def on_tracked_panel_unpin(self, message) -> None:
         self.sampler_keys.unpin(message.token_id)
@@ -252,8 +254,7 @@ class MainScreen(Screen):
             self.stop_autoplay(None)
         self.lane.finish(message.job, message.result, error)
         self.redraw()
-        self.core.autoplay_tick()
-        self.redraw()
+        self.autoplay_tick()
         self.switcher.swap_when_idle()  # a model switch waits for the running job to stop
 
     def on_switch_progress(self, message: SwitchProgress) -> None:
@@ -261,6 +262,15 @@ class MainScreen(Screen):
 
     def on_switch_done(self, message: SwitchDone) -> None:
         self.switcher.done(message)
+
+    def autoplay_tick(self) -> None:
+        """Autoplay's next press, or a timer for the step delay still to wait."""
+        if self.core is None or not self.app.screen_stack:  # (a timer after shutdown)
+            return
+        wait = self.core.autoplay_tick()
+        if wait is not None:
+            self.set_timer(wait, self.autoplay_tick)
+        self.redraw()
 
     def stop_autoplay(self, reason: str | None) -> None:
         if self.core is not None:

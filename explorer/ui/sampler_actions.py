@@ -93,8 +93,8 @@ class SamplerActions:
         core = self.screen.core
         if self._refused(core.sampling_refusal()):
             return
-        self.screen.app.push_screen(SamplerPanel(core.sampler.settings, self.stop_rule),
-                                    self._then_redraw(lambda r: core.set_sampler(r.settings, r.stop)))
+        self.screen.app.push_screen(SamplerPanel(core.sampler.settings, self.stop_rule, core.autoplay_delay),
+                                    self._then_redraw(lambda r: core.set_sampler(r.settings, r.stop, r.delay)))
 
     def pin(self) -> None:
         candidate = self.screen.table.selected() if self._tracking_available() else None
@@ -110,9 +110,10 @@ class SamplerActions:
     def pin_text(self) -> None:
         if self._tracking_available():
             self.screen.app.push_screen(
-                TextPrompt("pin tokens by text", "Type text; every token of it is tracked "
-                           "(a leading space is part of a token). Text already pinned "
-                           "is unpinned."), self._then_redraw(self.screen.core.pin_text))
+                TextPrompt("pin tokens by text or id", "Type text; every token of it is tracked "
+                           "(a leading space is part of a token), or token ids as #263 "
+                           "(several: #263, #5). Text already pinned is unpinned."),
+                self._then_redraw(self.screen.core.pin_text))
 
     def _tracking_available(self) -> bool:
         return not self._refused(self.screen.core.tracking_refusal(), timeout=8)

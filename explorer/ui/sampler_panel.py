@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from explorer.sampling import KNOBS, PRESETS, SamplingError, SamplingSettings, apply_preset
+from explorer.sampling.settings import check_delay
 from explorer.session.sampler import StopRule
 
 LABELS = {
@@ -32,6 +33,7 @@ LABELS = {
 class PanelResult:
     settings: SamplingSettings
     stop: StopRule
+    delay: float = 0.0  # seconds between autoplay's steps
 
 
 def _text(value) -> str:
@@ -60,9 +62,9 @@ class SamplerPanel(ModalScreen[PanelResult | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
 
-    def __init__(self, settings: SamplingSettings, stop: StopRule) -> None:
+    def __init__(self, settings: SamplingSettings, stop: StopRule, delay: float = 0.0) -> None:
         super().__init__()
-        self._settings, self._stop = settings, stop
+        self._settings, self._stop, self._delay = settings, stop, delay
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
@@ -80,6 +82,9 @@ class SamplerPanel(ModalScreen[PanelResult | None]):
             with Horizontal(classes="row"):
                 yield Label("autoplay: stop at (a | b; \\n)")
                 yield Input(self._stop.stops_text(), id="stops")
+            with Horizontal(classes="row"):
+                yield Label("autoplay: step delay (s)")
+                yield Input(_text(float(self._delay)), id="delay")
             yield Label("", id="error")
             yield Label("enter applies · escape cancels · a preset fills the knobs", id="hint")
 
@@ -109,11 +114,12 @@ class SamplerPanel(ModalScreen[PanelResult | None]):
             settings = self._settings.with_changes(**values)
             stop = self._stop.with_text(self.query_one("#max-tokens", Input).value,
                                         self.query_one("#stops", Input).value)
+            delay = check_delay(self.query_one("#delay", Input).value, "The autoplay delay")
         except SamplingError as exc:
             self.query_one("#error", Label).update(str(exc))
             self.app.bell()
             return
-        self.dismiss(PanelResult(settings, stop))
+        self.dismiss(PanelResult(settings, stop, delay))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -25,7 +25,7 @@ from explorer.ui.colors import PROBABILITY
 
 EXPAND_DEPTH = 100  # levels shown open; deeper ones open with a key (Textual's Tree recurses)
 END_NOTES = {"eos": "end of sequence", "stop": "stop string", "depth": "max depth",
-             "context": "context full", "open": "not expanded"}
+             "context": "context full", "open": "not expanded", "finished": "finished"}
 
 
 def node_label(node: TreeNode) -> Text:
@@ -82,8 +82,10 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
     ]
 
     def __init__(self, backend, key, ids: tuple[int, ...], settings: TreeSettings,
-                 save_dir: Path, model_name: str = "") -> None:
+                 save_dir: Path, model_name: str = "", tree: TokenTree | None = None) -> None:
+        """tree: one already grown (a Gemma file opened with -i): shown, not grown."""
         super().__init__()
+        self._given = tree
         self.backend, self.key, self.ids = backend, key, tuple(ids)
         self.settings, self.save_dir = settings, Path(save_dir)
         self.model_name = model_name
@@ -127,7 +129,10 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
         self._status(f"growing: 0/{s.max_nodes} nodes · escape cancels")
         self.query_one(ProgressBar).update(total=s.max_nodes, progress=0)
         view.focus()
-        self._grow()
+        if self._given is not None:
+            self.post_message(TreeGrown(self._given))
+        else:
+            self._grow()
 
     # -- growing (worker) -------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="tree", name="tree")
@@ -170,8 +175,9 @@ class TreeScreen(Screen[tuple[int, ...] | None]):
     def _draw(self, tree: TokenTree) -> None:
         view = self.query_one(TokenTreeView)
         view.clear()
-        view.root.set_label(Text.assemble(("prompt", "bold"), (
-            f"  entropy after it {tree.entropy:.2f} nats · {tree.forward_passes} forward passes", "dim")))
+        about = ("  read from a file (no entropies)" if self._given is not None else
+                 f"  entropy after it {tree.entropy:.2f} nats · {tree.forward_passes} forward passes")
+        view.root.set_label(Text.assemble(("prompt", "bold"), (about, "dim")))
         view.root.data = None
 
         # A stack, not recursion: a tree may be thousands of tokens deep. Textual's Tree

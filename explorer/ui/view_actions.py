@@ -130,6 +130,27 @@ class ViewActions:
         tree = TreeScreen(s.engine, key, ids, settings.tree, settings.resolve(settings.prompts.save_dir))
         s.app.push_screen(tree, callback=self._open_branch)
 
+    def show_file_tree(self, path) -> None:
+        """`-i` named a Gemma token tree: its prompt is open; show its tree in the tree view."""
+        from explorer.session.gemma_files import read_gemma
+        from explorer.tree.gemma import tree_from_gemma
+
+        s = self.screen
+        gemma = read_gemma(path)
+        if gemma is None or gemma.tree is None or s.shown is None:
+            return
+        key, ids = s.shown
+        try:
+            tree = tree_from_gemma(gemma.tree, ids, s.engine.token_text)
+        except (KeyError, TypeError, ValueError) as exc:
+            s.notify(f"{path.name} holds a token tree this view cannot read ({exc}).",
+                     title="Token tree", severity="error")
+            return
+        settings = s.settings
+        s.app.push_screen(TreeScreen(s.engine, key, ids, tree.settings,
+                                     settings.resolve(settings.prompts.save_dir), tree=tree),
+                          callback=self._open_branch)
+
     def _open_branch(self, ids: tuple[int, ...] | None) -> None:
         """A branch chosen in the tree view becomes a new prompt (all views apply)."""
         book = self.screen.book
