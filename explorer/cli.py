@@ -24,6 +24,7 @@ PROG = "token-explorer"
 SUBCOMMANDS = {
     "trace": "explorer.core.trace_command",
     "tree": "explorer.tree.cli",
+    "compare": "explorer.compare.command",
 }
 
 

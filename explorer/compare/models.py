@@ -49,6 +49,8 @@ class PositionDiff:
 class ModelComparison:
     name_a: str
     name_b: str
+    dtype_a: str
+    dtype_b: str
     ids: tuple[int, ...]
     positions: list[PositionDiff]
     kl_bound: bool  # True: every kl_ab is a lower bound (a server on a side)
@@ -68,6 +70,7 @@ class ModelComparison:
         worst = max(scored, key=lambda p: p.kl_ab, default=None)
         agree = sum(1 for p in scored if p.top1_a == p.top1_b)
         return {"summary": True, "model_a": self.name_a, "model_b": self.name_b,
+                "dtype_a": self.dtype_a, "dtype_b": self.dtype_b,
                 "positions": len(scored), "kl_bound": self.kl_bound,
                 "mean_kl": float(np.mean(kls)) if kls else None,
                 "max_kl": worst.kl_ab if worst else None,
@@ -107,7 +110,7 @@ def compare_models(a, b, ids: Sequence[int], *, progress: Callable[[int, int], N
     """Compare backends a and b on `ids` (call vocabulary_mismatch first)."""
     ids = tuple(int(i) for i in ids)
     exact = not a.capabilities.missing(Feature.ROWS) and not b.capabilities.missing(Feature.ROWS)
-    out = ModelComparison(a.info.name, b.info.name, ids, [], kl_bound=not exact)
+    out = ModelComparison(a.info.name, b.info.name, a.info.dtype, b.info.dtype, ids, [], kl_bound=not exact)
     rows = _exact_rows(a, b, ids, out, progress, cancelled) if exact else \
         _bound_rows(a, b, ids, out, progress, cancelled)
     out.positions = [PositionDiff(0, ids[0], a.decode([ids[0]]), None, None, None, None, None)]
