@@ -247,6 +247,13 @@ class Backend(Protocol):
         distribution after `ids`, in order, from one chunked pass (never [N, V] at once).
         Row i is the distribution after position i. Raises Cancelled when cancelled."""
 
+    def position_tops(self, ids: Sequence[int], *, progress: Progress | None = None,
+                      cancelled: IsCancelled | None = None) -> list[dict[int, float]]:
+        """What a server knows of the distribution after each position of `ids`: {token id:
+        log-prob} of its top-K and of the token that follows (a bounded comparison; a
+        local backend serves Feature.ROWS instead). Raises Unavailable (one sentence)
+        where the server gives no per-position top-K."""
+
     def vocabulary(self) -> tuple[str, ...] | None:
         """Every token's text by id (the tokenizer's own spelling), to check that two
         backends share a tokenizer; None where it is not known without V requests (a

@@ -3,7 +3,7 @@
 Both local (Feature.ROWS): one chunked pass of each model in lockstep, a block of rows of
 each alive at a time, reduced to exact numbers (explorer.compare.kl) and dropped. A server
 on either side: its records' top-K per position (and the actual token's exact log-prob);
-the KL is then a lower bound (kl_bound: True) of the distributions coarsened to the tokens
+(Backend.position_tops) the KL is then a lower bound (kl_bound: True) of the distributions coarsened to the tokens
 both sides know, plus one rest bucket.
 
 Line i is position i: the distribution after position i-1 against token t_i, as the trace
@@ -20,9 +20,6 @@ import numpy as np
 
 from explorer.backend import Feature
 from explorer.compare.kl import kl_bound, known_from_row, row_numbers
-
-KEY = ("compare",)  # the prompt key a comparison syncs on a server
-
 
 class CompareError(ValueError):
     """The two backends cannot be compared; str() is one sentence."""
@@ -153,24 +150,11 @@ def _exact_rows(a, b, ids, out, progress, cancelled) -> list[tuple]:
     return rows
 
 
-def _known_rows(backend, ids, progress, cancelled) -> list[dict[int, float]]:
-    """A server's known log-probs after each position: its top-K, and the actual token."""
-    records = backend.sync(KEY, ids, progress=progress, cancelled=cancelled)
-    known = []
-    for i, record in enumerate(records):
-        row = {c.token_id: c.logprob for c in record.top}
-        if i + 1 < len(records) and records[i + 1].logprob is not None:
-            row[records[i + 1].token_id] = records[i + 1].logprob
-        known.append(row)
-    backend.forget(KEY)
-    return known
-
-
 def _bound_rows(a, b, ids, out, progress, cancelled) -> list[tuple]:
     local_a = not a.capabilities.missing(Feature.ROWS)
     local_b = not b.capabilities.missing(Feature.ROWS)
-    known_a = None if local_a else _known_rows(a, ids, progress, cancelled)
-    known_b = None if local_b else _known_rows(b, ids, None, cancelled)
+    known_a = None if local_a else a.position_tops(ids, progress=progress, cancelled=cancelled)
+    known_b = None if local_b else b.position_tops(ids, cancelled=cancelled)
     n = len(ids)
     if not (local_a or local_b):  # two servers: what both listed
         out.next_a, out.next_b = known_a[-1], known_b[-1]
