@@ -62,3 +62,36 @@ def test_prefix_branch_has_nothing_after_the_split():
     assert got.split == len(ids) - 2 and got.b.after == 0
     assert got.b.mean_surprisal is None and got.preferred is None
     assert math.isfinite(got.a.total_logprob) and got.a.total_logprob < 0
+
+
+def test_explorer_core_compares_branches_and_models():
+    """Through the explorer core (the app's path): the shown prompt against its parent
+    fork, and model A against a model B on the shown ids."""
+    from explorer.compare import CompareError, compare_models
+    from explorer.sampling import SamplingConfig
+    from explorer.session.headless import Headless
+
+    engine = embedded_engine()
+    run = Headless(engine, SamplingConfig(values={"seed": 1}))
+    core = run.open(engine.encode("The little dog ran"))
+    with pytest.raises(CompareError, match="only one prompt"):
+        core.comparisons.branches()
+    core.fork()
+    core.append(0)
+    core.append(1)
+    run.settle()
+    got = core.comparisons.branches()
+    assert got.split == len(engine.encode("The little dog ran")) and got.b.after == 0 and got.a.after == 2
+    with pytest.raises(CompareError, match="No second model"):
+        core.comparisons.models()
+    core.comparisons.use_backend(engine)  # the same model as B: KL 0 everywhere
+    _, ids = core.shown_prompt()
+    shown = core.comparisons.models()
+    assert shown.ids == ids and all(abs(p.kl_ab) < 1e-6 for p in shown.scored())
+    core.append(0)
+    run.settle()
+    after = core.comparisons.models()
+    _, ids = core.shown_prompt()
+    assert after.ids == ids and len(after.positions) == len(ids)
+    want = compare_models(engine, engine, ids)
+    assert [p.top1_a for p in after.scored()] == [p.top1_a for p in want.scored()]
