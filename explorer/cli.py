@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 from explorer.config import ConfigError
-from explorer.flags import (add_attribution_flags, add_autoplay_flags, add_model_flags,
-                            add_prompt_flags, add_sampling_flags, add_tree_flags,
-                            prompt_from_args, settings_from_args)
+from explorer.flags import (add_attribution_flags, add_autoplay_flags, add_compare_flags,
+                            add_model_flags, add_prompt_flags, add_sampling_flags, add_tree_flags,
+                            compare_asked, compare_settings, prompt_from_args, settings_from_args)
 
 PROG = "token-explorer"
 # `main.py NAME ...`: the subcommand NAME, run by its module's run_args(args).
@@ -53,6 +53,7 @@ def add_app_flags(parser: argparse.ArgumentParser) -> None:
     add_autoplay_flags(parser)
     add_tree_flags(parser)  # for `b` in the app
     add_attribution_flags(parser)  # for `i` in the app
+    add_compare_flags(parser)  # model B beside A, for `V` in the app
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -121,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         if command:
             return importlib.import_module(SUBCOMMANDS[command]).run_args(args)
         settings = settings_from_args(args)
+        settings_b = compare_settings(settings, args) if compare_asked(args) else None
     except (UsageError, ConfigError) as exc:
         print(f"{who}: {exc}", file=sys.stderr)
         return 2
     from explorer.ui.app import TokenExplorerApp  # Textual import only when we run the UI
     from explorer.ui.signals import exit_on_signals
 
-    app = TokenExplorerApp(settings, input_path=args.input, prompt_text=args.prompt)
+    app = TokenExplorerApp(settings, input_path=args.input, prompt_text=args.prompt, compare=settings_b)
     with exit_on_signals(app):  # SIGTERM / SIGHUP leave through Textual's shutdown
         app.run()
     # A request still waiting on a server must not keep the process alive after quit:

@@ -40,14 +40,16 @@ class TokenExplorerApp(App):
     ]
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,
-                 engine=None, prompt_text: str | None = None) -> None:
+                 engine=None, prompt_text: str | None = None, compare: Settings | None = None) -> None:
         """`engine`: an already open backend (tests share one); otherwise one is opened
         from settings.model in a worker while the loading panel shows progress.
-        `prompt_text` (--prompt): the prompt itself, instead of a file."""
+        `prompt_text` (--prompt): the prompt itself, instead of a file. `compare`: model B's
+        settings (--compare...), loaded beside A once A's first prompt shows."""
         super().__init__()
         self.settings = settings or Settings()
         self.input_path = input_path
         self.prompt_text = prompt_text
+        self.compare_settings = compare
         self._engine = engine  # handed to start-up; the main screen's core owns it after
         self._owns_engine = engine is None  # opened here (not a test's shared one)
         self.start_error: str | None = None  # one sentence when the model could not load
@@ -83,11 +85,14 @@ class TokenExplorerApp(App):
 
     @property
     def is_idle(self) -> bool:
-        """Loaded, nothing queued or computing (a token tree growing counts), the keys
-        pressed during start-up pressed, and the screen shows the current prompt."""
+        """Loaded, nothing queued or computing (a token tree growing, a comparison or
+        model B loading count), the keys pressed during start-up pressed, and the screen
+        shows the current prompt."""
         growing = isinstance(self.screen, TreeScreen) and self.screen.growing
+        comparing = getattr(self.screen, "computing", False) or self.main.compare_keys.loading_b
         lane = self.main.lane
-        return lane is not None and lane.is_idle and not growing and not self.keys.waiting
+        return (lane is not None and lane.is_idle and not growing and not comparing
+                and not self.keys.waiting)
 
     def action_toggle_keys(self) -> None:
         """`?`: show or hide Textual's keys panel beside the main view."""
