@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 from explorer.backend import BackendError, open_backend
-from explorer.backend.redact import redact
 from explorer.cli import UsageError
 from explorer.compare.models import ModelComparison, compare_models, vocabulary_mismatch
 from explorer.config import ConfigError, Settings
@@ -28,7 +26,7 @@ from explorer.core.trace import check_length, trace
 from explorer.flags import (add_compare_flags, add_model_flags, add_prompt_flags, compare_asked,
                             compare_settings, settings_from_args)
 from explorer.inputs import check_prompt_file
-from explorer.output_paths import write_stdout
+from explorer.output_paths import print_report
 from explorer.session.files import PromptFileError
 from explorer.session.start import open_prompt
 
@@ -145,22 +143,16 @@ def run(args: argparse.Namespace, settings: Settings, settings_b: Settings, prog
 
 def run_args(args: argparse.Namespace) -> int:
     progress = TraceProgress.for_terminal()
-    try:
+
+    def work() -> str:
         _check_args(args)
         settings = settings_from_args(args)
-        settings_b = compare_settings(settings, args)
-        settings_b = replace_top_k(settings_b)
-        report = run(args, settings, settings_b, progress)
-    except (UsageError, ConfigError, BackendError, PromptFileError, ExportError, ValueError) as exc:
-        print(f"{PROG}: {redact(str(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was written.", file=sys.stderr)
-        return 130
-    if why := write_stdout(report):
-        print(f"{PROG}: {why}", file=sys.stderr)
-        return 2
-    return 0
+        settings_b = replace_top_k(compare_settings(settings, args))
+        return run(args, settings, settings_b, progress)
+
+    code = print_report(PROG, work, (UsageError, ConfigError, BackendError, PromptFileError,
+                                     ExportError))
+    return 0 if code is None else code
 
 
 def replace_top_k(settings: Settings) -> Settings:

@@ -85,14 +85,12 @@ class TokenExplorerApp(App):
 
     @property
     def is_idle(self) -> bool:
-        """Loaded, nothing queued or computing (a token tree growing, a comparison or
-        model B loading count), the keys pressed during start-up pressed, and the screen
-        shows the current prompt."""
+        """Loaded, nothing queued or computing (a token tree growing, a comparison or model
+        B loading count), the keys pressed during start-up pressed, the current prompt shown."""
         growing = isinstance(self.screen, TreeScreen) and self.screen.growing
-        comparing = getattr(self.screen, "computing", False) or self.main.compare_keys.loading_b
+        growing = growing or getattr(self.screen, "computing", False) or self.main.compare_keys.loading_b
         lane = self.main.lane
-        return (lane is not None and lane.is_idle and not growing and not comparing
-                and not self.keys.waiting)
+        return lane is not None and lane.is_idle and not growing and not self.keys.waiting
 
     def action_toggle_keys(self) -> None:
         """`?`: show or hide Textual's keys panel beside the main view."""
