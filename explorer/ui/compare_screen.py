@@ -129,7 +129,8 @@ class BranchScreen(_CompareScreen):
     def _side(self, name: str, side, got, ln_v: float) -> Text:
         text = Text()
         mean = side.mean_surprisal
-        text.append(f"{name.upper()}: {side.after} tokens after the split", style="bold")
+        text.append(f"{name.upper()}: {side.after} token{'' if side.after == 1 else 's'} after the split",
+                    style="bold")
         if mean is None:
             text.append(" · nothing after the split\n")
         else:
