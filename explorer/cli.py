@@ -17,15 +17,17 @@ from pathlib import Path
 
 from explorer.config import ConfigError
 from explorer.errors import ExplorerError
-from explorer.flags import (add_attribution_flags, add_autoplay_flags, add_model_flags,
-                            add_prompt_flags, add_sampling_flags, add_session_flags, add_tree_flags,
-                            prompt_from_args, settings_from_args)
+from explorer.flags import (add_attribution_flags, add_autoplay_flags, add_compare_flags,
+                            add_model_flags, add_prompt_flags, add_sampling_flags, add_session_flags,
+                            add_tree_flags, compare_asked, compare_settings, prompt_from_args,
+                            settings_from_args)
 
 PROG = "token-explorer"
 # `main.py NAME ...`: the subcommand NAME, run by its module's run_args(args).
 SUBCOMMANDS = {
     "trace": "explorer.core.trace_command",
     "tree": "explorer.tree.cli",
+    "compare": "explorer.compare.command",
 }
 
 
@@ -55,6 +57,7 @@ def add_app_flags(parser: argparse.ArgumentParser) -> None:
     add_tree_flags(parser)  # for `b` in the app
     add_attribution_flags(parser)  # for `i` in the app
     add_session_flags(parser)
+    add_compare_flags(parser)  # model B beside A, for `V` in the app
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -138,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         resume = _resumed(args)
         if resume is not None and not args.model and not args.server:  # the model it was saved with
             settings = replace(settings, model=replace(settings.model, name=resume.model))
+        settings_b = compare_settings(settings, args) if compare_asked(args) else None
     except (UsageError, ConfigError) as exc:
         print(f"{who}: {exc}", file=sys.stderr)
         return 2
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.ui.signals import exit_on_signals
 
     app = TokenExplorerApp(settings, input_path=args.input, prompt_text=args.prompt, resume=resume,
-                           keep_session=True, session_file=args.session)
+                           keep_session=True, session_file=args.session, compare=settings_b)
     with exit_on_signals(app):  # SIGTERM / SIGHUP leave through Textual's shutdown
         app.run()
     # A request still waiting on a server must not keep the process alive after quit:

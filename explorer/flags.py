@@ -123,6 +123,43 @@ def add_report_flags(parser: argparse.ArgumentParser) -> None:
                             "the page can switch)")
 
 
+def add_compare_flags(parser: argparse.ArgumentParser) -> None:
+    """The second backend of a model comparison (the app and `compare`): another model, the
+    same model at another dtype, or a server; the other model flags (device...) are A's."""
+    group = parser.add_argument_group("compare with a second model (B)")
+    group.add_argument("--compare", metavar="ID_OR_DIR", default=None,
+                       help="model B: hub id, local folder or built-in name (with --compare-server: "
+                            "the served model's name)")
+    group.add_argument("--compare-dtype", choices=DTYPE_NAMES, default=None,
+                       help="model B's dtype (alone: model A's weights at this dtype)")
+    group.add_argument("--compare-server", metavar="URL", default=None,
+                       help="model B on a vLLM or llama.cpp server; the KL is then a lower bound")
+
+
+def compare_asked(args: argparse.Namespace) -> bool:
+    return any(getattr(args, name, None) for name in ("compare", "compare_dtype", "compare_server"))
+
+
+def compare_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Model B's settings: model A's (settings) with --compare, --compare-dtype and
+    --compare-server on top. Raises ConfigError when none of them was given."""
+    if not compare_asked(args):
+        raise ConfigError("Name model B with --compare MODEL, --compare-dtype DTYPE or --compare-server URL.")
+    model, server = settings.model, settings.server
+    if args.compare_server:
+        server = replace(server, url=args.compare_server, model=args.compare or "")
+        if args.compare_dtype:
+            raise ConfigError("--compare-dtype applies to a local model B, not to --compare-server "
+                              "(the server chose its own dtype).")
+    else:
+        server = replace(server, url="", model="")
+        if args.compare:
+            model = replace(model, name=args.compare, named_by="--compare")
+        if args.compare_dtype:
+            model = replace(model, dtype=args.compare_dtype)
+    return replace(settings, model=model, server=server, layer_prob=False)
+
+
 # -- the flags on top of config.toml ---------------------------------------------------------
 
 def prompt_from_args(args: argparse.Namespace) -> None:
@@ -221,5 +258,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
-__all__ = ["add_attribution_flags", "add_autoplay_flags", "add_model_flags", "add_prompt_flags",
-           "add_report_flags", "add_sampling_flags", "add_session_flags", "add_tree_flags", "prompt_from_args", "settings_from_args"]
+__all__ = ["add_attribution_flags", "add_autoplay_flags", "add_compare_flags", "add_model_flags",
+           "add_prompt_flags", "add_report_flags", "add_sampling_flags", "add_session_flags",
+           "add_tree_flags", "compare_asked", "compare_settings", "prompt_from_args", "settings_from_args"]

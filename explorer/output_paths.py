@@ -80,3 +80,23 @@ def write_stdout(text: str) -> str | None:
             pass
         return f"Could not write the report to standard output: {reason}."
     return None
+
+
+def print_report(prog: str, make_report, errors: tuple[type[BaseException], ...]) -> int | None:
+    """A command's last mile, the same for each: make_report() (the work) printed on stdout.
+    Returns None when that went well, else the exit code after one sentence on stderr:
+    2 for one of `errors` or an unwritable stdout, 130 for Ctrl-C (nothing written)."""
+    from explorer.backend.redact import redact
+
+    try:
+        report = make_report()
+    except errors as exc:
+        print(f"{prog}: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    if why := write_stdout(report):
+        print(f"{prog}: {why}", file=sys.stderr)
+        return 2
+    return None

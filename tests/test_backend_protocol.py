@@ -31,6 +31,7 @@ FEATURE_METHODS = {
     Feature.CHAT: ("chat_ids",),
     Feature.CONSTRAINTS: ("constraint",),
     Feature.SERVER_CONSTRAINTS: ("constrained_completion", "load_whole"),
+    Feature.ROWS: ("logprob_blocks",),
 }
 
 

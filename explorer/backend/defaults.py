@@ -65,3 +65,13 @@ class Defaults:
 
     def load_whole(self, key, ids, tables_from):
         raise self._unserved(Feature.SERVER_CONSTRAINTS)
+
+    def logprob_blocks(self, ids, *, progress=None, cancelled=None):
+        raise self._unserved(Feature.ROWS)
+
+    def position_tops(self, ids, *, progress=None, cancelled=None):
+        raise Unavailable(f"A comparison needs every position's top candidates, which this backend "
+                          f"({self.capabilities.kind}) does not give in one pass.")
+
+    def vocabulary(self):
+        return None  # not a Feature: "unknown" is an answer (explorer.compare checks less)

@@ -15,7 +15,7 @@ Unavailable with that same sentence.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -48,6 +48,7 @@ class Feature(StrEnum):
     CONSTRAINTS = "constraints"  # constraint(): compiled for the tokenizer, masks the row
     # constrained_completion(), load_whole(): a server's structured outputs (vLLM)
     SERVER_CONSTRAINTS = "server_constraints"
+    ROWS = "rows"  # logprob_blocks(): every position's full distribution (compare)
 
 
 # Feature -> (the Capabilities field that serves it, the label of its sentence).
@@ -60,6 +61,7 @@ _FLAGS: dict[Feature, tuple[str, str]] = {
     Feature.SAMPLING: ("sampling", "Sampling from the model's logits"),
     Feature.SERVER_SAMPLING: ("server_sampling", "The backend's own sampler"),
     Feature.CHAT: ("chat", "The chat template"),
+    Feature.ROWS: ("full_rows", "Full distributions at every position"),
 }
 
 
@@ -85,6 +87,8 @@ class Capabilities:
     server_constraints: bool = False  # a server's structured outputs (constrained_completion)
     attribution: bool = False  # gradient attribution of prompt positions (local engine)
     trees: bool = False  # can grow token trees (grow_tree)
+    # Every position's distribution over all V (logprob_blocks): exact comparisons.
+    full_rows: bool = False
     max_top_k: int | None = None  # largest top-k the backend returns (None: any)
     kind: str = "local"  # shown in the header: "local", "vLLM", "llama.cpp", ...
     # (view, sentence): why a view is missing, where the backend can say more than
@@ -241,6 +245,24 @@ class Backend(Protocol):
     def load_whole(self, key: Hashable, ids: Sequence[int], tables_from: int) -> None:
         """Feature.SERVER_CONSTRAINTS: load `ids` as prompt `key` in one request, with
         the tables of positions tables_from.. (a completion known in advance, replayed)."""
+
+    def logprob_blocks(self, ids: Sequence[int], *, progress: Progress | None = None,
+                       cancelled: IsCancelled | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Feature.ROWS: (first row, float32 [r, V] log-probs) blocks of every position's
+        distribution after `ids`, in order, from one chunked pass (never [N, V] at once).
+        Row i is the distribution after position i. Raises Cancelled when cancelled."""
+
+    def position_tops(self, ids: Sequence[int], *, progress: Progress | None = None,
+                      cancelled: IsCancelled | None = None) -> list[dict[int, float]]:
+        """What a server knows of the distribution after each position of `ids`: {token id:
+        log-prob} of its top-K and of the token that follows (a bounded comparison; a
+        local backend serves Feature.ROWS instead). Raises Unavailable (one sentence)
+        where the server gives no per-position top-K."""
+
+    def vocabulary(self) -> tuple[str, ...] | None:
+        """Every token's text by id (the tokenizer's own spelling), to check that two
+        backends share a tokenizer; None where it is not known without V requests (a
+        server)."""
 
     def close(self) -> None:
         """Release what the backend holds (connections, caches)."""

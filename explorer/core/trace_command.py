@@ -58,7 +58,7 @@ from explorer.flags import (add_model_flags, add_prompt_flags, add_report_flags,
 from explorer.sampling.constraint import ConstraintError
 from explorer.inputs import check_prompt_file
 from explorer.interrupt import soft_interrupt
-from explorer.output_paths import write_stdout
+from explorer.output_paths import print_report
 from explorer.session.files import PromptFileError
 from explorer.session.start import StartPrompt, open_prompt
 
@@ -332,21 +332,18 @@ def _known_text(backend: Backend):
 def run_args(args: argparse.Namespace) -> int:
     """`main.py trace ...` parsed by explorer.cli: the report on stdout, exit code."""
     progress = TraceProgress.for_terminal()
-    try:
+
+    def work() -> str:
         check_args(args)
         settings = settings_from_args(args)
         # The engine keeps the top `tokens_to_show` of every distribution: ask for K.
         settings = replace(settings, display=replace(settings.display, tokens_to_show=args.top_logprobs))
-        report = run(args, settings, progress)
-    except (UsageError, ConfigError, BackendError, PromptFileError, ExportError, ConstraintError) as exc:
-        print(f"{PROG}: {redact(str(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing was written.", file=sys.stderr)
-        return 130
-    if why := write_stdout(report):
-        print(f"{PROG}: {why}", file=sys.stderr)
-        return 2
+        return run(args, settings, progress)
+
+    code = print_report(PROG, work, (UsageError, ConfigError, BackendError, PromptFileError,
+                                     ExportError, ConstraintError))
+    if code is not None:
+        return code
     if (steps := getattr(args, "interrupted", None)) is not None:
         kept = (f"; wrote the {steps} finished steps to {args.jsonl}, its last line marked "
                 '"stop": "interrupted"' if args.jsonl else f" after {steps} steps")

@@ -72,6 +72,8 @@ PROBABILITY = Scale("probability", (214, 39, 40), (31, 119, 220), "0", "1")
 ENTROPY = Scale("entropy", (255, 236, 210), (166, 54, 3), "0 certain", "1 uniform")
 INFLUENCE = Scale("influence", (26, 152, 80), (128, 60, 190), "low", "high")
 LAYER = Scale("layer", (214, 39, 40), (31, 119, 220), "0.0", "1.0")
+# KL(p_A || p_B) per position, scaled by the prompt's largest (model comparison).
+KL = Scale("KL(A‖B)", (240, 240, 240), (190, 30, 120), "0", "max")
 # Attribution: saliency is a size (one hue); the signed methods diverge around zero.
 ATTRIBUTION = Scale("attribution", (250, 245, 225), (200, 80, 0), "0", "max")
 ATTRIBUTION_SIGNED = DivergingScale("attribution", (33, 102, 172), (178, 24, 43), "-max", "+max")

@@ -34,6 +34,7 @@ from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from . import sampler_side
 from .reductions import RowReducer, RowStats, make_records
+from .rows import logprob_blocks
 from .runner import Runner
 from .store import Prompt, PromptStore
 from .token_text import TokenTexts
@@ -61,6 +62,7 @@ class Engine(Defaults):
         self.prefill_chunk = max(1, int(settings.prefill_chunk))
         self._lock = threading.RLock()
         self._text = TokenTexts(tokenizer)
+        self._vocabulary: tuple[str, ...] | None = None  # vocabulary(), built when asked
 
         try:
             self.parts: ModelParts | None = resolve_parts(model, settings.parts)
@@ -161,6 +163,7 @@ class Engine(Defaults):
             trees=True,
             chat=True,
             constraints=True,
+            full_rows=True,
             max_top_k=None,
             kind="local",
         )
@@ -247,6 +250,19 @@ class Engine(Defaults):
 
     def encode_plain(self, text: str) -> list[int]:
         return sampler_side.encode_plain(self.tokenizer, text)
+
+    def logprob_blocks(self, ids: Sequence[int], *, progress=None, cancelled=None):
+        ids = tuple(int(i) for i in ids)
+        self._check_ids(ids)
+        self._runner.use_fast()
+        return logprob_blocks(self.model, ids, chunk=self.prefill_chunk, lock=self._lock,
+                              progress=progress, cancelled=cancelled)
+
+    def vocabulary(self) -> tuple[str, ...]:
+        if self._vocabulary is None:
+            by_id = {int(i): t for t, i in self.tokenizer.get_vocab().items()}
+            self._vocabulary = tuple(by_id.get(i, "") for i in range(self.vocab_size))
+        return self._vocabulary
 
     def chat_ids(self, messages) -> list[int]:
         return sampler_side.chat_ids(self.tokenizer, self.info.name, messages)

@@ -280,6 +280,21 @@ class RemoteBackend(Defaults):
         if why := context_error(len(ids), self._info.max_context, self.model):
             raise PromptTooLongError(why)
 
+    def position_tops(self, ids, *, progress=None, cancelled=None) -> list[dict[int, float]]:
+        """One load request: each position's top-K and the next token's exact log-prob."""
+        if not self.capabilities.prompt_logprobs:
+            return super().position_tops(ids, progress=progress, cancelled=cancelled)
+        ids = tuple(int(i) for i in ids)
+        self._check_ids(ids)
+        before, after = self.load(ids, progress=progress, cancelled=cancelled)
+        rows = []
+        for i, dist in enumerate(after):
+            row = {t: lp for t, lp in dist.top}
+            if i + 1 < len(ids) and (lp := before[i + 1].logprob_of(ids[i + 1])) is not None:
+                row[ids[i + 1]] = lp
+            rows.append(row)
+        return rows
+
     # -- server calls (subclasses) ----------------------------------------------------------
     def next_distribution(self, ids: tuple[int, ...]) -> Distribution:
         raise NotImplementedError

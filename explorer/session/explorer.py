@@ -28,6 +28,7 @@ from explorer.sampling.settings import check_delay
 from explorer.sampling.constraint import Constraint, ConstraintSpec
 from explorer.session.book import PromptBook
 from explorer.session.carry import carry_book, carry_pins
+from explorer.session.comparing import Comparisons
 from explorer.session.edits import apply_append_valid, apply_force, apply_sample
 from explorer.session.generation import Generation
 from explorer.session.job import Edit, Job
@@ -68,6 +69,8 @@ class Explorer:
         # model's top ones can all be forbidden, leaving nothing for → to take); `C` lists
         # all tokens, forbidden ones flagged, and back.
         self.constraint_lists_all = False
+        # Branch and model comparisons (explorer.session.comparing): model B lives there.
+        self.comparisons = Comparisons(self)
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -176,7 +179,8 @@ class Explorer:
         self.backend = new
         self.open(book, keep=keep, tracked=pins)  # the user's knobs and seed, not the new defaults
         old.close()
-        return [text for text in (warning, pins_note) if text]
+        compare_note = self.comparisons.model_switched()
+        return [text for text in (warning, pins_note, compare_note) if text]
 
     # -- keeping the session (explorer.session.keep) ------------------------------------
     def snapshot(self, model: str, ui=None):

@@ -41,15 +41,14 @@ class TokenExplorerApp(App):
 
     def __init__(self, settings: Settings | None = None, *, input_path: Path | None = None,
                  engine=None, prompt_text: str | None = None, resume=None,
-                 keep_session: bool = False, session_file: Path | None = None) -> None:
-        """`engine`: an already open backend (tests share one); otherwise one is opened
-        from settings.model in a worker while the loading panel shows progress.
-        `prompt_text` (--prompt): the prompt itself, instead of a file."""
+                 keep_session: bool = False, session_file: Path | None = None,
+                 compare: Settings | None = None) -> None:
+        """`engine`: an open backend (tests share one), else settings.model opens in a worker.
+        `prompt_text` (--prompt): the prompt itself. `compare`: model B's settings (--compare...)."""
         super().__init__()  # sessions (resume, keep, file): explorer.ui.share_actions
         self.resume_state, self.keep_session, self.session_file = resume, keep_session, session_file
         self.settings = settings or Settings()
-        self.input_path = input_path
-        self.prompt_text = prompt_text
+        self.input_path, self.prompt_text, self.compare_settings = input_path, prompt_text, compare
         self._engine = engine  # handed to start-up; the main screen's core owns it after
         self._owns_engine = engine is None  # opened here (not a test's shared one)
         self.start_error: str | None = None  # one sentence when the model could not load
@@ -79,15 +78,14 @@ class TokenExplorerApp(App):
         """The first prompt is on screen (start-up is over)."""
         return self.startup is None
 
-    @property
-    def start_failed(self) -> bool:
-        return self.start_error is not None
+    start_failed = property(lambda self: self.start_error is not None)
 
     @property
     def is_idle(self) -> bool:
-        """Loaded, nothing queued or computing (a token tree growing counts), the keys
-        pressed during start-up pressed, and the screen shows the current prompt."""
+        """Loaded, nothing queued or computing (a token tree growing, a comparison or model
+        B loading count), the keys pressed during start-up pressed, the current prompt shown."""
         growing = isinstance(self.screen, TreeScreen) and self.screen.growing
+        growing = growing or getattr(self.screen, "computing", False) or self.main.compare_keys.loading_b
         lane = self.main.lane
         return lane is not None and lane.is_idle and not growing and not self.keys.waiting
 

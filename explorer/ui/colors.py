@@ -2,6 +2,6 @@
 Textual); the app's modules import them from here."""
 
 from explorer.display.colors import (  # noqa: F401
-    ATTRIBUTION, ATTRIBUTION_SIGNED, ENTROPY, INFLUENCE, LAYER, NEUTRAL, PROBABILITY, RGB,
+    ATTRIBUTION, ATTRIBUTION_SIGNED, ENTROPY, INFLUENCE, KL, LAYER, NEUTRAL, PROBABILITY, RGB,
     DivergingScale, Scale, text_on,
 )

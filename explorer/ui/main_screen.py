@@ -25,6 +25,7 @@ from explorer.session.explorer import Explorer
 from explorer.session.views import JobKind, is_background
 from explorer.ui import jobs, startup
 from explorer.ui.chrome import BusyBar, HeaderLine
+from explorer.ui.compare_actions import COMPARE_BINDINGS, CompareActions, SecondModelLoaded
 from explorer.ui.constraint_actions import CONSTRAINT_BINDINGS, ConstraintActions
 from explorer.ui.drawing import Drawing
 from explorer.ui.main_view import Look, MainView
@@ -74,6 +75,7 @@ class MainScreen(Screen):
         Binding("b", "grow_tree", "Token tree", id="view.tree", show=False),
         *SAMPLER_BINDINGS,
         *CONSTRAINT_BINDINGS,
+        *COMPARE_BINDINGS,
         Binding("ctrl+o", "switch_model", "Switch model", id="app.model", show=False),
         *SHARE_BINDINGS,
         Binding("L", "toggle_model", "LLM off/on", id="app.model_off", show=False),
@@ -86,6 +88,7 @@ class MainScreen(Screen):
         self.constraint_keys = ConstraintActions(self)
         self.views = ViewActions(self, settings.attribution.baseline)
         self.switcher = ModelSwitcher(self)
+        self.compare_keys = CompareActions(self)
         self.drawing = Drawing(self)
         self.share = ShareActions(self)
 
@@ -114,6 +117,7 @@ class MainScreen(Screen):
         self.share.start_keeping()
         self.app.refresh_bindings()
         self.redraw()
+        self.compare_keys.load_b(getattr(self.app, "compare_settings", None))  # --compare...
 
     # -- public surface (tests and scripts read these) ------------------------------------
     @property
@@ -211,6 +215,11 @@ class MainScreen(Screen):
     def action_toggle_plot(self) -> None: self.share.toggle_plot()
     def action_write_report(self) -> None: self.share.write_report()
     def action_toggle_model(self) -> None: self.core.toggle_model(); self.redraw()
+    def action_compare_branches(self) -> None: self.compare_keys.branches()
+    def action_compare_models(self) -> None: self.compare_keys.models()
+
+    def on_second_model_loaded(self, message: SecondModelLoaded) -> None:
+        self.compare_keys.loaded(message)
 
     def on_tracked_panel_unpin(self, message) -> None:
         self.sampler_keys.unpin(message.token_id)
@@ -227,6 +236,7 @@ class MainScreen(Screen):
         yield from self.constraint_keys.commands()
         yield from self.switcher.commands()
         yield from self.share.commands()
+        yield from self.compare_keys.commands()
 
     # -- the lane's jobs --------------------------------------------------------------------
     def start_job(self, job) -> None:
