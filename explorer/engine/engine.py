@@ -5,6 +5,7 @@ is one decode step on that prompt's KV cache, a popped token is a crop. Every nu
 layers above see is a plain Python value or a small numpy array (see types.py).
 
 The jobs live apart: store.py (prompts and KV caches), runner.py (forward passes),
+advance.py (a sync's forward passes put together into records),
 reductions.py (log-prob rows to records), view_cache.py (influence and lens results).
 This class is the thin front that puts them together behind the Backend protocol.
 """
@@ -28,18 +29,18 @@ from explorer.prefix import common_prefix
 
 from . import placement
 from .attribution import DEFAULT_STEPS, Attributor
-from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
-from .kv import TAIL_ROWS, PromptKV
+from .errors import EngineError, ModelLoadError, PromptTooLongError
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from . import sampler_side
-from .reductions import RowReducer, RowStats, make_records
+from .reductions import RowReducer
 from .runner import Runner
 from .store import Prompt, PromptStore
 from .token_text import TokenTexts
 from .types import ModelInfo, TokenRecord, TrackedSeries
 from .view_cache import ViewCache
 from . import branching
+from .advance import advance
 
 
 class Engine(Defaults):
@@ -196,7 +197,7 @@ class Engine(Defaults):
                     return Prompt(ids[: start + len(records)], base.records[:start] + records,
                                   base.lens_cols[:start] + (None,) * len(records))
 
-                records = self._advance(kv, ids, start, progress, cancelled,
+                records = advance(self, kv, ids, start, progress, cancelled,
                                         keep_done=lambda done: self._store.put_partial(key, extend(done)))
                 new = extend(records)
             self._store.put(key, new)
@@ -316,76 +317,6 @@ class Engine(Defaults):
         if bad is not None:
             raise EngineError(f"Token id {bad} is outside the vocabulary of {self.info.name}.")
 
-    def _advance(self, kv: PromptKV, ids: tuple[int, ...], start: int,
-                 progress: Callable[[int, int], None] | None,
-                 cancelled: Callable[[], bool] | None,
-                 keep_done: Callable[[tuple[TokenRecord, ...]], None] | None = None,
-                 ) -> tuple[TokenRecord, ...]:
-        """Run ids[len(kv.ids):] through the model; return records for positions >= start.
-        When cancelled, keep_done gets the records of the chunks that did finish (their
-        KV entries stay in kv), so the next sync resumes instead of starting over.
-
-        kv must hold a prefix of ids with start == len(kv.ids) or start == len(ids) (probe).
-        The last forward also returns the last position's attention row (influence) and,
-        with layer_prob, its hidden states (lens)."""
-        n = len(ids)
-        # The record of position `start` needs the distribution after start-1. If the
-        # cache no longer keeps that row, feed position start-1 again in the same pass.
-        if start == len(kv.ids) and 0 < start < n and not kv.tails:
-            kv.crop_to(start - 1)
-        first = len(kv.ids)
-        stats: dict[int, RowStats] = {}
-        if kv.tails and first == start > 0:
-            with self._runner.few_threads():
-                stats[start - 1] = self._reducer.stats(kv.tails[-1][None], [ids[start]])[0]
-        want_from = max(start - 1, 0)
-        # Wrapped fast attention (attention_rows.py) gives the last row at no extra cost,
-        # so the last forward is the last prefill chunk; eager attention would materialise
-        # every weight of a chunk, so there it covers the last position alone (or two).
-        if self._runner.rows_impl is not None or not self.influence_enabled:
-            step_from = first + (n - first - 1) // self.prefill_chunk * self.prefill_chunk
-        else:
-            step_from = first if n - first <= 2 else n - 1
-
-        def reduce(pos: int, logits: torch.Tensor) -> list[torch.Tensor]:
-            self._sampler.keep_rows(ids, pos, logits)  # raw rows of the last positions
-            kept = self._reducer.reduce_logits(logits, ids, pos, want_from, stats, TAIL_ROWS)
-            kv.keep_tails(kept)
-            return kept
-
-        def chunk_done(pos: int, out) -> None:
-            # One thread here too: a block's reductions are a dozen short memory-bound ops,
-            # and on a busy CPU each one waiting for the pool cost more than the work
-            # (measured: 10x on a 8k vocabulary, 2x on 152k, with the CPU shared).
-            with self._runner.few_threads():
-                reduce(pos, out.logits)
-            if progress is not None:
-                progress(pos + out.logits.shape[0] - first, n - first)
-
-        try:
-            with torch.inference_mode():
-                self._runner.prefill(ids, kv, step_from, chunk_done, cancelled=cancelled,
-                                     on_cancel=lambda: SyncCancelled("Loading the prompt was cancelled."))
-                out = self._runner.forward(ids[step_from:], kv, attentions=self.influence_enabled,
-                                           hidden=self.layer_prob)
-                with self._runner.few_threads():
-                    rows = reduce(step_from, out.logits)
-                    kv.ids = ids
-                    self._views.store_influence(ids, out.attention_rows)
-                    if self.layer_prob:
-                        self._views.store_lens(ids, min(n - step_from, 2), out.hidden_states, rows)
-                if progress is not None:
-                    progress(n - first, n - first)
-        except SyncCancelled:
-            if keep_done is not None and len(kv.ids) > start:
-                keep_done(make_records(ids, start, len(kv.ids), stats, self._text, self._ln_vocab))
-            raise
-        except BaseException:
-            # A forward that stopped half way leaves some layers updated: drop the cache.
-            self._store.drop_kv(kv)
-            raise
-        return make_records(ids, start, n, stats, self._text, self._ln_vocab)
-
     def _influence_entry(self, key: Hashable):
         if not self.influence_enabled:
             raise Unavailable(f"{self.info.name} was opened without attention influence.")
@@ -412,7 +343,7 @@ class Engine(Defaults):
         kv = self._store.kv_for(key, ids)
         if len(kv.ids) == len(ids):
             kv.crop_to(len(ids) - 1)
-        self._advance(kv, ids, len(ids), None, None)
+        advance(self, kv, ids, len(ids), None, None)
 
     def _require_lens(self) -> None:
         if not self.layer_prob or self.parts is None:

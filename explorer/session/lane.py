@@ -56,6 +56,7 @@ from explorer.session.book import LastPromptError, PromptBook
 from explorer.session.chain import AppendChain
 from explorer.session.job import Edit, Job, Press, Synced, Target
 from explorer.session.presses import BOOK_ACTIONS, BOOK_PRESSES
+from explorer.session.results import accept, recover
 from explorer.session.views import JobKind, View
 
 __all__ = ["BOOK_PRESSES", "Edit", "Job", "Lane", "Press", "Synced", "Target"]
@@ -215,9 +216,9 @@ class Lane:
         if job.chain is not None:
             self._requeue(job.chain.drop())  # handed over but not appended: queued again
         if error is None and result is not None:
-            self._accept(job, result)
+            accept(self, job, result)
         elif error is not None and not isinstance(error, Cancelled):
-            self._recover(job)
+            recover(self, job)
         self.pump()
 
     # -- the pump ------------------------------------------------------------------------
@@ -351,46 +352,3 @@ class Lane:
                 self._on_press(press.name)
         except LastPromptError as exc:
             self._notify(str(exc), "warning")
-
-    # -- results -------------------------------------------------------------------------
-    def _accept(self, job: Job, result: Any) -> None:
-        if job.kind is JobKind.SYNC:
-            if isinstance(result, Synced) and result.ids is not None and job.chain is not None:
-                self._take_chained(job, tuple(result.ids))
-            if self.in_sync and job.target != self.target:
-                return  # superseded, and the screen already shows the book (a pop)
-            records, extra = (result.records, result.views) if isinstance(result, Synced) else (result, {})
-            if self.shown is None or self.shown[1] != job.ids:
-                self._show(job.target, tuple(records), dict(extra))
-            else:
-                self.shown, self.records = job.target, tuple(records)
-                self.views.update(extra)
-            self._failed_target = None
-        elif self.shown is not None and job.ids == self.shown[1]:
-            got = dict(result) if isinstance(result, Mapping) else {}
-            stale = set()  # fetched for tracked tokens or sampler settings since changed
-            if job.tracked != self.tracked:
-                stale.add(View.TRACKED)
-            if job.sampling != self.sampling:
-                stale.add(View.DRAW)
-            for name in stale:
-                got.pop(name, None)
-            self.views.update(got)
-            self._failed_views |= job.views - got.keys() - stale  # never ask again in a loop
-
-    def _recover(self, job: Job) -> None:
-        """A job failed (its error is the caller's to show): drop the presses queued behind
-        it and go back to what is shown, so nothing on screen is lost."""
-        self._queue.clear()
-        if job.kind is JobKind.VIEWS:
-            self._failed_views |= job.views  # no retry loop; the caller turns the view off
-            return
-        self._failed_target = job.target
-        if self.shown is None:
-            return
-        key, ids = self.shown
-        try:
-            self.book.select(key)
-        except KeyError:
-            return  # the shown prompt was removed; stay on the failed one
-        self.book.set_ids(ids)
