@@ -1,10 +1,11 @@
 """The engine's forward bookkeeping: run the tokens a KV cache lacks through the model
 and turn the logits into records (split from engine.py: the Engine is the front, this is
-the one place a sync's forward passes and reductions are put together)."""
+the one place a sync's forward passes and reductions are put together), and the probe
+that re-runs a prompt's last position for a view it did not keep."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import torch
 
@@ -83,3 +84,24 @@ def advance(engine, kv: PromptKV, ids: tuple[int, ...], start: int,
         engine._store.drop_kv(kv)
         raise
     return make_records(ids, start, n, stats, engine._text, engine._ln_vocab)
+
+
+def at_last(engine, key: Hashable, lookup: Callable[[tuple[int, ...]], object]):
+    """lookup(prompt ids) — a view of its last position — probing that position once
+    when the view is not known yet."""
+    ids = engine._store[key].ids
+    found = lookup(ids)
+    if found is None:
+        probe_last(engine, key)
+        found = lookup(ids)
+    return found
+
+
+def probe_last(engine, key: Hashable) -> None:
+    """Re-run the last position as a step (one decode step) to get its attention row
+    and hidden states; the cache ends exactly as before."""
+    ids = engine._store[key].ids
+    kv = engine._store.kv_for(key, ids)
+    if len(kv.ids) == len(ids):
+        kv.crop_to(len(ids) - 1)
+    advance(engine, kv, ids, len(ids), None, None)

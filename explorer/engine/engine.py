@@ -39,8 +39,8 @@ from .store import Prompt, PromptStore
 from .token_text import TokenTexts
 from .types import ModelInfo, TokenRecord, TrackedSeries
 from .view_cache import ViewCache
-from . import branching
-from .advance import advance
+from . import branching, positions
+from .advance import advance, at_last
 
 
 class Engine(Defaults):
@@ -224,7 +224,7 @@ class Engine(Defaults):
         """float32 [L+1, k]: p^l[t] after the last position for each given token."""
         self._require_lens()
         with self._lock:
-            return self._views.layer_probs(self._at_last(key, self._views.lens_point), token_ids)
+            return self._views.layer_probs(at_last(self, key, self._views.lens_point), token_ids)
 
     def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
         """float32 [L+1, n]: column i = p^l_{i-1}[t_i]; column 0 is NaN. Lazy and cached."""
@@ -240,6 +240,12 @@ class Engine(Defaults):
     # Thin delegates to sampler_side.py (Feature.SAMPLING, TRACKED, CHAT).
     def next_logits(self, key: Hashable) -> np.ndarray:
         return self._sampler.next_logits(key)
+
+    def logits_before(self, key: Hashable, index: int) -> np.ndarray:
+        """float32 [V]: raw logits after the first `index` tokens of prompt `key` (the
+        distribution token `index` was drawn from); kept, or one decode step (positions.py)."""
+        with self._lock:
+            return positions.logits_before(self, key, int(index)).numpy().copy()
 
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
                 progress: Callable[[int, int], None] | None = None,
@@ -276,12 +282,19 @@ class Engine(Defaults):
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
                     n_steps: int | None = None, baseline: str | None = None,
                     progress: Callable[[int, int], None] | None = None,
-                    cancelled: Callable[[], bool] | None = None) -> Attribution:
+                    cancelled: Callable[[], bool] | None = None,
+                    position: int | None = None) -> Attribution:
         """Per-position scores of prompt `key` for log p_base(target) after its last
         position (attribution.py has the definitions); cached per (ids, target, method,
-        and for integrated gradients n_steps and baseline; None = the configured one)."""
+        and for integrated gradients n_steps and baseline; None = the configured one).
+        position: score the first `position` tokens toward the token after them instead
+        (a past position, issue 23)."""
         with self._lock:
             ids = self._store[key].ids
+            if position is not None:
+                if not 1 <= position <= len(ids):
+                    raise ValueError(f"position {position} is outside 1..{len(ids)}")
+                ids = ids[:position]
             self._check_vocab([target])
             self._runner.use_fast()
             steps = self.attribution_steps if n_steps is None else n_steps
@@ -321,29 +334,10 @@ class Engine(Defaults):
         if not self.influence_enabled:
             raise Unavailable(f"{self.info.name} was opened without attention influence.")
         with self._lock:
-            entry = self._at_last(key, self._views.influence)
+            entry = at_last(self, key, self._views.influence)
             if entry is None:
                 raise Unavailable(f"{self.info.name} does not report attention weights, so influence is unavailable.")
             return entry
-
-    def _at_last(self, key: Hashable, lookup: Callable[[tuple[int, ...]], object]):
-        """lookup(prompt ids) — a view of its last position — probing that position once
-        when the view is not known yet."""
-        ids = self._store[key].ids
-        found = lookup(ids)
-        if found is None:
-            self._probe_last(key)
-            found = lookup(ids)
-        return found
-
-    def _probe_last(self, key: Hashable) -> None:
-        """Re-run the last position as a step (one decode step) to get its attention row
-        and hidden states; the cache ends exactly as before."""
-        ids = self._store[key].ids
-        kv = self._store.kv_for(key, ids)
-        if len(kv.ids) == len(ids):
-            kv.crop_to(len(ids) - 1)
-        advance(self, kv, ids, len(ids), None, None)
 
     def _require_lens(self) -> None:
         if not self.layer_prob or self.parts is None:

@@ -80,3 +80,18 @@ def apply_append_valid(core: Explorer, lane: Lane, press: Press) -> None:
         lane.notify(why, "warning")
         return
     lane.book.append(token)
+
+
+def apply_branch(lane: Lane, press: Press) -> None:
+    """→ at the position cursor (press.arg: the token index it was on): a new prompt of the
+    tokens before it plus row press.row of the table there (the top of the distribution
+    before that token, as the screen showed it: the branch waits for it like →)."""
+    index = press.arg
+    if not isinstance(index, int) or not 0 < index < len(lane.records):
+        return  # (the screen moved on: no such position any more)
+    top = lane.records[index - 1].top
+    if top:
+        parent = lane.book.index + 1
+        lane.book.branch(index, top[min(max(press.row, 0), len(top) - 1)].token_id)
+        lane.notify(f"Branched prompt {parent} at position {index + 1}: now on prompt "
+                    f"{lane.book.index + 1}/{len(lane.book)}.", "information")

@@ -26,11 +26,12 @@ from explorer.sampling import SamplingError
 from explorer.sampling.constraint import Constraint, ConstraintSpec
 from explorer.session.book import PromptBook
 from explorer.session.carry import carry_book, carry_pins
-from explorer.session.edits import apply_append_valid, apply_force, apply_sample
+from explorer.session.edits import apply_append_valid, apply_branch, apply_force, apply_sample
 from explorer.session.generation import Generation
 from explorer.session.job import Edit, Job
 from explorer.session.lane import Lane
 from explorer.session.sampler import Sampler, StopRule
+from explorer.session.cursor import PositionCursor
 from explorer.session.views import View
 
 
@@ -64,6 +65,8 @@ class Explorer:
         # model's top ones can all be forbidden, leaving nothing for → to take); `C` lists
         # all tokens, forbidden ones flagged, and back.
         self.constraint_lists_all = False
+        # The position cursor (issue 23): look back at any earlier token, branch there.
+        self.cursor = PositionCursor(self)
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -125,6 +128,7 @@ class Explorer:
         model switch). keep: the previous model's sampler and stop rule, whose knobs, seed,
         token limit and stop strings stay as the user left them."""
         edits = self._start_sampler(keep)
+        edits["branch"] = Edit(apply_branch)  # (lane.WAIT_FOR_SCREEN: it waits for the table)
         self.lane = Lane(book, start=self._start_job, notify=self._lane_note, on_press=self._on_press,
                          edits=edits, tracked=tracked, background=self._background)
 

@@ -62,7 +62,7 @@ from explorer.session.views import JobKind, View
 __all__ = ["BOOK_PRESSES", "Edit", "Job", "Lane", "Press", "Synced", "Target"]
 
 # Presses that wait until the screen shows the book's prompt (its records are needed).
-WAIT_FOR_SCREEN = frozenset({"append", "save"})
+WAIT_FOR_SCREEN = frozenset({"append", "save", "branch"})
 # Wanted views a sync job fetches with the records (no model work: the kept logits row).
 RIDE_ALONG = frozenset({View.LOGITS})
 # Views of this many recently shown id sequences are kept for pops (a logits row each:
