@@ -199,6 +199,7 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                                    backend.token_text, args.top_logprobs, finals, forced=start.forced)
             if args.jsonl is not None:
                 lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1)
+                lines[0]["prompt_ids"] = list(result.prompt_ids)  # -i reopens it whole
                 lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
                 lines = add_attribution_fields(lines, attributions)
                 lines = add_sampling_fields(lines, finals, series)
@@ -232,6 +233,7 @@ def _write_partial(args: argparse.Namespace, backend: Backend, partial: Trace, e
     with "stop": "error" and the error's sentence. Token texts come from what the backend
     already knows (a dead server cannot decode)."""
     lines = record_lines(partial.records, _known_text(backend), start=partial.prompt_len, first_step=1)
+    lines[0]["prompt_ids"] = list(partial.prompt_ids)
     if finals is not None and len(finals) >= len(lines):
         lines = add_sampling_fields(lines, finals[: len(lines)], None)
     if args.constraint is not None:
