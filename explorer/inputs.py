@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.session.files import MAX_PROMPT_BYTES, PromptFileError, _read_json, _read_text
+from explorer.session.files import (MAX_PROMPT_BYTES, PromptFileError, _read_json, _read_text,
+                                    load_token_lines)
 
 __all__ = ["MAX_PROMPT_BYTES", "check_prompt_file", "check_run_files"]
 
@@ -20,7 +21,9 @@ def check_prompt_file(path: Path | None) -> None:
     path = Path(path)
     if path.exists() and not path.is_dir() and not path.is_file():
         raise PromptFileError(f"Input file {path} is not a regular file.")  # a FIFO would block
-    if path.suffix.lower() == ".json":
+    if path.suffix.lower() == ".jsonl":  # a trace or x JSONL: its lines are read whole here
+        load_token_lines(path)
+    elif path.suffix.lower() == ".json":
         record = _read_json(path)
         if not record["text"].strip() and not record["token_ids"]:
             raise PromptFileError(f"Input file {path} is empty.")

@@ -62,3 +62,14 @@ def test_a_branch_json_keeps_where_it_branched(tmp_path):
     txt = save_prompt(tmp_path, "a b", [1, 2], "embedded", branched_from=(1, 2))
     record = json.loads(txt.with_suffix(".json").read_text())
     assert record["branched_from"] == {"prompt": 1, "position": 2}
+
+
+def test_a_bad_jsonl_is_refused_before_the_model_loads(tmp_path):
+    from explorer.inputs import check_prompt_file
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"position": 2, "token_id": 5}\n')
+    with pytest.raises(PromptFileError, match="without the 2 prompt ids"):
+        check_prompt_file(path)
+    path.write_text('{"position": 0, "token_id": 5}\n')
+    check_prompt_file(path)  # a good one passes
