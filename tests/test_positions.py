@@ -62,8 +62,12 @@ def check_table(core, model, where: str) -> None:
     assert np.allclose([c.logprob for c in table.top], want.values.numpy(), atol=TOL), where
     assert np.allclose([c.logprob for c in table.top], logp[got].numpy(), atol=TOL), where
     assert table.sampler is not None, where
-    assert np.allclose(table.sampler.p_final, ref["final"][got].numpy(), atol=TOL), where
+    rows = [c.token_id for c in table.rows]  # the top, then the token when it is not in it
+    assert rows == got + ([] if token in got else [token]) and rows[table.token_row] == token, where
+    assert np.allclose([c.logprob for c in table.rows], logp[rows].numpy(), atol=TOL), where
+    assert np.allclose(table.sampler.p_final, ref["final"][rows].numpy(), atol=TOL), where
     assert abs(table.token_p_final - float(ref["final"][token])) < TOL, where
+    assert abs(table.sampler.entropy_base - ref["entropy"]) < TOL, where
     assert table.token_in_top == (token in got)
 
 

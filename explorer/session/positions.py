@@ -28,7 +28,7 @@ class PositionTable:
     # The sampler's numbers for `top` (p_final per row) and for the token; None while the
     # row is fetched, or without a sampler.
     sampler: Shown | None = None
-    token_p_final: float | None = None
+    token_p_final: float | None = None  # (also in sampler.p_final, at token_row)
 
     @property
     def label(self) -> str:
@@ -40,8 +40,25 @@ class PositionTable:
         return any(c.token_id == self.token.token_id for c in self.top)
 
     @property
+    def rows(self) -> tuple[Candidate, ...]:
+        """The table's rows: the top, then the token itself when it is not among them (so
+        the table cursor can always rest on it: → there, attribution of it)."""
+        return position_rows(self.top, self.token)
+
+    @property
+    def token_row(self) -> int:
+        """The row of the actual token in `rows`."""
+        return next(i for i, c in enumerate(self.rows) if c.token_id == self.token.token_id)
+
+    @property
     def p_base(self) -> float | None:
         return None if self.token.logprob is None else math.exp(self.token.logprob)
+
+
+def position_rows(top: Sequence[Candidate], token: TokenRecord) -> tuple[Candidate, ...]:
+    if any(c.token_id == token.token_id for c in top) or token.logprob is None:
+        return tuple(top)
+    return tuple(top) + (Candidate(token.token_id, token.text, math.exp(token.logprob), token.logprob),)
 
 
 def position_table(records: Sequence[TokenRecord], index: int, *, row=None, sampler=None,
@@ -54,11 +71,8 @@ def position_table(records: Sequence[TokenRecord], index: int, *, row=None, samp
     token, top = records[index], records[index - 1].top
     if row is None or sampler is None:
         return PositionTable(index, len(records), token, top)
-    before = tuple(ids[:index])
-    listed = tuple(c.token_id for c in top) + (token.token_id,)
-    shown = sampler.shown(row, before, min(prompt_len, index), listed)
-    p_final = shown.p_final[-1] if shown.p_final is not None else None
-    rows = None if shown.p_final is None else shown.p_final[:-1]
-    valid = None if shown.valid is None else shown.valid[:-1]
-    shown = replace(shown, p_final=rows, valid=valid)
-    return PositionTable(index, len(records), token, top, shown, p_final)
+    table = PositionTable(index, len(records), token, top)
+    listed = tuple(c.token_id for c in table.rows)
+    shown = sampler.shown(row, tuple(ids[:index]), min(prompt_len, index), listed)
+    p_final = None if shown.p_final is None else shown.p_final[table.token_row]
+    return replace(table, sampler=shown, token_p_final=p_final)
