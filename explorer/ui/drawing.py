@@ -41,7 +41,7 @@ class Drawing:
         s = self.screen
         look = s.look
         s.core.sync_sampler()
-        s.lane.want(look.views_wanted())
+        s.lane.want(look.views_wanted() | s.core.cursor.views())
         lane = s.lane
         if lane.shown is not None:
             if not s.app.started:  # the first prompt is drawn below: leave start-up
@@ -51,13 +51,14 @@ class Drawing:
             # Redraw only when what is drawn changed: a press queued behind a job does not.
             sampler = s.sampler_keys
             drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views, key=str)), look,
-                     sampler.draw_key())
+                     sampler.draw_key(), s.core.cursor.index)
             if drawn != self.drawn:
                 if self._burst_wait():
                     return  # the header too: both are drawn when the timer fires
                 self.drawn, self._drawn_at = drawn, time.monotonic()
                 s.main_view.draw(lane.records, lane.views, look, s.engine.token_bytes,
-                                 s.engine.special_ids, **sampler.drawing())
+                                 s.engine.special_ids, **sampler.drawing(),
+                                 position=s.core.cursor.table())
                 sampler.forced_report()
         self.show_header()
 
@@ -109,6 +110,7 @@ class Drawing:
             layer=views.colour,
             view=views.layer_view if views.layer_prob else None,
             busy=busy,
+            position=(table := s.core.cursor.table()) and table.label or "",
             **s.constraint_keys.header(),
         )
 
