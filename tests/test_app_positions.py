@@ -89,3 +89,20 @@ async def test_a_click_on_a_token_and_forward_past_the_end(tmp_path, smollm2):
             await pilot.press("right_square_bracket")
         await settle(app, pilot)
         assert main.core.cursor.index is None and "position " not in screen_text(app).splitlines()[0]
+
+
+async def test_x_on_a_branch_saves_where_it_branched(tmp_path, smollm2):
+    import json
+
+    app = make(tmp_path, smollm2, text="One two three four")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        n = len(app.main.book.current.ids)
+        await pilot.press("left_square_bracket", "left_square_bracket", "right")
+        await settle(app, pilot)
+        assert app.main.book.current.branched_from == (1, n - 1)
+        await pilot.press("x")
+        await settle(app, pilot)
+    saved = list((tmp_path / "saved").glob("*.json"))
+    assert len(saved) == 1
+    assert json.loads(saved[0].read_text())["branched_from"] == {"prompt": 1, "position": n - 1}

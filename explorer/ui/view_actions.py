@@ -157,7 +157,8 @@ class ViewActions:
         folder = s.settings.resolve(s.settings.prompts.save_dir)
         try:
             path = save_prompt(folder, engine.decode(ids), ids, engine.info.name, prompt.chat,
-                               original=prompt.original, origins=prompt.origins)
+                               original=prompt.original, origins=prompt.origins,
+                               branched_from=prompt.branched_from)
         except PromptFileError as exc:
             s.notify(str(exc), title="Save", severity="error", timeout=10)
             return
