@@ -13,7 +13,8 @@
 
     uv run python benchmarks/position_costs.py [--long 8192] [--reps 5]
 
-step_latency.py runs it on the default model; alone it loads config.toml's model.
+`step_latency.py --positions` runs it on the default model as it loads it; alone it loads
+config.toml's model. Bare decode steps run on the prompt's own cache (cropped back).
 """
 
 from __future__ import annotations
@@ -38,24 +39,30 @@ SHORT = 512
 LONG = 8192
 
 
-def _bare_step_ms(model, cache, token: int) -> float:
+def _timed(fn) -> tuple[float, float]:
+    """(wall ms, CPU ms of this process, every thread) of fn(): on a shared, loaded CPU
+    the CPU time moves much less than the wall-clock time."""
+    cpu, start = time.process_time(), time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3, (time.process_time() - cpu) * 1e3
+
+
+def _bare_step_ms(model, cache, token: int) -> tuple[float, float]:
     """One transformers decode step after `cache`, which is left as it was."""
     with torch.inference_mode():
-        start = time.perf_counter()
-        model(input_ids=torch.tensor([[token]]), past_key_values=cache, use_cache=True)
-        took = time.perf_counter() - start
+        took = _timed(lambda: model(input_ids=torch.tensor([[token]]), past_key_values=cache, use_cache=True))
     cache.crop(-1)
-    return took * 1e3
+    return took
 
 
-def _bare_cache(model, ids):
-    from transformers import DynamicCache
+def _own_cache(engine, key):
+    """The prompt's own KV cache: the bare step runs on it (and crops itself back), so the
+    long prompt is prefilled once, by the engine."""
+    return engine._store.peek_kv(key).cache
 
-    cache = DynamicCache()
-    with torch.inference_mode():
-        for at in range(0, len(ids), 512):  # chunks: no [n, V] logits at once
-            model(input_ids=torch.tensor([ids[at:at + 512]]), past_key_values=cache, use_cache=True)
-    return cache
+
+def _say(name: str, value: float) -> None:
+    print(f"{name:>28}: {value:10.2f}", flush=True)
 
 
 def measure_positions(engine, reps: int = 5, long: int = LONG) -> dict:
@@ -66,20 +73,26 @@ def measure_positions(engine, reps: int = 5, long: int = LONG) -> dict:
 
     ids = [pick() for _ in range(SHORT)]
     engine.sync("parent", ids)
-    cache = _bare_cache(model, ids)
+    cache = _own_cache(engine, "parent")
     decode, branch = [], []
     for rep in range(reps + 1):
         decode_ms = _bare_step_ms(model, cache, pick())
-        start = time.perf_counter()
-        engine.sync(f"branch{rep}", ids[: SHORT // 2] + [pick()])
-        branch_ms = (time.perf_counter() - start) * 1e3
+        branch_ms = _timed(lambda: engine.sync(f"branch{rep}", ids[: SHORT // 2] + [pick()]))
         engine.forget(f"branch{rep}")
         if rep:  # the first round warms allocators
             decode.append(decode_ms)
             branch.append(branch_ms)
     engine.forget("parent")
     del cache
-    out = {"decode_512_ms": statistics.median(decode), "branch_512_ms": statistics.median(branch)}
+    med = lambda rows, j: statistics.median(r[j] for r in rows)  # noqa: E731
+    out = {"decode_512_ms": med(decode, 0), "branch_512_ms": med(branch, 0),
+           "decode_512_cpu_ms": med(decode, 1), "branch_512_cpu_ms": med(branch, 1)}
+    out["branch_over_decode"] = out["branch_512_ms"] / out["decode_512_ms"]
+    out["branch_over_decode_cpu"] = out["branch_512_cpu_ms"] / out["decode_512_cpu_ms"]
+    for name, value in out.items():
+        _say(name, value)
+    if not long:
+        return out
 
     long = min(long, (engine.info.max_context or long) - 1)
     ids = [pick() for _ in range(long)]
@@ -88,28 +101,29 @@ def measure_positions(engine, reps: int = 5, long: int = LONG) -> dict:
     records = engine.sync("long", ids)
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    cache = _bare_cache(model, ids)
+    _say("records_bytes_per_position", held / len(records))
+    cache = _own_cache(engine, "long")
     decode, rebuild = [], []
     for rep in range(reps + 1):
-        decode_ms = _bare_step_ms(model, cache, pick())
-        start = time.perf_counter()
-        engine.logits_before("long", long // 2 - rep)  # a new position each time: not kept
-        rebuild_ms = (time.perf_counter() - start) * 1e3
+        decode_ms = _bare_step_ms(model, cache, pick())[0]
+        # A new position each time: not kept.
+        rebuild_ms = _timed(lambda: engine.logits_before("long", long // 2 - rep))[0]
         if rep:
             decode.append(decode_ms)
             rebuild.append(rebuild_ms)
     engine.forget("long")
     out |= {"long_prompt": long, "records_bytes_per_position": held / len(records),
             "decode_long_ms": statistics.median(decode), "rebuild_long_ms": statistics.median(rebuild)}
-    out["branch_over_decode"] = out["branch_512_ms"] / out["decode_512_ms"]
     out["rebuild_over_decode"] = out["rebuild_long_ms"] / out["decode_long_ms"]
+    for name in ("decode_long_ms", "rebuild_long_ms", "rebuild_over_decode"):
+        _say(name, out[name])
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--long", type=int, default=LONG)
+    parser.add_argument("--long", type=int, default=LONG, help="the long prompt (0: branch only)")
     args = parser.parse_args()
     from explorer.config import load_settings
     from explorer.engine import Engine
@@ -118,9 +132,7 @@ def main() -> None:
     engine = Engine.load(settings)
     print(f"{settings.name}, torch {torch.__version__}, {torch.get_num_threads()} threads, {engine.device}")
     result = measure_positions(engine, args.reps, args.long)
-    for name, value in result.items():
-        print(f"{name:>28}: {value:10.2f}")
-    print(json.dumps({k: round(v, 3) for k, v in result.items()}))
+    print(json.dumps({k: round(v, 3) for k, v in result.items()} | {"load_avg_1m": os.getloadavg()[0]}))
 
 
 if __name__ == "__main__":
