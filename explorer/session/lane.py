@@ -33,13 +33,11 @@ Rules, each one there because an ordering of presses and results once broke it:
   before. Its tokens enter the book, in order, as the worker reports them (`advance`);
   until they have, every other press waits (it came after them), and a press of another
   kind seals the chain. A wanted view beyond the ride-along ones gives the presses the
-  worker has not started back to the queue, so that views are fetched between them as
-  before.
-- A background view (`background(name)`: an attribution, minutes of passes) never holds
-  up a press or another view: while one runs, a press that waits or a wanted view of
-  another kind cancels it (the backend checks between layers and keeps what it finished),
-  that work goes first, and the background view is asked for again after, in a job of
-  its own.
+  worker has not started back to the queue, so that views are fetched between them.
+- A background view (`background(name)`: an attribution) never holds up a press or
+  another view: a press that waits or a wanted view of another kind cancels it (the
+  backend keeps what it finished), goes first, and it is asked for again after.
+Results and failures are taken in explorer.session.results.
 """
 
 from __future__ import annotations
