@@ -59,13 +59,11 @@ from explorer.session.views import JobKind, View
 
 __all__ = ["BOOK_PRESSES", "Edit", "Job", "Lane", "Press", "Synced", "Target"]
 
-# Presses that wait until the screen shows the book's prompt (its records are needed).
+# Presses that wait until the screen shows the book's prompt (they read its records).
 WAIT_FOR_SCREEN = frozenset({"append", "save", "branch"})
 # Wanted views a sync job fetches with the records (no model work: the kept logits row).
 RIDE_ALONG = frozenset({View.LOGITS})
-# Views of this many recently shown id sequences are kept for pops (a logits row each:
-# 600 KB at a 152k vocabulary).
-KEPT_VIEWS = 16
+KEPT_VIEWS = 16  # shown id sequences whose views are kept for pops (600 KB rows at 152k)
 
 
 class Lane:
