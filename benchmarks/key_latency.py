@@ -19,6 +19,9 @@ loaded, shared CPU it moves much less than wall-clock time.
   screen and plumbing overhead = key to idle minus the engine time, per press.
 - pop (←), cursor move (↓/↑), colour-layer toggle (e: none → probability → entropy):
   no model work, so absolute milliseconds (pop beside the engine's own crop).
+- position (`[`, issue 23): the position cursor one token back from the live end, key to
+  the table of the distribution before the last token painted, p_final included (its
+  raw row is kept from the step that computed it: no model work); `]` goes back, untimed.
 - held: --held presses of → posted at once (a held key) until all are on screen, over
   the sum of the engine's append steps for the same tokens (awaiting the model's job,
   polled every 5 ms between jobs); beside
@@ -29,7 +32,8 @@ loaded, shared CPU it moves much less than wall-clock time.
 
 Medians over --reps presses per key. The last line is one JSON object; its top-level
 figures are the worst over the models measured, `models` holds each one.
-Targets (issue 13): overhead <= 15 ms, pop/cursor/toggle <= 16 ms, held <= 1.2x.
+Targets (issue 13): overhead <= 15 ms, pop/cursor/toggle <= 16 ms, held <= 1.2x;
+(issue 23) position <= 16 ms on the default model.
 """
 
 from __future__ import annotations
@@ -147,8 +151,8 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
     app = TokenExplorerApp(settings, engine=backend)
     times: dict[str, list[float]] = {k: [] for k in
                                      ("append", "engine_append", "overhead", "pop", "engine_pop",
-                                      "cursor", "toggle", "append_cpu", "pop_cpu",
-                                      "cursor_cpu", "toggle_cpu")}
+                                      "cursor", "toggle", "position", "append_cpu", "pop_cpu",
+                                      "cursor_cpu", "toggle_cpu", "position_cpu")}
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         if app.start_failed:
@@ -183,6 +187,18 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
             for colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY):
                 toggles.append(await timed_key(app, "e", lambda c=colour: app.main.colour is c))
                 toggle_cpu.append(CPU[0])
+            main = app.main
+            times["position"].append(await timed_key(
+                app, "left_square_bracket",
+                lambda: main.core.cursor.index == n - 1 and main.core.cursor.table() is not None
+                and main.core.cursor.table().sampler is not None))
+            times["position_cpu"].append(CPU[0])
+            app.post_message(events.Key("right_square_bracket", "]"))
+            await settle(app, pilot)
+            assert main.core.cursor.index is None
+            if rep == 0:
+                times["position"].pop()
+                times["position_cpu"].pop()
             # entropy -> influence -> attribution (model work, not timed here) -> none;
             # escape stops an attribution still computing.
             for _ in range(4):
@@ -226,10 +242,12 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
         "engine_pop_ms": ms(med["engine_pop"]),
         "cursor_ms": ms(med["cursor"]),
         "toggle_ms": ms(med["toggle"]),
+        "position_ms": ms(med["position"]),
         "append_cpu_ms": ms(med["append_cpu"]),
         "pop_cpu_ms": ms(med["pop_cpu"]),
         "cursor_cpu_ms": ms(med["cursor_cpu"]),
         "toggle_cpu_ms": ms(med["toggle_cpu"]),
+        "position_cpu_ms": ms(med["position_cpu"]),
         "held": held,
         **{f"held_{k}": v for k, v in held_runs.get("chained", {}).items()},
         **{f"held_unchained_{k}": v for k, v in held_runs.get("unchained", {}).items()},
@@ -274,8 +292,9 @@ def main() -> None:
         print(f"  pop        {r['pop_ms']:7.1f} ms (engine crop {r['engine_pop_ms']:.2f} ms)")
         print(f"  cursor     {r['cursor_ms']:7.1f} ms")
         print(f"  toggle     {r['toggle_ms']:7.1f} ms")
+        print(f"  position   {r['position_ms']:7.1f} ms ([: the table before the last token)")
         print("  event-loop CPU per key: " + ", ".join(
-            f"{k} {r[k + '_cpu_ms']:.1f} ms" for k in ("append", "pop", "cursor", "toggle")))
+            f"{k} {r[k + '_cpu_ms']:.1f} ms" for k in ("append", "pop", "cursor", "toggle", "position")))
         for label in ("unchained", "chained") if args.held else ():
             key = "held_" if label == "chained" else "held_unchained_"
             print(f"  held x{args.held:<4} {label:9s} {r[key + 'ms']:7.0f} ms, engine {r[key + 'engine_ms']:.0f} ms"
@@ -284,7 +303,8 @@ def main() -> None:
 
     worst = {key: max(r[key] for r in results.values())
              for key in ("append_screen_overhead_ms", "pop_ms", "cursor_ms", "toggle_ms",
-                         "held_over_engine")}
+                         "position_ms", "held_over_engine")
+             if all(key in r for r in results.values())}  # (--held 0: no held figures)
     load = os.getloadavg()[0]
     print(json.dumps({**worst, "load_avg_1m": round(load, 2), "cpus": os.cpu_count(),
                       "models": results}))

@@ -1,7 +1,11 @@
 """Step latency and memory of the engine on a model shaped like Qwen2.5-0.5B (random weights),
 and on the default model of config.toml (loaded as the app loads it, with --layer_prob on).
 
-    uv run python benchmarks/step_latency.py [--skip-default]
+    uv run python benchmarks/step_latency.py [--skip-default] [--positions]
+
+--positions adds, on the default model, what looking back and branching cost (issue 23,
+benchmarks/position_costs.py: branch at n/2 of 512 tokens over a decode step, the
+records' bytes per position of an 8,192-token prompt, a row rebuilt there over a step).
 
 Every figure is a ratio (or a time) measured in this one run on this machine, so the
 numbers compare like with like. The last line is one JSON object.
@@ -154,6 +158,11 @@ def measure_default() -> dict:
     vocab = engine.info.vocab_size
     # A small model loads in a fraction of a second: more rounds steady the medians.
     steps = measure_steps(model, engine, prompt, (min(1000, vocab // 4), vocab), prefill_reps=5)
+    if "--positions" in sys.argv:  # issue 23: branching, the table at a past position
+        from position_costs import measure_positions
+
+        print("default model, positions (position_costs.py):", flush=True)
+        steps |= {f"positions_{k}": v for k, v in measure_positions(engine).items()}
     return {"name": settings.name, "prompt": prompt, "load_s": load_s, **steps}
 
 def _status_kb(field: str) -> int:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.session.files import MAX_PROMPT_BYTES, PromptFileError, _read_json, _read_text
+from explorer.session.files import (MAX_PROMPT_BYTES, PromptFileError, _read_json, _read_text,
+                                    load_token_lines)
 from explorer.session.gemma_files import read_gemma
 
 __all__ = ["MAX_PROMPT_BYTES", "check_prompt_file", "check_run_files"]
@@ -23,7 +24,9 @@ def check_prompt_file(path: Path | None) -> None:
         raise PromptFileError(f"Input file {path} is not a regular file.")  # a FIFO would block
     if read_gemma(path) is not None:  # Gemma's logprobs JSONL or token tree
         return
-    if path.suffix.lower() == ".json":
+    if path.suffix.lower() == ".jsonl":  # a trace or x JSONL: its lines are read whole here
+        load_token_lines(path)
+    elif path.suffix.lower() == ".json":
         record = _read_json(path)
         if not record["text"].strip() and not record["token_ids"]:
             raise PromptFileError(f"Input file {path} is empty.")

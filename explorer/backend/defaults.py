@@ -36,7 +36,7 @@ class Defaults:
         raise self._unserved(Feature.LENS)
 
     def attribution(self, key, target, method="saliency", *, n_steps=None, progress=None,
-                    cancelled=None, baseline=None):
+                    cancelled=None, baseline=None, position=None):
         raise self._unserved(Feature.ATTRIBUTION)
 
     def grow_tree(self, key, settings, *, progress=None, cancelled=None):
@@ -46,6 +46,9 @@ class Defaults:
         raise self._unserved(Feature.CHAT)
 
     def next_logits(self, key):
+        raise self._unserved(Feature.SAMPLING)
+
+    def logits_before(self, key, index):
         raise self._unserved(Feature.SAMPLING)
 
     def tracked(self, key, token_ids, *, progress=None, cancelled=None):

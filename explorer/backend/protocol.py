@@ -42,7 +42,7 @@ class Feature(StrEnum):
     ATTRIBUTION = "attribution"  # attribution()
     TREES = "trees"  # grow_tree()
     TRACKED = "tracked"  # tracked()
-    SAMPLING = "sampling"  # next_logits(): the session's sampler draws from the raw row
+    SAMPLING = "sampling"  # next_logits(), logits_before(): the session's sampler's raw rows
     SERVER_SAMPLING = "server_sampling"  # draw(): the backend's own sampler draws
     CHAT = "chat"  # chat_ids(): the model's chat template (a tokenizer's or a server's)
     CONSTRAINTS = "constraints"  # constraint(): compiled for the tokenizer, masks the row
@@ -179,9 +179,9 @@ class Backend(Protocol):
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
                     n_steps: int | None = None, progress: Progress | None = None,
                     cancelled: IsCancelled | None = None,
-                    baseline: str | None = None) -> Attribution:
+                    baseline: str | None = None, position: int | None = None) -> Attribution:
         """Scores per position of prompt `key` for log p_base(target) after its last
-        position; method in types.ATTRIBUTION_METHODS; n_steps and baseline (a name in
+        position (position: after its first `position` tokens instead); method in types.ATTRIBUTION_METHODS; n_steps and baseline (a name in
         types.ATTRIBUTION_BASELINES) None = the configured ones ([attribution] n_steps,
         baseline). Raises Unavailable or Cancelled."""
 
@@ -212,6 +212,11 @@ class Backend(Protocol):
         """Feature.SAMPLING: float32 [V], the model's raw logits after the last position
         of prompt `key` (fp32, after soft-capping). Kept from the step that computed them,
         so a sampler knob change needs no forward pass."""
+
+    def logits_before(self, key: Hashable, index: int) -> np.ndarray:
+        """Feature.SAMPLING: float32 [V], the raw logits after the first `index` tokens of
+        prompt `key` (1 <= index <= n): the distribution token `index` was drawn from, for
+        the table at a past position. Kept, or rebuilt in one decode step."""
 
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
                 progress: Progress | None = None,

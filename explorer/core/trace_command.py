@@ -247,6 +247,7 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
                 write_tracked_summary(args.tracked_summary, result, series, write_atomic)
             lines = record_lines(result.records, backend.decode, start=result.prompt_len, first_step=1,
                                  top=args.top_logprobs)
+            lines[0]["prompt_ids"] = list(result.prompt_ids)  # -i reopens it whole
             lines[-1]["stop"] = result.stop  # why the generation ended, on its last line
             lines = add_attribution_fields(lines, attributions)
             lines = add_sampling_fields(lines, finals, series)
@@ -305,6 +306,7 @@ def _write_partial(args: argparse.Namespace, backend: Backend, partial: Trace, e
     already knows (a dead server cannot decode)."""
     lines = record_lines(partial.records, _known_text(backend), start=partial.prompt_len, first_step=1,
                          top=args.top_logprobs)
+    lines[0]["prompt_ids"] = list(partial.prompt_ids)
     if finals is not None and len(finals) >= len(lines):
         lines = add_sampling_fields(lines, finals[: len(lines)], None)
     if args.constraint is not None:

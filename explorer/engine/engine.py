@@ -5,6 +5,7 @@ is one decode step on that prompt's KV cache, a popped token is a crop. Every nu
 layers above see is a plain Python value or a small numpy array (see types.py).
 
 The jobs live apart: store.py (prompts and KV caches), runner.py (forward passes),
+advance.py (a sync's forward passes put together into records),
 reductions.py (log-prob rows to records), view_cache.py (influence and lens results).
 This class is the thin front that puts them together behind the Backend protocol.
 """
@@ -28,19 +29,19 @@ from explorer.prefix import common_prefix
 
 from . import placement
 from .attribution import DEFAULT_STEPS, Attributor
-from .errors import EngineError, ModelLoadError, PromptTooLongError, SyncCancelled
-from .kv import TAIL_ROWS, PromptKV
+from .errors import EngineError, ModelLoadError, PromptTooLongError
 from .loading import load_pretrained, max_context, pick_device
 from .parts import ModelParts, resolve_parts
 from . import sampler_side
-from .reductions import RowReducer, RowStats, make_records
+from .reductions import RowReducer
 from .rows import logprob_blocks
 from .runner import Runner
 from .store import Prompt, PromptStore
 from .token_text import TokenTexts
 from .types import ModelInfo, TokenRecord, TrackedSeries
 from .view_cache import ViewCache
-from . import branching
+from . import branching, positions
+from .advance import advance, at_last
 
 
 class Engine(Defaults):
@@ -199,7 +200,7 @@ class Engine(Defaults):
                     return Prompt(ids[: start + len(records)], base.records[:start] + records,
                                   base.lens_cols[:start] + (None,) * len(records))
 
-                records = self._advance(kv, ids, start, progress, cancelled,
+                records = advance(self, kv, ids, start, progress, cancelled,
                                         keep_done=lambda done: self._store.put_partial(key, extend(done)))
                 new = extend(records)
             self._store.put(key, new)
@@ -226,7 +227,7 @@ class Engine(Defaults):
         """float32 [L+1, k]: p^l[t] after the last position for each given token."""
         self._require_lens()
         with self._lock:
-            return self._views.layer_probs(self._at_last(key, self._views.lens_point), token_ids)
+            return self._views.layer_probs(at_last(self, key, self._views.lens_point), token_ids)
 
     def prompt_layer_probs(self, key: Hashable) -> np.ndarray:
         """float32 [L+1, n]: column i = p^l_{i-1}[t_i]; column 0 is NaN. Lazy and cached."""
@@ -242,6 +243,12 @@ class Engine(Defaults):
     # Thin delegates to sampler_side.py (Feature.SAMPLING, TRACKED, CHAT).
     def next_logits(self, key: Hashable) -> np.ndarray:
         return self._sampler.next_logits(key)
+
+    def logits_before(self, key: Hashable, index: int) -> np.ndarray:
+        """float32 [V]: raw logits after the first `index` tokens of prompt `key` (the
+        distribution token `index` was drawn from); kept, or one decode step (positions.py)."""
+        with self._lock:
+            return positions.logits_before(self, key, int(index)).numpy().copy()
 
     def tracked(self, key: Hashable, token_ids: Sequence[int], *,
                 progress: Callable[[int, int], None] | None = None,
@@ -291,12 +298,19 @@ class Engine(Defaults):
     def attribution(self, key: Hashable, target: int, method: str = "saliency", *,
                     n_steps: int | None = None, baseline: str | None = None,
                     progress: Callable[[int, int], None] | None = None,
-                    cancelled: Callable[[], bool] | None = None) -> Attribution:
+                    cancelled: Callable[[], bool] | None = None,
+                    position: int | None = None) -> Attribution:
         """Per-position scores of prompt `key` for log p_base(target) after its last
         position (attribution.py has the definitions); cached per (ids, target, method,
-        and for integrated gradients n_steps and baseline; None = the configured one)."""
+        and for integrated gradients n_steps and baseline; None = the configured one).
+        position: score the first `position` tokens toward the token after them instead
+        (a past position, issue 23)."""
         with self._lock:
             ids = self._store[key].ids
+            if position is not None:
+                if not 1 <= position <= len(ids):
+                    raise ValueError(f"position {position} is outside 1..{len(ids)}")
+                ids = ids[:position]
             self._check_vocab([target])
             self._runner.use_fast()
             steps = self.attribution_steps if n_steps is None else n_steps
@@ -332,103 +346,14 @@ class Engine(Defaults):
         if bad is not None:
             raise EngineError(f"Token id {bad} is outside the vocabulary of {self.info.name}.")
 
-    def _advance(self, kv: PromptKV, ids: tuple[int, ...], start: int,
-                 progress: Callable[[int, int], None] | None,
-                 cancelled: Callable[[], bool] | None,
-                 keep_done: Callable[[tuple[TokenRecord, ...]], None] | None = None,
-                 ) -> tuple[TokenRecord, ...]:
-        """Run ids[len(kv.ids):] through the model; return records for positions >= start.
-        When cancelled, keep_done gets the records of the chunks that did finish (their
-        KV entries stay in kv), so the next sync resumes instead of starting over.
-
-        kv must hold a prefix of ids with start == len(kv.ids) or start == len(ids) (probe).
-        The last forward also returns the last position's attention row (influence) and,
-        with layer_prob, its hidden states (lens)."""
-        n = len(ids)
-        # The record of position `start` needs the distribution after start-1. If the
-        # cache no longer keeps that row, feed position start-1 again in the same pass.
-        if start == len(kv.ids) and 0 < start < n and not kv.tails:
-            kv.crop_to(start - 1)
-        first = len(kv.ids)
-        stats: dict[int, RowStats] = {}
-        if kv.tails and first == start > 0:
-            with self._runner.few_threads():
-                stats[start - 1] = self._reducer.stats(kv.tails[-1][None], [ids[start]])[0]
-        want_from = max(start - 1, 0)
-        # Wrapped fast attention (attention_rows.py) gives the last row at no extra cost,
-        # so the last forward is the last prefill chunk; eager attention would materialise
-        # every weight of a chunk, so there it covers the last position alone (or two).
-        if self._runner.rows_impl is not None or not self.influence_enabled:
-            step_from = first + (n - first - 1) // self.prefill_chunk * self.prefill_chunk
-        else:
-            step_from = first if n - first <= 2 else n - 1
-
-        def reduce(pos: int, logits: torch.Tensor) -> list[torch.Tensor]:
-            self._sampler.keep_rows(ids, pos, logits)  # raw rows of the last positions
-            kept = self._reducer.reduce_logits(logits, ids, pos, want_from, stats, TAIL_ROWS)
-            kv.keep_tails(kept)
-            return kept
-
-        def chunk_done(pos: int, out) -> None:
-            # One thread here too: a block's reductions are a dozen short memory-bound ops,
-            # and on a busy CPU each one waiting for the pool cost more than the work
-            # (measured: 10x on a 8k vocabulary, 2x on 152k, with the CPU shared).
-            with self._runner.few_threads():
-                reduce(pos, out.logits)
-            if progress is not None:
-                progress(pos + out.logits.shape[0] - first, n - first)
-
-        try:
-            with torch.inference_mode():
-                self._runner.prefill(ids, kv, step_from, chunk_done, cancelled=cancelled,
-                                     on_cancel=lambda: SyncCancelled("Loading the prompt was cancelled."))
-                out = self._runner.forward(ids[step_from:], kv, attentions=self.influence_enabled,
-                                           hidden=self.layer_prob)
-                with self._runner.few_threads():
-                    rows = reduce(step_from, out.logits)
-                    kv.ids = ids
-                    self._views.store_influence(ids, out.attention_rows)
-                    if self.layer_prob:
-                        self._views.store_lens(ids, min(n - step_from, 2), out.hidden_states, rows)
-                if progress is not None:
-                    progress(n - first, n - first)
-        except SyncCancelled:
-            if keep_done is not None and len(kv.ids) > start:
-                keep_done(make_records(ids, start, len(kv.ids), stats, self._text, self._ln_vocab))
-            raise
-        except BaseException:
-            # A forward that stopped half way leaves some layers updated: drop the cache.
-            self._store.drop_kv(kv)
-            raise
-        return make_records(ids, start, n, stats, self._text, self._ln_vocab)
-
     def _influence_entry(self, key: Hashable):
         if not self.influence_enabled:
             raise Unavailable(f"{self.info.name} was opened without attention influence.")
         with self._lock:
-            entry = self._at_last(key, self._views.influence)
+            entry = at_last(self, key, self._views.influence)
             if entry is None:
                 raise Unavailable(f"{self.info.name} does not report attention weights, so influence is unavailable.")
             return entry
-
-    def _at_last(self, key: Hashable, lookup: Callable[[tuple[int, ...]], object]):
-        """lookup(prompt ids) — a view of its last position — probing that position once
-        when the view is not known yet."""
-        ids = self._store[key].ids
-        found = lookup(ids)
-        if found is None:
-            self._probe_last(key)
-            found = lookup(ids)
-        return found
-
-    def _probe_last(self, key: Hashable) -> None:
-        """Re-run the last position as a step (one decode step) to get its attention row
-        and hidden states; the cache ends exactly as before."""
-        ids = self._store[key].ids
-        kv = self._store.kv_for(key, ids)
-        if len(kv.ids) == len(ids):
-            kv.crop_to(len(ids) - 1)
-        self._advance(kv, ids, len(ids), None, None)
 
     def _require_lens(self) -> None:
         if not self.layer_prob or self.parts is None:

@@ -34,8 +34,19 @@ class PromptKV:
     def keep_tails(self, rows: list[torch.Tensor]) -> None:
         self.tails = (self.tails + rows)[-TAIL_ROWS:]
 
-    def copy(self) -> "PromptKV":
+    def copy(self, length: int | None = None) -> "PromptKV":
+        """A copy holding the first `length` positions (all: None). Only those are
+        copied: a branch at position k of a long prompt copies k positions, not n."""
+        length = len(self.ids) if length is None else min(length, len(self.ids))
+        drop = len(self.ids) - length
         with torch.inference_mode():
-            cache = copy.deepcopy(self.cache)
+            cache = copy.copy(self.cache)
+            cache.layers = [copy.copy(layer) for layer in self.cache.layers]
+            for layer in cache.layers:
+                if getattr(layer, "is_initialized", False) and layer.keys is not None:
+                    end = layer.keys.shape[-2] - drop
+                    layer.keys = layer.keys[..., :end, :].clone()
+                    layer.values = layer.values[..., :end, :].clone()
         # Tail rows are never modified in place, so they can be shared.
-        return PromptKV(cache=cache, ids=self.ids, tails=list(self.tails))
+        tails = self.tails[: max(0, len(self.tails) - drop)]
+        return PromptKV(cache=cache, ids=self.ids[:length], tails=list(tails))

@@ -23,6 +23,7 @@ from explorer.lru import LRU
 from explorer.prefix import common_prefix
 
 from . import metrics
+from .advance import probe_last
 from .kv import TAIL_ROWS
 from .tracked import track
 
@@ -53,17 +54,21 @@ class SamplerSide:
         for p in range(first, pos + logits.shape[0]):
             self._rows.put(ids[: p + 1], logits[p - pos].detach().to("cpu", torch.float32, copy=True))
 
-    def _row(self, ids: tuple[int, ...]) -> torch.Tensor | None:
+    def row(self, ids: tuple[int, ...]) -> torch.Tensor | None:
+        """The kept raw row after `ids`, if any (positions.py looks here first)."""
         return self._rows.get(ids)
+
+    def put_row(self, ids: tuple[int, ...], row: torch.Tensor) -> None:
+        self._rows.put(ids, row)
 
     def next_logits(self, key: Hashable) -> np.ndarray:
         engine = self._engine
         with engine._lock:
             ids = engine._store[key].ids
-            row = self._row(ids)
+            row = self.row(ids)
             if row is None:  # e.g. popped further back than the kept rows: one decode step
-                engine._probe_last(key)
-                row = self._row(ids)
+                probe_last(engine, key)
+                row = self.row(ids)
             return row.numpy().copy()
 
     # -- tracked tokens ---------------------------------------------------------------
@@ -96,7 +101,7 @@ class SamplerSide:
             return None
         old_ids, old = known
         keep = common_prefix(old_ids, ids)
-        rows = [self._row(ids[: i + 1]) for i in range(keep, len(ids))]
+        rows = [self.row(ids[: i + 1]) for i in range(keep, len(ids))]
         if keep == 0 or any(r is None for r in rows):
             return None
         logprobs, ranks = old.logprobs[:keep], old.ranks[:keep]

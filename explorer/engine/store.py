@@ -96,7 +96,7 @@ class PromptStore:
         elif best is own:
             kv = own
         else:
-            kv = best.copy()
+            kv = best.copy(best_len)
         kv.crop_to(best_len)
         self._kv.put(key, kv)
         return kv

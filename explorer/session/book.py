@@ -31,6 +31,9 @@ class Prompt:
     origins: tuple[str, ...] = ()  # one per id: PROMPT, PICKED, SAMPLED or FORCED
     # The chat messages the original ids were rendered from (None: plain text).
     messages: tuple[tuple[str, str], ...] | None = None
+    # Where a branch was made (issue 23): (the parent's number in the book then, 1-based;
+    # the position, 1-based, whose token the branch replaced). None: not a branch.
+    branched_from: tuple[int, int] | None = None
 
     @classmethod
     def new(cls, ids: Iterable[int], messages=None, *, original: Sequence[int] | None = None,
@@ -126,6 +129,17 @@ class PromptBook:
         self._prompts.insert(self._index + 1, copy)
         self._index += 1
         return copy
+
+    def branch(self, index: int, token_id: int) -> Prompt:
+        """A fork of the current prompt cut before token `index` (0-based) with `token_id`
+        in its place, right after it, and current; the parent is left as it was."""
+        src = self.current
+        if not 0 <= index < len(src.ids):
+            raise ValueError(f"cannot branch at token {index} of {len(src.ids)}")
+        self.fork()
+        self.set_ids(src.ids[:index] + (int(token_id),))
+        self._prompts[self._index] = replace(self.current, branched_from=(self._index, index + 1))
+        return self.current
 
     def remove(self) -> Prompt:
         """Remove the current prompt and return it; the next one (or the new last) is current."""

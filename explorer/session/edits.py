@@ -14,6 +14,7 @@ from explorer.session.book import FORCED, SAMPLED
 from explorer.session.choose import NoToken, choose_next
 from explorer.session.job import Press
 from explorer.session.lane import Lane
+from explorer.session.positions import position_rows
 from explorer.session.views import View
 
 if TYPE_CHECKING:  # (the core imports this module to register the edits)
@@ -80,3 +81,19 @@ def apply_append_valid(core: Explorer, lane: Lane, press: Press) -> None:
         lane.notify(why, "warning")
         return
     lane.book.append(token)
+
+
+def apply_branch(lane: Lane, press: Press) -> None:
+    """→ at the position cursor (press.arg: the token index it was on): a new prompt of the
+    tokens before it plus row press.row of the table there (the top of the distribution
+    before that token and the token itself, as the screen showed them: the branch waits
+    for them like →)."""
+    index = press.arg
+    if not isinstance(index, int) or not 0 < index < len(lane.records):
+        return  # (the screen moved on: no such position any more)
+    top = position_rows(lane.records[index - 1].top, lane.records[index])
+    if top:
+        parent = lane.book.index + 1
+        lane.book.branch(index, top[min(max(press.row, 0), len(top) - 1)].token_id)
+        lane.notify(f"Branched prompt {parent} at position {index + 1}: now on prompt "
+                    f"{lane.book.index + 1}/{len(lane.book)}.", "information")

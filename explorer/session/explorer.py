@@ -29,12 +29,13 @@ from explorer.sampling.constraint import Constraint, ConstraintSpec
 from explorer.session.book import PromptBook
 from explorer.session.carry import carry_book, carry_pins
 from explorer.session.comparing import Comparisons
-from explorer.session.edits import apply_append_valid, apply_force, apply_sample
+from explorer.session.edits import apply_append_valid, apply_branch, apply_force, apply_sample
 from explorer.session.generation import Generation
 from explorer.session.job import Edit, Job
 from explorer.session.lane import Lane
 from explorer.session.sampler import Sampler, StopRule
 from explorer.session.token_ids import parse_token_ids
+from explorer.session.cursor import PositionCursor
 from explorer.session.views import View
 
 
@@ -71,6 +72,8 @@ class Explorer:
         self.constraint_lists_all = False
         # Branch and model comparisons (explorer.session.comparing): model B lives there.
         self.comparisons = Comparisons(self)
+        # The position cursor (issue 23): look back at any earlier token, branch there.
+        self.cursor = PositionCursor(self)
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -132,6 +135,7 @@ class Explorer:
         model switch). keep: the previous model's sampler and stop rule, whose knobs, seed,
         token limit and stop strings stay as the user left them."""
         edits = self._start_sampler(keep)
+        edits["branch"] = Edit(apply_branch)  # (lane.WAIT_FOR_SCREEN: it waits for the table)
         self.lane = Lane(book, start=self._start_job, notify=self._lane_note, on_press=self._on_press,
                          edits=edits, tracked=tracked, background=self._background)
 

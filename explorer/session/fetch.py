@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from explorer.backend import Cancelled
 from explorer.session.job import Job
-from explorer.session.views import AttributionView, View
+from explorer.session.views import AttributionView, PositionRow, View
 
 
 def _attribution(backend, job: Job, view: AttributionView, progress):
     chosen = {"baseline": view.baseline} if view.baseline else {}  # integrated gradients only
+    if view.position is not None:  # a past position (only then: other backends lack the word)
+        chosen["position"] = view.position
     return backend.attribution(job.key, view.target, view.method, progress=progress,
                                cancelled=job.cancelled, **chosen)
 
@@ -46,6 +48,8 @@ def fetch_views(backend, job: Job, progress=None) -> dict:
             raise Cancelled("superseded")
         if isinstance(name, AttributionView):
             out[name] = _attribution(backend, job, name, progress)
+        elif isinstance(name, PositionRow):
+            out[name] = backend.logits_before(job.key, name.index)
         else:
             out[name] = FETCH[View(name)](backend, job, progress)
     return out

@@ -58,7 +58,8 @@ def _name_text(text: str, messages: Sequence[dict] | None) -> str:
 
 def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str,
                 messages: Sequence[dict] | None = None, *, original: Sequence[int] | None = None,
-                origins: Sequence[str] | None = None) -> Path:
+                origins: Sequence[str] | None = None,
+                branched_from: tuple[int, int] | None = None) -> Path:
     """Write <folder>/<stem>.txt and .json; return the .txt path. Raises PromptFileError.
     `original` (the ids ctrl+r resets to) and `origins` (how each id was added) are kept in
     the .json so that reopening it restores them."""
@@ -75,6 +76,8 @@ def save_prompt(folder: Path, text: str, ids: Sequence[int], model: str,
             record["original_ids"] = [int(i) for i in original]
         if origins is not None:
             record["origins"] = list(origins)
+        if branched_from is not None:  # a branch (issue 23): its parent prompt and position
+            record["branched_from"] = {"prompt": int(branched_from[0]), "position": int(branched_from[1])}
         if messages is not None:
             record["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
         write_text_atomic(meta, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
@@ -191,6 +194,8 @@ def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str,
     """
     path = Path(path)
     record, text = None, None
+    if path.suffix.lower() == ".jsonl":
+        return load_token_lines(path, decode)
     if path.suffix.lower() == ".json":
         record = _read_json(path)
         text = record["text"]
@@ -232,3 +237,37 @@ def load_prompt_file(path: Path, encode: Callable[[str], list[int]], model: str,
     if not ids:
         raise PromptFileError(f"Input file {path} gives no tokens.")
     return LoadedPrompt(ids, text, warning)
+
+
+def load_token_lines(path: Path, decode: Callable[[Sequence[int]], str] | None = None) -> LoadedPrompt:
+    """A JSONL written by `trace --jsonl` or the app's `x` (explorer.core.export) as a
+    prompt, token for token: x's lines hold every position; trace's hold the generated
+    tokens, its first line also the prompt's ids ("prompt_ids"), which become the original
+    (ctrl+r) and the rest are marked sampled. Raises PromptFileError (one sentence)."""
+    lines = []
+    for number, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            lines.append(json.loads(line))
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            raise PromptFileError(f"Input file {path} line {number} is not valid JSON.") from None
+    if not lines:
+        raise PromptFileError(f"Input file {path} is empty.")
+    if not all(isinstance(line, dict) and _is_ids([line.get("token_id")])
+               and isinstance(line.get("position"), int) for line in lines):
+        raise PromptFileError(f"Input file {path} is not a trace or x JSONL (each line needs "
+                              "position and token_id).")
+    first = lines[0]["position"]
+    prompt = lines[0].get("prompt_ids", [] if first == 0 else None)
+    if not _is_ids(prompt) or len(prompt) != first:
+        raise PromptFileError(f"Input file {path} starts at position {first} without the "
+                              f"{first} prompt ids before it (prompt_ids); open the saved .json instead.")
+    if [line["position"] for line in lines] != list(range(first, first + len(lines))):
+        raise PromptFileError(f"Input file {path} has positions that do not follow one another.")
+    ids = tuple(prompt) + tuple(line["token_id"] for line in lines)
+    text = decode(ids) if decode is not None else "".join(str(line.get("token", "")) for line in lines)
+    if not prompt:  # x: every position, their provenance unknown
+        return LoadedPrompt(ids, text)
+    return LoadedPrompt(ids, text, original=tuple(prompt),
+                        origins=("prompt",) * len(prompt) + ("sampled",) * len(lines))

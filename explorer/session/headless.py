@@ -29,8 +29,9 @@ def run_job(backend, job: Job):
 
 class Headless:
     """An Explorer whose jobs run when `settle()` is called; `notes` keeps what it said.
-    The views wanted are the kept logits row (a server's draw) and, with pins, the tracked
-    tokens: what the app's main view asks for with no colour layer on."""
+    The views wanted are the kept logits row (a server's draw), with pins the tracked
+    tokens, and at a past position its raw row: what the app's main view asks for with no
+    colour layer on."""
 
     def __init__(self, backend, sampling_config, *, on_press=lambda name: None) -> None:
         """on_press(name): presses that are not book edits ("save"), in order."""
@@ -53,7 +54,7 @@ class Headless:
             core, lane = self.core, self.core.lane
             lane.chaining = False  # jobs never run beside a press here
             wanted = {View.DRAW if core.samples_on_server else View.LOGITS}
-            lane.want(wanted | ({View.TRACKED} if lane.tracked else set()))
+            lane.want(wanted | ({View.TRACKED} if lane.tracked else set()) | core.cursor.views())
             core.sync_sampler()
             if not self.jobs:
                 wait = core.autoplay_tick()

@@ -33,13 +33,11 @@ Rules, each one there because an ordering of presses and results once broke it:
   before. Its tokens enter the book, in order, as the worker reports them (`advance`);
   until they have, every other press waits (it came after them), and a press of another
   kind seals the chain. A wanted view beyond the ride-along ones gives the presses the
-  worker has not started back to the queue, so that views are fetched between them as
-  before.
-- A background view (`background(name)`: an attribution, minutes of passes) never holds
-  up a press or another view: while one runs, a press that waits or a wanted view of
-  another kind cancels it (the backend checks between layers and keeps what it finished),
-  that work goes first, and the background view is asked for again after, in a job of
-  its own.
+  worker has not started back to the queue, so that views are fetched between them.
+- A background view (`background(name)`: an attribution) never holds up a press or
+  another view: a press that waits or a wanted view of another kind cancels it (the
+  backend keeps what it finished), goes first, and it is asked for again after.
+Results and failures are taken in explorer.session.results.
 """
 
 from __future__ import annotations
@@ -56,17 +54,16 @@ from explorer.session.book import LastPromptError, PromptBook
 from explorer.session.chain import AppendChain
 from explorer.session.job import Edit, Job, Press, Synced, Target
 from explorer.session.presses import BOOK_ACTIONS, BOOK_PRESSES
+from explorer.session.results import accept, recover
 from explorer.session.views import JobKind, View
 
 __all__ = ["BOOK_PRESSES", "Edit", "Job", "Lane", "Press", "Synced", "Target"]
 
-# Presses that wait until the screen shows the book's prompt (its records are needed).
-WAIT_FOR_SCREEN = frozenset({"append", "save"})
+# Presses that wait until the screen shows the book's prompt (they read its records).
+WAIT_FOR_SCREEN = frozenset({"append", "save", "branch"})
 # Wanted views a sync job fetches with the records (no model work: the kept logits row).
 RIDE_ALONG = frozenset({View.LOGITS})
-# Views of this many recently shown id sequences are kept for pops (a logits row each:
-# 600 KB at a 152k vocabulary).
-KEPT_VIEWS = 16
+KEPT_VIEWS = 16  # shown id sequences whose views are kept for pops (600 KB rows at 152k)
 
 
 class Lane:
@@ -220,9 +217,9 @@ class Lane:
         if job.chain is not None:
             self._requeue(job.chain.drop())  # handed over but not appended: queued again
         if error is None and result is not None:
-            self._accept(job, result)
+            accept(self, job, result)
         elif error is not None and not isinstance(error, Cancelled):
-            self._recover(job)
+            recover(self, job)
         self.pump()
 
     # -- the pump ------------------------------------------------------------------------
@@ -372,46 +369,3 @@ class Lane:
                 self._on_press(press.name)
         except LastPromptError as exc:
             self._notify(str(exc), "warning")
-
-    # -- results -------------------------------------------------------------------------
-    def _accept(self, job: Job, result: Any) -> None:
-        if job.kind is JobKind.SYNC:
-            if isinstance(result, Synced) and result.ids is not None and job.chain is not None:
-                self._take_chained(job, tuple(result.ids))
-            if self.in_sync and job.target != self.target:
-                return  # superseded, and the screen already shows the book (a pop)
-            records, extra = (result.records, result.views) if isinstance(result, Synced) else (result, {})
-            if self.shown is None or self.shown[1] != job.ids:
-                self._show(job.target, tuple(records), dict(extra))
-            else:
-                self.shown, self.records = job.target, tuple(records)
-                self.views.update(extra)
-            self._failed_target = None
-        elif self.shown is not None and job.ids == self.shown[1]:
-            got = dict(result) if isinstance(result, Mapping) else {}
-            stale = set()  # fetched for tracked tokens or sampler settings since changed
-            if job.tracked != self.tracked:
-                stale.add(View.TRACKED)
-            if job.sampling != self.sampling:
-                stale.add(View.DRAW)
-            for name in stale:
-                got.pop(name, None)
-            self.views.update(got)
-            self._failed_views |= job.views - got.keys() - stale  # never ask again in a loop
-
-    def _recover(self, job: Job) -> None:
-        """A job failed (its error is the caller's to show): drop the presses queued behind
-        it and go back to what is shown, so nothing on screen is lost."""
-        self._queue.clear()
-        if job.kind is JobKind.VIEWS:
-            self._failed_views |= job.views  # no retry loop; the caller turns the view off
-            return
-        self._failed_target = job.target
-        if self.shown is None:
-            return
-        key, ids = self.shown
-        try:
-            self.book.select(key)
-        except KeyError:
-            return  # the shown prompt was removed; stay on the failed one
-        self.book.set_ids(ids)

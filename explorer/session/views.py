@@ -33,16 +33,33 @@ class AttributionView:
     method: str
     target: int
     baseline: str | None = None
+    # The first `position` tokens toward the token after them (the position cursor, issue
+    # 23); None: the whole prompt toward the next token.
+    position: int | None = None
 
     @classmethod
-    def of(cls, method: str, target: int, baseline: str | None = None) -> AttributionView:
-        return cls(method, int(target), baseline if baseline and method == "integrated_gradients" else None)
+    def of(cls, method: str, target: int, baseline: str | None = None,
+           position: int | None = None) -> AttributionView:
+        return cls(method, int(target), baseline if baseline and method == "integrated_gradients" else None,
+                   None if position is None else int(position))
 
     def __str__(self) -> str:
-        return ":".join(["attribution", self.method, str(self.target)] + ([self.baseline] if self.baseline else []))
+        return ":".join(["attribution", self.method, str(self.target)] + ([self.baseline] if self.baseline else [])
+                        + ([f"@{self.position}"] if self.position is not None else []))
 
 
-ViewName = View | AttributionView
+@dataclass(frozen=True)
+class PositionRow:
+    """The raw logits row before token `index` of the shown prompt (the position cursor's
+    p_final): kept, or one decode step."""
+
+    index: int
+
+    def __str__(self) -> str:
+        return f"position:{self.index}"
+
+
+ViewName = View | AttributionView | PositionRow
 
 
 def is_background(view: ViewName) -> bool:

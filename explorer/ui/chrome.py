@@ -28,7 +28,7 @@ def plural(count: int, noun: str) -> str:
 
 # The header's parts, dropped whole from the lowest priority up until the line fits the
 # terminal (a part cut in the middle once hid the colour layer's name at 80 columns).
-_TITLE, _HARDWARE, _MODEL, _PROMPT, _VIEW, _CONSTRAINT, _TOKENS, _COLOUR, _BUSY = range(9)
+_TITLE, _HARDWARE, _MODEL, _PROMPT, _VIEW, _CONSTRAINT, _TOKENS, _COLOUR, _BUSY, _POSITION = range(10)
 
 
 class HeaderLine(Static):
@@ -56,6 +56,7 @@ class HeaderLine(Static):
         busy: str = "",
         constraint: str = "",
         constraint_broken: bool = False,
+        position: str = "",
     ) -> None:
         parts = [
             (_TITLE, Text("Token Explorer", "bold")),
@@ -63,6 +64,10 @@ class HeaderLine(Static):
             (_HARDWARE, Text(f"{device} · {dtype}")),
             (_PROMPT, Text(f"prompt {prompt_index}/{prompts}", "bold")),
             (_TOKENS, Text(plural(tokens, "token"))),
+        ]
+        if position:  # the position cursor (issue 23): "position k/n"
+            parts.append((_POSITION, Text(position, "bold reverse")))
+        parts += [
             (_COLOUR, Text.assemble("colour: ", (layer.value, "bold"))),
         ]
         if view is not None:

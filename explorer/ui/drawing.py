@@ -45,7 +45,7 @@ class Drawing:
         s = self.screen
         look = s.look
         s.core.sync_sampler()
-        s.lane.want(look.views_wanted())
+        s.lane.want(look.views_wanted() | s.core.cursor.views())
         lane = s.lane
         if s.core.model_off and lane.shown is not None and lane.book.current.ids != lane.shown[1]:
             self._draw_model_off()  # the book's edits, uncomputed
@@ -59,13 +59,14 @@ class Drawing:
             # Redraw only when what is drawn changed: a press queued behind a job does not.
             sampler = s.sampler_keys
             drawn = (lane.shown, id(lane.records), tuple(sorted(lane.views, key=str)), look,
-                     sampler.draw_key())
+                     sampler.draw_key(), s.core.cursor.index)
             if drawn != self.drawn:
                 if self._burst_wait():
                     return  # the header too: both are drawn when the timer fires
                 self.drawn, self._drawn_at = drawn, time.monotonic()
                 s.main_view.draw(lane.records, lane.views, look, s.engine.token_bytes,
-                                 s.engine.special_ids, **sampler.drawing())
+                                 s.engine.special_ids, **sampler.drawing(),
+                                 position=s.core.cursor.table())
                 s.share.draw_plot()
                 sampler.forced_report()
         self.show_header()
@@ -144,6 +145,7 @@ class Drawing:
             layer=views.colour,
             view=views.layer_view if views.layer_prob else None,
             busy=busy,
+            position=(table := s.core.cursor.table()) and table.label or "",
             **s.constraint_keys.header(),
         )
 

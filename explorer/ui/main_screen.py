@@ -59,6 +59,11 @@ class MainScreen(Screen):
         # The footer holds what fits in 120 columns; `?` opens the keys panel, which
         # lists every binding (show=False ones too) with what it does.
         Binding("question_mark,f1", "app.toggle_keys", "Keys", id="app.keys", key_display="?"),
+        # The position cursor (issue 23): back and forth over the prompt's tokens.
+        Binding("left_square_bracket,shift+left", "position(-1)", "Back a token", id="prompt.back",
+                key_display="[", show=False),
+        Binding("right_square_bracket,shift+right", "position(1)", "Forward a token",
+                id="prompt.forward", key_display="]", show=False),
         Binding("w", "book('previous')", "Prev", id="prompt.previous", show=False),
         Binding("s", "book('next')", "Next", id="prompt.next", show=False),
         Binding("d", "book('fork')", "Fork", id="prompt.fork"),
@@ -193,9 +198,28 @@ class MainScreen(Screen):
         return self.core is not None  # until a prompt is on screen no key works here
 
     def action_book(self, press: str) -> None:
-        """Every key that edits or moves in the prompt book goes through the lane, in order."""
-        self.core.press(press, row=self.table.cursor_row)
+        """Every key that edits or moves in the prompt book goes through the lane, in order.
+        → at the position cursor branches there instead of appending."""
+        if press != "append" or not self.core.cursor.branch(self.table.cursor_row):
+            self.core.press(press, row=self.table.cursor_row)
         self.redraw()
+
+    def action_position(self, delta: int) -> None:
+        """[ / ] (shift+← / shift+→): the position cursor a token back or forward; the
+        table cursor rests on the token that followed there."""
+        self.core.cursor.move(delta)
+        self._table_on_token()
+
+    def on_prompt_view_clicked(self, message) -> None:
+        """A click on a prompt token puts the position cursor on it."""
+        self.core.cursor.put(message.index)
+        self._table_on_token()
+
+    def _table_on_token(self) -> None:
+        table = self.core.cursor.table()
+        self.redraw()
+        if table is not None:
+            self.table.move_cursor(row=table.token_row)
 
     def action_cycle_colour(self) -> None: self.views.cycle_colour()
     def action_cycle_layer_view(self) -> None: self.views.cycle_layer_view()

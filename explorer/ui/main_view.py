@@ -17,6 +17,7 @@ from explorer.ui.chrome import Legend
 from explorer.ui.heatmap import LayerHeatmap
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.plot_panel import PlotPanel, curves
+from explorer.ui.position_titles import position_titles
 from explorer.ui.prompt_view import PromptView
 from explorer.ui.repaint import set_titles
 from explorer.ui.token_display import column_labels, segments
@@ -27,6 +28,7 @@ from explorer.ui.views import (
     attribution_colours,
     layer_values,
 )
+from explorer.session.positions import PositionTable
 from explorer.session.views import AttributionView, View, ViewName
 
 
@@ -43,13 +45,15 @@ class Look:
 
     @property
     def attribution_name(self) -> AttributionView | None:
-        """The lane's view name of the attribution this look shows, if any."""
+        """The lane's view name of the attribution this look shows, if any (at the
+        position cursor: of the tokens before it toward the row under the table cursor)."""
         if self.colour is not ColourLayer.ATTRIBUTION or self.attribution is None:
             return None
-        return AttributionView.of(self.attribution[0], self.attribution[1], self.baseline)
+        return AttributionView.of(self.attribution[0], self.attribution[1], self.baseline, self.position)
 
     tracking: bool = False  # tokens are pinned (the tracked panel is open)
     baseline: str | None = None  # integrated gradients' baseline (I cycles; None: configured)
+    position: int | None = None  # the position cursor's token index (None: the live end)
 
     def views_wanted(self) -> set[ViewName]:
         """Names of the view arrays (explorer.session.fetch) this look needs."""
@@ -101,12 +105,14 @@ class MainView(Vertical):
         tracked: Sequence[TrackedRow] | str | None = None,
         origins: Sequence[str] = (),
         candidates: Sequence | None = None,
+        position: PositionTable | None = None,
     ) -> None:
         """sampler: explorer.session.sampler.Shown with `line` (the settings) or None;
         tracked: rows for the tracked panel (None: nothing pinned; [] while computing; a
         sentence when they cannot be computed);
         candidates: the table's rows when not the last record's top (a constraint's
-        allowed tokens)."""
+        allowed tokens); position: the position cursor's table (issue 23), None at the
+        live end."""
         ids = [r.token_id for r in records]
         segs = segments(ids, [r.text for r in records], token_bytes, special_ids)
         values, note = self._colour_values(records, views, look)
@@ -115,10 +121,11 @@ class MainView(Vertical):
             scale, meaning = self._attribution_legend(look, views.get(look.attribution_name))
         prompt = self.query_one(PromptView)
         prompt.show(segs, values, scale, joint=look.colour is ColourLayer.PROBABILITY,
-                    origins=origins)
+                    origins=origins, highlight=None if position is None else position.index)
         scroll = self.query_one("#prompt-scroll", VerticalScroll)
         set_titles(scroll, f"prompt · {len(ids)} tokens", prompt.notes)
-        scroll.scroll_end(animate=False)
+        if position is None:
+            scroll.scroll_end(animate=False)
 
         table = self.query_one(NextTokenTable)
         last = records[-1]
@@ -128,7 +135,10 @@ class MainView(Vertical):
         # says so.
         at_least = "≥" if last.next_entropy_bound else ""
         source = "" if look.capabilities.kind == "local" else f" · top {len(last.top)} from {look.capabilities.kind}"
-        if sampler is None:
+        if position is not None:  # the distribution before an earlier token
+            sampler = position.sampler
+            set_titles(table, *position_titles(position))
+        elif sampler is None:
             set_titles(table, f"next token · entropy {at_least}{last.next_entropy_norm:.2f} H/ln V "
                               f"({at_least}{last.next_entropy:.2f} nats){source}", "")
         else:
@@ -160,11 +170,14 @@ class MainView(Vertical):
             if candidate_lens is not None:
                 strips = layer_values(candidate_lens, look.layer_view)
         rows = last.top if candidates is None else tuple(candidates)
+        if position is not None:  # (the layer strips are the live end's: not shown here)
+            rows, strips, lens_on = position.rows, None, False
         if strips is not None and rows != last.top:
             strips = strips_for(rows, last.top, strips)
         table.show(rows, strips, with_strip=lens_on and look.capabilities.lens,
                    special_ids=special_ids, p_final=None if sampler is None else sampler.p_final,
-                   valid=None if sampler is None else sampler.valid)
+                   valid=None if sampler is None else sampler.valid,
+                   marked=None if position is None else position.token_row)
         panel = self.query_one(TrackedPanel)
         panel.display = tracked is not None
         if tracked is not None:

@@ -87,19 +87,21 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         special_ids: Collection[int] = (),
         p_final: Sequence[float] | None = None,
         valid: Sequence[bool] | None = None,
+        marked: int | None = None,
     ) -> None:
         """Replace the rows, keeping the cursor on the same row number (holding right on
         row 3 keeps taking the third candidate). strips: [L+1, k] values or None (pending);
         p_final: the sampler's probability per row (0 = excluded: the row stays, greyed),
         None for no p_final column; valid: per row, False where the constraint forbids the
         token (struck through, "✗ forbidden" in the error colour: apart from the greyed
-        top-k/top-p exclusions), None without a constraint.
+        top-k/top-p exclusions), None without a constraint; marked: the row of the token
+        that actually followed (at an earlier position), drawn "▸" and bold.
         Showing what is already shown (a colour-layer toggle redraws the view) costs nothing."""
         candidates = tuple(candidates)
         bar_colour = self.app.current_theme.primary
         p_final = None if p_final is None else tuple(p_final)
         valid = None if valid is None else tuple(valid)
-        key = (candidates, with_strip, bar_colour, p_final, valid,
+        key = (candidates, with_strip, bar_colour, p_final, valid, marked,
                None if strips is None else (strips.shape, strips.tobytes()),
                frozenset(c.token_id for c in candidates if c.token_id in special_ids))
         if key == self._shown_key:
@@ -111,7 +113,7 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         self._candidates = candidates
         if was_empty:
             self.refresh_bindings()
-        self._data = (strips, with_strip, special_ids, p_final, valid)
+        self._data = (strips, with_strip, special_ids, p_final, valid, marked)
         self._fit()
 
     @property
@@ -147,7 +149,7 @@ class NextTokenTable(LineTable, inherit_bindings=False):
         self.set_rows(labels, rows)
 
     def _build(self, bar: int, dropped: frozenset[str], token_width: int | None = None):
-        strips, with_strip, special_ids, p_final, valid = self._data
+        strips, with_strip, special_ids, p_final, valid, marked = self._data
         final_colour = self.app.current_theme.accent or self.app.current_theme.secondary
         forbid_colour = self.app.current_theme.error or "red"
         bar_style = Style(color=self.app.current_theme.primary)
@@ -166,8 +168,11 @@ class NextTokenTable(LineTable, inherit_bindings=False):
             token = Text(c.text, no_wrap=True, style=("bold italic " if c.token_id in special_ids else "") + grey)
             if token_width is not None and token.cell_len > token_width:
                 token.truncate(token_width, overflow="ellipsis")
+            if i == marked:  # the token that followed here: "▸" in the # column, bold text
+                token.stylize("bold")
             row_cells = [
-                Text(str(i + 1), justify="right", style="dim"),
+                Text(f"▸{i + 1}" if i == marked else str(i + 1), justify="right",
+                     style="bold" if i == marked else "dim"),
                 # Special tokens in bold italic, as in the prompt panel.
                 token,
                 Text(str(c.token_id), justify="right", style="dim"),

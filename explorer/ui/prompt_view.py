@@ -13,19 +13,19 @@ draw the spaces it ends with.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from typing import Sequence
 
-from rich._wrap import divide_line  # what Textual's Content (a Static) wraps with
 from rich.cells import get_character_cell_size
 from rich.segment import Segment as RichSegment
 from rich.style import Style
 from textual.color import Color
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
 from explorer.ui.colors import Scale
+from explorer.ui.prompt_fold import BREAK, Position, Run, fold
 from explorer.ui.token_display import Kind, Segment, group_value
 
 NEWLINE = "↵"
@@ -44,38 +44,7 @@ KIND_NOTE = {
 # How appended tokens got there, as a text colour (theme colour names) over any layer.
 ORIGIN_COLOUR = {"picked": "success", "sampled": "accent", "forced": "error"}
 
-Run = tuple[str, Style]  # text without line breaks; BREAK is a hard line break
-BREAK: Run = ("\n", Style())
-Position = tuple[int, int]  # (run index, character offset in it)
-
-
-def fold(runs: Sequence[Run], start: Position, width: int) -> list[Position]:
-    """Where each line begins, from `start` (itself a line start) to the end: each
-    paragraph (the text between BREAKs) wrapped as rich wraps it (words are whitespace-
-    separated, a word that does not fit begins the next line, one longer than `width`
-    is folded cell by cell). The last line may be empty (the text ends with a break)."""
-    starts = [start]
-    index, first = start
-    while index < len(runs):
-        offsets: list[int] = []  # paragraph offset where each piece begins
-        pieces: list[Position] = []
-        parts: list[str] = []
-        n = 0
-        while index < len(runs) and runs[index][0] != "\n":
-            text = runs[index][0][first:] if first else runs[index][0]
-            offsets.append(n)
-            pieces.append((index, first))
-            parts.append(text)
-            n += len(text)
-            index, first = index + 1, 0
-        if n and width > 0:
-            for cut in divide_line("".join(parts), width, fold=True):
-                j = bisect_right(offsets, cut) - 1
-                starts.append((pieces[j][0], pieces[j][1] + cut - offsets[j]))
-        if index < len(runs):  # a BREAK: the next line begins after it
-            index, first = index + 1, 0
-            starts.append((index, 0))
-    return starts
+HIGHLIGHT = Style(reverse=True, bold=True)  # the position cursor's token
 
 
 class PromptView(Widget):
@@ -104,6 +73,8 @@ class PromptView(Widget):
         self._width = 0
         self._strips: dict[int, Strip] = {}
         self._base: Style | None = None
+        self._highlight: int | None = None  # the position cursor's token (issue 23)
+        self._run_tokens: list[int] = []  # per run: the first token of its segment (-1: none)
 
     # -- data -----------------------------------------------------------------------------
     def show(
@@ -114,11 +85,14 @@ class PromptView(Widget):
         *,
         joint: bool = False,
         origins: Sequence[str] = (),
+        highlight: int | None = None,
     ) -> None:
         """values: one per token; joint: a group's value is the product of its tokens';
-        origins: one per token ("prompt", "picked", "sampled", "forced"), or none."""
+        origins: one per token ("prompt", "picked", "sampled", "forced"), or none;
+        highlight: the token the position cursor is on (drawn reversed), or None."""
         self._segments, self._values, self._scale, self._joint = list(segments), values, scale, joint
         self._origins = list(origins)
+        self._highlight = highlight
         self._set_runs(self._build())
 
     @property
@@ -237,6 +211,7 @@ class PromptView(Widget):
 
     def _build(self) -> list[Run]:
         runs: list[Run] = []
+        owners: list[int] = []
         plain = self._plain_styles() if self._scale is None else None
         marks = self._origin_styles() if self._origins else {}
         for i, seg in enumerate(self._segments):
@@ -251,15 +226,52 @@ class PromptView(Widget):
             first = seg.tokens[0] if seg.tokens else None
             if first is not None and first < len(self._origins) and self._origins[first] in marks:
                 style += marks[self._origins[first]]
+            if self._highlight is not None and self._highlight in seg.tokens:
+                style += HIGHLIGHT
             # The visible ↵ stays in the token; the real line break keeps the prompt's shape.
             pieces = seg.text.split(NEWLINE)
+            owner = -1 if first is None else first
             for j, piece in enumerate(pieces):
                 if j:
                     runs.append((NEWLINE, style))
                     runs.append(BREAK)
+                    owners += [owner, -1]
                 if piece:
                     runs.append((piece, style))
+                    owners.append(owner)
+        self._run_tokens = owners
         return runs
+
+    # -- clicks ---------------------------------------------------------------------------
+    class Clicked(Message):
+        """A prompt token was clicked: put the position cursor there (issue 23)."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def token_at(self, x: int, y: int) -> int | None:
+        """The index of the (first) token drawn at cell (x, y), or None."""
+        if not 0 <= y < len(self._starts) or x < 0:
+            return None
+        start = self._starts[y]
+        end = self._starts[y + 1] if y + 1 < len(self._starts) else (len(self._runs), 0)
+        cells = 0
+        for index in range(start[0], min(end[0] + 1, len(self._runs))):
+            text = self._runs[index][0]
+            a = start[1] if index == start[0] else 0
+            b = end[1] if index == end[0] else len(text)
+            for ch in text[a:b]:
+                cells += get_character_cell_size(ch)
+                if cells > x:
+                    owner = self._run_tokens[index] if index < len(self._run_tokens) else -1
+                    return owner if owner >= 0 else None
+        return None
+
+    def on_click(self, event) -> None:
+        index = self.token_at(event.x, event.y)
+        if index is not None:
+            self.post_message(self.Clicked(index))
 
     # -- drawing --------------------------------------------------------------------------
     def notify_style_update(self) -> None:

@@ -34,7 +34,15 @@ class ViewActions:
     def look(self) -> Look:
         s = self.screen
         attribution = None
-        if self.colour is ColourLayer.ATTRIBUTION and s.lane is not None:
+        position = None if s.core is None else s.core.cursor.index
+        if self.colour is ColourLayer.ATTRIBUTION and s.lane is not None and position is not None:
+            # At the position cursor: the row under the table cursor of the table there.
+            table = s.core.cursor.table()
+            rows = () if table is None else table.rows
+            candidate = rows[min(s.table.cursor_row, len(rows) - 1)] if rows else None
+            if candidate is not None:
+                attribution = (self.attribution_method, candidate.token_id, candidate.text)
+        elif self.colour is ColourLayer.ATTRIBUTION and s.lane is not None:
             candidate = s.table.selected()
             records = s.lane.records
             drawn = s.drawing.drawn
@@ -47,7 +55,8 @@ class ViewActions:
             if candidate is not None:
                 attribution = (self.attribution_method, candidate.token_id, candidate.text)
         return Look(self.colour, self.layer_view if self.layer_prob else None, s.capabilities,
-                    attribution, tracking=bool(s.tracked_ids), baseline=self.attribution_baseline)
+                    attribution, tracking=bool(s.tracked_ids), baseline=self.attribution_baseline,
+                    position=position)
 
     @property
     def attribution(self) -> Attribution | None:
@@ -169,7 +178,8 @@ class ViewActions:
         folder = s.settings.resolve(s.settings.prompts.save_dir)
         try:
             path = save_prompt(folder, engine.decode(ids), ids, engine.info.name, prompt.chat,
-                               original=prompt.original, origins=prompt.origins)
+                               original=prompt.original, origins=prompt.origins,
+                               branched_from=prompt.branched_from)
         except PromptFileError as exc:
             s.notify(str(exc), title="Save", severity="error", timeout=10)
             return
