@@ -194,7 +194,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
             if args.constraint is not None:
                 shown["constraint"] = args.constraint.describe(60)
             if args.attribution:
-                shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
+                shown["attribution"] = describe_attribution(args.attribution, settings.attribution,
+                                                            attributions)
             report = format_report(backend.info, shown, result, check, backend.decode,
                                    backend.token_text, args.top_logprobs, finals, forced=start.forced)
             if args.jsonl is not None:
