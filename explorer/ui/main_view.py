@@ -219,7 +219,9 @@ class MainView(Vertical):
         if result is not None:
             peak = float(abs(result.values).max()) if len(result.values) else 0.0
             meaning += f" · max |score| {peak:.3g}"
-            if result.completeness is not None:
+            if result.n_steps is not None:
+                meaning += f" · {result.n_steps} steps"
+            if not result.complete:  # the scores miss Δlog p by more than 2%: say by how much
                 meaning += f" · sums to {result.completeness:.0%} of Δlog p"
         return scale, meaning
 
