@@ -34,6 +34,7 @@ from explorer.core.trace_constraint import (
     constrain,
     constraint_spec,
     server_replay,
+    server_valids,
 )
 from explorer.core.trace_sampling import (
     TraceChoice,
@@ -204,7 +205,8 @@ def run(args: argparse.Namespace, settings: Settings, progress: TraceProgress) -
                 lines = add_attribution_fields(lines, attributions)
                 lines = add_sampling_fields(lines, finals, series)
                 if args.constraint is not None:
-                    add_valid_fields(lines, choice.valids if local else None)
+                    add_valid_fields(lines, choice.valids if local else server_valids(
+                        backend, args.constraint, result.completion_ids, lines))
                 write_jsonl(args.jsonl, lines)
             return report
         except BackendError as exc:  # the steps are done; a server that died keeps them
