@@ -117,13 +117,13 @@ async def timed_key(app: TokenExplorerApp, key: str, done) -> float:
 async def hold(app: TokenExplorerApp, backend, held: int) -> dict:
     """`held` presses of → posted at once; wall time until all are on screen, over the
     engine's own steps for the same tokens."""
-    n = len(app.book.current.ids)
-    jobs = app.lane.jobs_started
+    n = len(app.main.book.current.ids)
+    jobs = app.main.lane.jobs_started
     cpu = time.thread_time()
     start = time.perf_counter()
     for _ in range(held):
         app.post_message(events.Key("right", None))
-    while not (len(app.records) == n + held and app.is_idle):
+    while not (len(app.main.records) == n + held and app.is_idle):
         # Wait on a running model job rather than wake up meanwhile: each wake-up takes
         # the GIL from the model's worker (as in timed_key).
         if not await wait_for_jobs(app):
@@ -131,8 +131,8 @@ async def hold(app: TokenExplorerApp, backend, held: int) -> dict:
     await app.wait_for_refresh()
     wall = time.perf_counter() - start
     cpu = time.thread_time() - cpu
-    jobs = app.lane.jobs_started - jobs
-    ids = app.book.current.ids
+    jobs = app.main.lane.jobs_started - jobs
+    ids = app.main.book.current.ids
     assert len(ids) == n + held
     engine = 0.0
     for k in range(n + 1, n + held + 1):
@@ -153,46 +153,46 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
         await settle(app, pilot)
         if app.start_failed:
             raise RuntimeError(app.start_error)
-        start_ids = app.book.current.ids
+        start_ids = app.main.book.current.ids
         backend.sync(BENCH_KEY, start_ids)
         for rep in range(reps + 1):  # the first round warms caches
             # Each round appends another row's token: the same token again would be a free
             # cache hit (the engine keeps what a pop shortened until the next sync).
             row = rep % ROWS
-            while app.table.cursor_row != row:
-                app.post_message(events.Key("down" if app.table.cursor_row < row else "up", None))
+            while app.main.table.cursor_row != row:
+                app.post_message(events.Key("down" if app.main.table.cursor_row < row else "up", None))
                 await settle(app, pilot)
-            ids = app.book.current.ids
+            ids = app.main.book.current.ids
             n = len(ids)
-            token = app.records[-1].top[row].token_id
-            t_append = await timed_key(app, "right", lambda: len(app.records) == n + 1)
+            token = app.main.records[-1].top[row].token_id
+            t_append = await timed_key(app, "right", lambda: len(app.main.records) == n + 1)
             cpu = {"append_cpu": CPU[0]}
             t0 = time.perf_counter()
             backend.sync(BENCH_KEY, ids + (token,))
             t_engine = time.perf_counter() - t0
-            t_pop = await timed_key(app, "left", lambda: len(app.records) == n)
+            t_pop = await timed_key(app, "left", lambda: len(app.main.records) == n)
             cpu["pop_cpu"] = CPU[0]
             t0 = time.perf_counter()
             backend.sync(BENCH_KEY, ids)
             t_engine_pop = time.perf_counter() - t0
             cursors, cursor_cpu = [], []
             for key, to in (("down", row + 1), ("up", row)):
-                cursors.append(await timed_key(app, key, lambda r=to: app.table.cursor_row == r))
+                cursors.append(await timed_key(app, key, lambda r=to: app.main.table.cursor_row == r))
                 cursor_cpu.append(CPU[0])
             toggles, toggle_cpu = [], []
             for colour in (ColourLayer.PROBABILITY, ColourLayer.ENTROPY):
-                toggles.append(await timed_key(app, "e", lambda c=colour: app.colour is c))
+                toggles.append(await timed_key(app, "e", lambda c=colour: app.main.colour is c))
                 toggle_cpu.append(CPU[0])
             # entropy -> influence -> attribution (model work, not timed here) -> none;
             # escape stops an attribution still computing.
             for _ in range(4):
-                if app.colour is ColourLayer.NONE:
+                if app.main.colour is ColourLayer.NONE:
                     break
-                key = "escape" if app.colour is ColourLayer.ATTRIBUTION and app.attribution is None else "e"
+                key = "escape" if app.main.colour is ColourLayer.ATTRIBUTION and app.main.attribution is None else "e"
                 app.post_message(events.Key(key, "e" if key == "e" else None))
                 await pilot.pause()
             await settle(app, pilot)
-            assert app.colour is ColourLayer.NONE, app.colour
+            assert app.main.colour is ColourLayer.NONE, app.main.colour
             if rep == 0:
                 continue
             times["append"].append(t_append)
@@ -211,9 +211,9 @@ async def measure_app(settings: Settings, backend, reps: int, held: int) -> dict
         if held:
             # One job per press first (as before chaining), then chained: the same run.
             for label, chaining in (("unchained", False), ("chained", True)):
-                app.lane.chaining = chaining
+                app.main.lane.chaining = chaining
                 held_runs[label] = await hold(app, backend, held)
-            app.lane.chaining = True
+            app.main.lane.chaining = True
         backend.forget(BENCH_KEY)
 
     med = {k: statistics.median(v) for k, v in times.items()}

@@ -24,17 +24,17 @@ async def test_opens_on_default_prompt():
         await settle(app, pilot)
         engine = embedded_engine()
         default = app.settings.resolve(app.settings.prompts.default).read_text(encoding="utf-8")
-        assert app.book.current.ids == tuple(engine.encode(default))
-        assert len(app.table.candidates) == app.settings.display.tokens_to_show == 30
+        assert app.main.book.current.ids == tuple(engine.encode(default))
+        assert len(app.main.table.candidates) == app.settings.display.tokens_to_show == 30
         text = screen_text(app)
         assert "embedded · cpu · float32" in text and "prompt 1/1" in text
         assert "quick␣brown" in text  # whitespace visible in the prompt panel
-        top = app.records[-1].top[0]
+        top = app.main.records[-1].top[0]
         assert top.text in text and f"{top.prob:.2%}".strip() in text
         # the entropy of the distribution the table shows (p_base, and the sampler's
         # p_final beside it), normalised and in nats, each labelled: nats as in trace,
         # tree and the files (design.md "Entropy unit")
-        last = app.records[-1]
+        last = app.main.records[-1]
         assert f"entropy p_base {last.next_entropy_norm:.2f} H/ln V" in text
         assert f"({last.next_entropy:.2f} nats)" in text and "bits" not in text
         assert "Append" in text and "Pop" in text and "Quit" in text  # the footer
@@ -45,35 +45,35 @@ async def test_cursor_keys_move_without_model_work():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        jobs = app.lane.jobs_started
+        jobs = app.main.lane.jobs_started
         for key, row in [("down", 1), ("j", 2), ("j", 3), ("k", 2), ("up", 1), ("up", 0)]:
             await pilot.press(key)
-            assert app.table.cursor_row == row
-        assert app.lane.jobs_started == jobs and app.is_idle
+            assert app.main.table.cursor_row == row
+        assert app.main.lane.jobs_started == jobs and app.is_idle
 
 
 async def test_append_takes_cursor_row_and_pop_undoes():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        start = app.book.current.ids
+        start = app.main.book.current.ids
         await pilot.press("down", "down")
-        third = app.table.candidates[2]
+        third = app.main.table.candidates[2]
         await pilot.press("right")
         await settle(app, pilot)
-        assert app.book.current.ids == start + (third.token_id,)
-        assert app.records[-1].token_id == third.token_id
+        assert app.main.book.current.ids == start + (third.token_id,)
+        assert app.main.records[-1].token_id == third.token_id
         assert third.text in screen_text(app)
-        second_pick = app.table.candidates[2]  # the cursor stays on row 3
+        second_pick = app.main.table.candidates[2]  # the cursor stays on row 3
         await pilot.press("l")
         await settle(app, pilot)
-        assert app.book.current.ids == start + (third.token_id, second_pick.token_id)
+        assert app.main.book.current.ids == start + (third.token_id, second_pick.token_id)
         await pilot.press("left")
         await settle(app, pilot)
-        assert app.book.current.ids == start + (third.token_id,)
+        assert app.main.book.current.ids == start + (third.token_id,)
         await pilot.press("h")
         await settle(app, pilot)
-        assert app.book.current.ids == start and len(app.records) == len(start)
+        assert app.main.book.current.ids == start and len(app.main.records) == len(start)
 
 
 async def test_pop_never_empties_the_prompt(tmp_path):
@@ -83,10 +83,10 @@ async def test_pop_never_empties_the_prompt(tmp_path):
     app = make_app(input_path=one)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert len(app.book.current.ids) == 1
+        assert len(app.main.book.current.ids) == 1
         await pilot.press("left")
         await settle(app, pilot)
-        assert len(app.book.current.ids) == 1
+        assert len(app.main.book.current.ids) == 1
         assert any("only token" in note for note, _ in app.notes)
 
 
@@ -110,58 +110,58 @@ async def test_holding_right_appends_exactly_100_in_order():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        start = app.book.current.ids
-        jobs = app.lane.jobs_started
+        start = app.main.book.current.ids
+        jobs = app.main.lane.jobs_started
         # A key-repeat burst straight into the app's queue, as a terminal delivers a held
         # key: pilot.press() would wait for the process to go idle after every key.
         for _ in range(100):
             app.post_message(events.Key("right", None))
         await settle(app, pilot)
-        assert app.lane.most_pending > 10  # presses outran the model: queued, not dropped
+        assert app.main.lane.most_pending > 10  # presses outran the model: queued, not dropped
         # Queued appends were chained inside the running job's worker, not one job each.
-        assert app.lane.jobs_started - jobs <= 50
-        ids = app.book.current.ids
+        assert app.main.lane.jobs_started - jobs <= 50
+        ids = app.main.book.current.ids
         assert len(ids) == len(start) + 100 and ids[: len(start)] == start
         # Each step took row 0 of the table shown at that moment: the top candidate after
         # the position before it.
-        records = app.records
+        records = app.main.records
         for i in range(len(start), len(ids)):
             assert ids[i] == records[i - 1].top[0].token_id
         assert list(ids[len(start):]) == greedy_reference(list(start), 100)
         # A burst draws the newest state at most every 50 ms; the last one is on screen.
         assert f"prompt · {len(ids)} tokens" in screen_text(app)
-        assert app.table.candidates == records[-1].top
+        assert app.main.table.candidates == records[-1].top
 
 
 async def test_fork_cycle_remove():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        original = app.book.current.ids
+        original = app.main.book.current.ids
         await pilot.press("d")
         await settle(app, pilot)
-        assert len(app.book) == 2 and app.book.index == 1
+        assert len(app.main.book) == 2 and app.main.book.index == 1
         assert "prompt 2/2" in screen_text(app)
         await pilot.press("right", "right")
         await settle(app, pilot)
-        forked = app.book.current.ids
+        forked = app.main.book.current.ids
         assert len(forked) == len(original) + 2
         await pilot.press("w")
         await settle(app, pilot)
-        assert app.book.index == 0 and app.book.current.ids == original
-        assert app.records[-1].token_id == original[-1] and "prompt 1/2" in screen_text(app)
+        assert app.main.book.index == 0 and app.main.book.current.ids == original
+        assert app.main.records[-1].token_id == original[-1] and "prompt 1/2" in screen_text(app)
         await pilot.press("s")
         await settle(app, pilot)
-        assert app.book.index == 1 and app.shown[1] == forked
+        assert app.main.book.index == 1 and app.main.shown[1] == forked
         await pilot.press("s")  # wraps around
         await settle(app, pilot)
-        assert app.book.index == 0
+        assert app.main.book.index == 0
         await pilot.press("a")
         await settle(app, pilot)
-        assert len(app.book) == 1 and app.book.current.ids == forked
+        assert len(app.main.book) == 1 and app.main.book.current.ids == forked
         await pilot.press("a")
         await settle(app, pilot)
-        assert len(app.book) == 1
+        assert len(app.main.book) == 1
         assert any("last prompt" in note for note, _ in app.notes)
 
 
@@ -169,13 +169,13 @@ async def test_reset_goes_back_to_original_tokens():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        original = app.book.current.ids
+        original = app.main.book.current.ids
         await pilot.press("right", "right", "left", "right")
         await settle(app, pilot)
-        assert len(app.book.current.ids) == len(original) + 2
+        assert len(app.main.book.current.ids) == len(original) + 2
         await pilot.press("ctrl+r")
         await settle(app, pilot)
-        assert app.book.current.ids == original and app.shown[1] == original
+        assert app.main.book.current.ids == original and app.main.shown[1] == original
 
 
 async def test_save_then_reopen_token_for_token(tmp_path):
@@ -184,7 +184,7 @@ async def test_save_then_reopen_token_for_token(tmp_path):
         await settle(app, pilot)
         await pilot.press("down", "right", "right", "x")
         await settle(app, pilot)
-        saved_ids = app.book.current.ids
+        saved_ids = app.main.book.current.ids
     txts = list((tmp_path / "saved").glob("*.txt"))
     assert len(txts) == 1
     meta = json.loads(txts[0].with_suffix(".json").read_text(encoding="utf-8"))
@@ -195,7 +195,7 @@ async def test_save_then_reopen_token_for_token(tmp_path):
         again = make_app(input_path=path)
         async with again.run_test(size=SIZE) as pilot:
             await settle(again, pilot)
-            assert again.book.current.ids == saved_ids and not again.notes
+            assert again.main.book.current.ids == saved_ids and not again.notes
 
 
 async def test_save_into_unwritable_folder_keeps_the_prompt(tmp_path):
@@ -206,10 +206,10 @@ async def test_save_into_unwritable_folder_keeps_the_prompt(tmp_path):
         await settle(app, pilot)
         await pilot.press("right")
         await settle(app, pilot)
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
         await pilot.press("x")
         await settle(app, pilot)
-        assert app.book.current.ids == ids
+        assert app.main.book.current.ids == ids
         errors = [note for note, severity in app.notes if severity == "error"]
         assert len(errors) == 1 and "Could not save" in errors[0]
 
@@ -222,18 +222,18 @@ async def test_colour_layers_cycle():
         for _ in range(5):
             await pilot.press("e")
             await settle(app, pilot)
-            seen.append(app.colour)
+            seen.append(app.main.colour)
             text = screen_text(app)
-            assert f"colour: {app.colour.value}" in text
+            assert f"colour: {app.main.colour.value}" in text
         assert seen == [ColourLayer.PROBABILITY, ColourLayer.ENTROPY, ColourLayer.INFLUENCE,
                         ColourLayer.ATTRIBUTION, ColourLayer.NONE]
-        ids = app.shown[1]
-        influence = app.lane.views["influence"]
+        ids = app.main.shown[1]
+        influence = app.main.lane.views["influence"]
         assert influence.shape == (len(ids),) and 0.0 <= influence.min() and influence.max() <= 1.0
-        jobs = app.lane.jobs_started
+        jobs = app.main.lane.jobs_started
         await pilot.press("e", "e", "e")  # influence again: already held, no model work
         await settle(app, pilot)
-        assert app.colour is ColourLayer.INFLUENCE and app.lane.jobs_started == jobs
+        assert app.main.colour is ColourLayer.INFLUENCE and app.main.lane.jobs_started == jobs
 
 
 async def test_layer_views_cycle_with_layer_prob():
@@ -244,23 +244,23 @@ async def test_layer_views_cycle_with_layer_prob():
         assert not heatmap.display
         await pilot.press("p")
         await settle(app, pilot)
-        assert app.layer_view is LayerView.PROBABILITIES and heatmap.display
-        ids = app.shown[1]
+        assert app.main.layer_view is LayerView.PROBABILITIES and heatmap.display
+        ids = app.main.shown[1]
         layers = embedded_engine().info.n_layers + 1
-        assert app.lane.views["prompt_lens"].shape == (layers, len(ids))
-        assert app.lane.views["candidate_lens"].shape == (layers, 30)
+        assert app.main.lane.views["prompt_lens"].shape == (layers, len(ids))
+        assert app.main.lane.views["candidate_lens"].shape == (layers, 30)
         text = screen_text(app)
         assert "layers: layer probabilities" in text and f"L{layers - 1}" in text
         await pilot.press("p")
         await settle(app, pilot)
-        assert app.layer_view is LayerView.CORRELATIONS and "layer correlations" in screen_text(app)
+        assert app.main.layer_view is LayerView.CORRELATIONS and "layer correlations" in screen_text(app)
         await pilot.press("right")  # strips follow the new prompt
         await settle(app, pilot)
-        assert app.lane.views["candidate_lens"].shape[1] == 30 and app.shown == (
-            app.book.current.key, app.book.current.ids)  # views are held for what is shown
+        assert app.main.lane.views["candidate_lens"].shape[1] == 30 and app.main.shown == (
+            app.main.book.current.key, app.main.book.current.ids)  # views are held for what is shown
         await pilot.press("p")
         await settle(app, pilot)
-        assert app.layer_view is LayerView.NONE and not heatmap.display
+        assert app.main.layer_view is LayerView.NONE and not heatmap.display
 
 
 async def test_layer_view_key_explains_how_to_enable():
@@ -269,7 +269,7 @@ async def test_layer_view_key_explains_how_to_enable():
         await settle(app, pilot)
         await pilot.press("p")
         await pilot.pause()
-        assert app.layer_view is LayerView.NONE
+        assert app.main.layer_view is LayerView.NONE
         assert any("--layer_prob" in note for note, _ in app.notes)
 
 
@@ -289,13 +289,13 @@ async def test_question_mark_lists_every_key_and_the_footer_fits():
                           ("m", "Pin token"), ("b", "Token tree"), ("^o", "Switch model"),
                           ("w", "Prev"), ("s", "Next"), ("t", "Force text")]:
             assert f"{key} {what}" in text, what
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
         await pilot.press("question_mark")
         await pilot.pause()
         assert "Attribution method" not in screen_text(app)
         await pilot.press("right")  # keys still reach the app after the panel closes
         await settle(app, pilot)
-        assert len(app.book.current.ids) == len(ids) + 1
+        assert len(app.main.book.current.ids) == len(ids) + 1
 
 
 async def test_quit():
@@ -347,18 +347,18 @@ async def test_switching_away_supersedes_a_running_rebuild():
     app = RecordingApp(test_settings(), engine=gated)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        first = app.book.current.key
-        app.book.fork()  # a second prompt, not yet synced: showing it needs a rebuild
-        app.book.previous()
-        gated.gated_key = list(app.book)[1].key
+        first = app.main.book.current.key
+        app.main.book.fork()  # a second prompt, not yet synced: showing it needs a rebuild
+        app.main.book.previous()
+        gated.gated_key = list(app.main.book)[1].key
         await pilot.press("s")  # starts the (gated) rebuild of prompt 2
         await pilot.pause()
-        assert app.busy and app.book.index == 1
+        assert app.main.busy and app.main.book.index == 1
         await pilot.press("w")  # back to prompt 1 before it finished
         await settle(app, pilot)
-        assert gated.cancelled_seen and app.shown[0] == first and app.book.index == 0
+        assert gated.cancelled_seen and app.main.shown[0] == first and app.main.book.index == 0
         assert not [n for n, sev in app.notes if sev == "error"]
         gated.release.set()
         await pilot.press("s")
         await settle(app, pilot)
-        assert app.shown[0] == gated.gated_key
+        assert app.main.shown[0] == gated.gated_key

@@ -21,8 +21,8 @@ from explorer.ui.views import ColourLayer
 def reference(app, row: int, method: str):
     """The same attribution straight from the engine, under a key of the test's own."""
     engine = embedded_engine()
-    engine.sync(("attribution-reference",), app.shown[1])
-    target = app.table.candidates[row].token_id
+    engine.sync(("attribution-reference",), app.main.shown[1])
+    target = app.main.table.candidates[row].token_id
     return engine.attribution(("attribution-reference",), target, method)
 
 
@@ -34,11 +34,11 @@ async def test_attribution_follows_the_cursor_and_the_method():
         for _ in range(4):
             await pilot.press("e")
         await settle(app, pilot)
-        assert app.colour is ColourLayer.ATTRIBUTION
-        first = app.attribution
+        assert app.main.colour is ColourLayer.ATTRIBUTION
+        first = app.main.attribution
         assert first is not None and first.method == "saliency"
-        top = app.table.candidates
-        assert first.target == top[0].token_id and first.ids == app.shown[1]
+        top = app.main.table.candidates
+        assert first.target == top[0].token_id and first.ids == app.main.shown[1]
         np.testing.assert_allclose(first.values, reference(app, 0, "saliency").values, atol=1e-6)
         text = screen_text(app)
         assert "colour: attribution" in text
@@ -46,14 +46,14 @@ async def test_attribution_follows_the_cursor_and_the_method():
 
         await pilot.press("down")  # the cursor moves: another target, other scores
         await settle(app, pilot)
-        second = app.attribution
+        second = app.main.attribution
         assert second.target == top[1].token_id
         assert not np.allclose(second.values, first.values)
         assert f"saliency of log p({top[1].text!r})" in screen_text(app)
 
         await pilot.press("i")  # input x gradient: signed, a diverging scale
         await settle(app, pilot)
-        third = app.attribution
+        third = app.main.attribution
         assert third.method == "input_x_gradient" and third.target == top[1].token_id
         np.testing.assert_allclose(third.values,
                                    reference(app, 1, "input_x_gradient").values, atol=1e-6)
@@ -61,13 +61,13 @@ async def test_attribution_follows_the_cursor_and_the_method():
 
         await pilot.press("up")  # back to the first candidate
         await settle(app, pilot)
-        assert app.attribution.target == top[0].token_id
+        assert app.main.attribution.target == top[0].token_id
 
-        jobs = app.lane.jobs_started
+        jobs = app.main.lane.jobs_started
         await pilot.press("i", "i")  # integrated gradients, then saliency again (cached)
         await settle(app, pilot)
-        assert app.attribution.method == "saliency"
-        assert app.lane.jobs_started == jobs + 1  # only integrated gradients was new
+        assert app.main.attribution.method == "saliency"
+        assert app.main.lane.jobs_started == jobs + 1  # only integrated gradients was new
         assert not [note for note, severity in app.notes if severity == "error"]
 
 
@@ -111,7 +111,7 @@ async def test_moving_on_cancels_a_running_attribution_and_esc_turns_it_off():
     app = RecordingApp(settings_for(), engine=backend)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        top = app.table.candidates
+        top = app.main.table.candidates
         await pilot.press("e", "e", "e", "e")
         await wait_until(pilot, lambda: backend.started == [top[0].token_id])
         assert "computing saliency (esc cancels)" in screen_text(app)
@@ -121,9 +121,9 @@ async def test_moving_on_cancels_a_running_attribution_and_esc_turns_it_off():
         await pilot.press("escape")  # stop it and turn the layer off
         await settle(app, pilot)
         assert backend.cancelled_targets == [top[0].token_id, top[1].token_id]
-        assert app.colour is ColourLayer.NONE and app.attribution is None
+        assert app.main.colour is ColourLayer.NONE and app.main.attribution is None
         assert not [note for note, severity in app.notes if severity == "error"]
         backend.release.set()  # once released, the layer fills in
         await pilot.press("e", "e", "e", "e")
         await settle(app, pilot)
-        assert app.attribution.target == top[1].token_id
+        assert app.main.attribution.target == top[1].token_id

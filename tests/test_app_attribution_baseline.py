@@ -27,17 +27,17 @@ async def test_capital_i_cycles_the_baseline():
         await settle(app, pilot)
         await pilot.press("I")  # the layer was off: integrated gradients from the configured baseline
         await settle(app, pilot)
-        assert app.colour is ColourLayer.ATTRIBUTION
-        shown = app.attribution
+        assert app.main.colour is ColourLayer.ATTRIBUTION
+        shown = app.main.attribution
         assert shown.method == "integrated_gradients" and shown.baseline == "eos"
         assert "from EOS embedding · i: method, I: baseline" in words(app)
 
         await pilot.press("I")  # the next baseline after eos
         await settle(app, pilot)
-        mean = app.attribution
+        mean = app.main.attribution
         assert mean.baseline == "mean-keep-first" and mean.target == shown.target
         engine = embedded_engine()  # the same numbers straight from the engine
-        engine.sync(("baseline-reference",), app.shown[1])
+        engine.sync(("baseline-reference",), app.main.shown[1])
         want = engine.attribution(("baseline-reference",), mean.target, "integrated_gradients",
                                   n_steps=mean.n_steps, baseline="mean-keep-first")
         np.testing.assert_allclose(mean.values, want.values, atol=1e-6)
@@ -46,9 +46,9 @@ async def test_capital_i_cycles_the_baseline():
         assert "from mean embedding, first token kept" in text
         assert f"sums to {mean.completeness:.0%} of Δlog p" in text
 
-        jobs = app.lane.jobs_started
+        jobs = app.main.lane.jobs_started
         for _ in range(4):  # eos-keep-first, zero, mean, eos: back where it started
             await pilot.press("I")
         await settle(app, pilot)
-        assert app.attribution.baseline == "eos" and app.lane.jobs_started == jobs + 3
+        assert app.main.attribution.baseline == "eos" and app.main.lane.jobs_started == jobs + 3
         assert not [note for note, severity in app.notes if severity == "error"]

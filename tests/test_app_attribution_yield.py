@@ -74,7 +74,7 @@ async def wait_until(pilot, condition) -> None:
 
 
 def busy_bar(app) -> ProgressBar:
-    return app.main_screen.query_one("#busy-progress", ProgressBar)
+    return app.main.query_one("#busy-progress", ProgressBar)
 
 
 async def test_right_during_an_attribution_appends_first_and_the_legend_follows():
@@ -89,27 +89,27 @@ async def test_right_during_an_attribution_appends_first_and_the_legend_follows(
 async def _right_during(app, backend):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        ids = app.shown[1]
-        first = app.table.selected()
+        ids = app.main.shown[1]
+        first = app.main.table.selected()
         await pilot.press("e", "e", "e", "e")
-        assert app.colour is ColourLayer.ATTRIBUTION
+        assert app.main.colour is ColourLayer.ATTRIBUTION
         await wait_until(pilot, lambda: backend.started == [first.token_id])
         backend.allow(3)
         await wait_until(pilot, lambda: backend.done == 3)
         # The progress bar the README promises: 3 of the 10 passes.
         await wait_until(pilot, lambda: busy_bar(app).progress == 3)
-        assert busy_bar(app).total == PASSES and app.main_screen.query_one("#busy").display
+        assert busy_bar(app).total == PASSES and app.main.query_one("#busy").display
         assert "esc cancels" in screen_text(app)
 
         await pilot.press("right")  # needs the model: the attribution yields to it
-        await wait_until(pilot, lambda: app.shown is not None and len(app.shown[1]) == len(ids) + 1)
-        assert app.shown[1] == ids + (first.token_id,)
+        await wait_until(pilot, lambda: app.main.shown is not None and len(app.main.shown[1]) == len(ids) + 1)
+        assert app.main.shown[1] == ids + (first.token_id,)
         assert backend.cancelled_targets == [first.token_id] and backend.cancelled_after == [3]
-        assert app.lane.preempted == 1
+        assert app.main.lane.preempted == 1
 
         # It starts again for the candidate now under the cursor of the new table, and
         # the legend names that candidate, not the one before.
-        new = app.table.selected()
+        new = app.main.table.selected()
         assert new.token_id != first.token_id
         await wait_until(pilot, lambda: len(backend.started) >= 2)
         assert backend.started == [first.token_id, new.token_id]
@@ -120,9 +120,9 @@ async def _right_during(app, backend):
         await pilot.press("escape")  # stops it; once its worker has stopped, nothing computes
         await settle(app, pilot)
         assert backend.cancelled_targets == [first.token_id, new.token_id]
-        assert app.colour is ColourLayer.NONE and not app.lane.busy and app.is_idle
+        assert app.main.colour is ColourLayer.NONE and not app.main.lane.busy and app.is_idle
         assert "computing" not in screen_text(app)
-        assert not app.main_screen.query_one("#busy").display
+        assert not app.main.query_one("#busy").display
         assert not [note for note, severity in app.notes if severity == "error"]
 
 
@@ -136,7 +136,7 @@ async def test_a_finished_attribution_names_its_own_candidate_after_an_append():
         await settle(app, pilot)
         await pilot.press("down", "right")
         await settle(app, pilot)
-        shown = app.attribution
-        assert shown is not None and shown.target == app.table.selected().token_id
-        assert shown.ids == app.shown[1]
-        assert f"saliency of log p({app.table.selected().text!r})" in " ".join(screen_text(app).split())
+        shown = app.main.attribution
+        assert shown is not None and shown.target == app.main.table.selected().token_id
+        assert shown.ids == app.main.shown[1]
+        assert f"saliency of log p({app.main.table.selected().text!r})" in " ".join(screen_text(app).split())

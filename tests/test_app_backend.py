@@ -27,21 +27,21 @@ async def test_views_the_backend_cannot_serve_say_so():
     app = RecordingApp(settings_for(layer_prob=True), engine=backend)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        ids = app.book.current.ids
-        assert app.table.candidates == backend.sync("check", ids)[-1].top
+        ids = app.main.book.current.ids
+        assert app.main.table.candidates == backend.sync("check", ids)[-1].top
         assert "table · cpu · float32" in screen_text(app)
         for _ in range(3):
             await pilot.press("e")
         await settle(app, pilot)
-        assert app.colour is ColourLayer.INFLUENCE
+        assert app.main.colour is ColourLayer.INFLUENCE
         assert "Attention influence is not available on this backend (fake)." in screen_text(app)
         await pilot.press("p")
         await settle(app, pilot)
-        assert app.layer_view is LayerView.PROBABILITIES
+        assert app.main.layer_view is LayerView.PROBABILITIES
         assert "The logit lens is not available on this backend (fake)." in screen_text(app)
         await pilot.press("right", "left", "right")  # the session goes on as usual
         await settle(app, pilot)
-        assert len(app.book.current.ids) == len(ids) + 1
+        assert len(app.main.book.current.ids) == len(ids) + 1
         assert not [note for note, severity in app.notes if severity == "error"]
 
 

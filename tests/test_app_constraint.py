@@ -7,7 +7,7 @@ with the forbidden ones flagged (p_final 0); space, autoplay and
 from __future__ import annotations
 
 import regex
-from app_fixtures import SIZE, make_app, requires_model, screen_text, settle
+from app_fixtures import SIZE, embedded_engine, make_app, requires_model, screen_text, settle
 
 from explorer.sampling import SamplingConfig
 
@@ -32,11 +32,11 @@ async def set_constraint(app, pilot, kind: str, text: str) -> None:
 
 def appended_text(app) -> str:
     """The text appended since the prompt's original ids, without a final EOS token."""
-    prompt = app.book.current
+    prompt = app.main.book.current
     ids = prompt.ids[len(prompt.original):]
-    if ids and ids[-1] in app.engine.eos_ids:
+    if ids and ids[-1] in app.main.engine.eos_ids:
         ids = ids[:-1]
-    return app.engine.decode(ids)
+    return app.main.engine.decode(ids)
 
 
 async def test_regex_flags_forbidden_rows_and_they_get_no_p_final():
@@ -44,13 +44,13 @@ async def test_regex_flags_forbidden_rows_and_they_get_no_p_final():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await set_constraint(app, pilot, "regex", DIGITS)
-        assert app.constraint is not None and app.constraint.spec.value == DIGITS
+        assert app.main.constraint is not None and app.main.constraint.spec.value == DIGITS
         await pilot.press("C")  # all tokens, forbidden ones flagged (default: allowed ones)
         await settle(app, pilot)
-        shown = app.sampler_drawing()["sampler"]
-        assert shown.valid is not None and len(shown.valid) == len(app.table.candidates)
-        for c, ok, p in zip(app.table.candidates, shown.valid, shown.p_final):
-            text = app.engine.decode([c.token_id])
+        shown = app.main.sampler_drawing()["sampler"]
+        assert shown.valid is not None and len(shown.valid) == len(app.main.table.candidates)
+        for c, ok, p in zip(app.main.table.candidates, shown.valid, shown.p_final):
+            text = app.main.engine.decode([c.token_id])
             independent = bool(regex.fullmatch(DIGITS, text, partial=True)) and "\ufffd" not in text
             assert ok == independent, (c.text, ok)
             if not ok:
@@ -68,19 +68,19 @@ async def test_right_arrow_refuses_a_forbidden_candidate_and_takes_a_valid_one()
         await set_constraint(app, pilot, "choice", " the\n a")
         await pilot.press("C")  # all tokens: forbidden rows are on the table
         await settle(app, pilot)
-        valid = app.sampler_drawing()["sampler"].valid
-        before = app.book.current.ids
+        valid = app.main.sampler_drawing()["sampler"].valid
+        before = app.main.book.current.ids
         bad = valid.index(False)
-        app.table.move_cursor(bad)
+        app.main.table.move_cursor(bad)
         await pilot.press("right")
         await settle(app, pilot)
-        assert app.book.current.ids == before
+        assert app.main.book.current.ids == before
         assert any("forbids this token" in note for note, _ in app.notes)
         if True in valid:
-            app.table.move_cursor(valid.index(True))
+            app.main.table.move_cursor(valid.index(True))
             await pilot.press("right")
             await settle(app, pilot)
-            assert len(app.book.current.ids) == len(before) + 1
+            assert len(app.main.book.current.ids) == len(before) + 1
 
 
 async def test_autoplay_under_choices_gives_exactly_one_choice_then_stops():
@@ -91,7 +91,7 @@ async def test_autoplay_under_choices_gives_exactly_one_choice_then_stops():
         await set_constraint(app, pilot, "choice", "\n".join(choices))
         await pilot.press("g")
         await settle(app, pilot)
-        assert not app.autoplaying
+        assert not app.main.autoplaying
         assert appended_text(app) in choices, repr(appended_text(app))
         # A whole choice: space draws nothing the constraint forbids, and says why.
         await pilot.press("space")
@@ -121,15 +121,15 @@ async def test_invalid_constraint_is_one_sentence_and_changes_nothing():
         assert "regex is not valid" in error and error.endswith(".")
         await pilot.press("escape")
         await settle(app, pilot)
-        assert app.constraint is None
+        assert app.main.constraint is None
         # Set one, then clear it with the panel's button.
         await set_constraint(app, pilot, "json_schema", '{"type": "integer"}')
-        assert app.constraint is not None and "constraint: JSON schema" in screen_text(app)
+        assert app.main.constraint is not None and "constraint: JSON schema" in screen_text(app)
         await pilot.press("c")
         await pilot.pause()
         await pilot.click("#clear")
         await settle(app, pilot)
-        assert app.constraint is None and "constraint:" not in screen_text(app)
+        assert app.main.constraint is None and "constraint:" not in screen_text(app)
 
 
 async def test_appended_tokens_that_do_not_fit_are_refused_and_forced_text_too():
@@ -145,13 +145,13 @@ async def test_appended_tokens_that_do_not_fit_are_refused_and_forced_text_too()
         await pilot.press("left")
         await settle(app, pilot)
         await set_constraint(app, pilot, "regex", DIGITS)
-        assert app.constraint is not None
-        before = app.book.current.ids
+        assert app.main.constraint is not None
+        before = app.main.book.current.ids
         await pilot.press("t")
         await pilot.pause()
         await pilot.press(*"abc", "enter")
         await settle(app, pilot)
-        assert app.book.current.ids == before
+        assert app.main.book.current.ids == before
         assert any("does not fit the constraint" in note for note, _ in app.notes)
 
 
@@ -165,7 +165,7 @@ async def test_a_backend_without_logits_says_constraints_are_local_only():
         await settle(app, pilot)
         await pilot.press("c")
         await settle(app, pilot)
-        assert app.constraint is None
+        assert app.main.constraint is None
         assert any(note.startswith("Constraints are local-only") and note.endswith(".")
                    for note, _ in app.notes)
 
@@ -185,12 +185,12 @@ async def test_a_model_switch_clears_the_constraint_and_says_so(tmp_path, monkey
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await set_constraint(app, pilot, "regex", DIGITS)
-        assert app.constraint is not None
+        assert app.main.constraint is not None
         await switch(app, pilot, str(folder))
-        assert app.engine.info.name == str(folder) and app.constraint is None
+        assert app.main.engine.info.name == str(folder) and app.main.constraint is None
         assert any("is cleared; set it again with c" in note for note, _ in app.notes)
         await set_constraint(app, pilot, "regex", DIGITS)  # compiled for the new tokenizer
-        assert app.constraint is not None and app.sampler_drawing()["sampler"].valid is not None
+        assert app.main.constraint is not None and app.main.sampler_drawing()["sampler"].valid is not None
 
 
 async def test_applying_a_constraint_completes_its_compile_worker_when_its_thread_lags():
@@ -212,7 +212,7 @@ async def test_applying_a_constraint_completes_its_compile_worker_when_its_threa
             time.sleep(0.3)
             return result
 
-    app = LaggingApp(settings_for(sampling=sampling(temperature=1.0)), engine=make_app().engine)
+    app = LaggingApp(settings_for(sampling=sampling(temperature=1.0)), engine=embedded_engine())
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("c")
@@ -223,7 +223,7 @@ async def test_applying_a_constraint_completes_its_compile_worker_when_its_threa
         panel.query_one("#text").text = DIGITS
         await pilot.press("ctrl+s")
         await settle(app, pilot)  # raised WorkerCancelled before the fix
-        assert app.constraint is not None and app.constraint.spec.value == DIGITS
+        assert app.main.constraint is not None and app.main.constraint.spec.value == DIGITS
 
 
 def likeliest_allowed(ids: list[int], pattern: str, decode) -> tuple[int, set[int]]:
@@ -256,28 +256,28 @@ async def test_under_a_regex_the_table_lists_allowed_tokens_and_right_takes_the_
     app = make_app(sampling=sampling(temperature=1.0))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        before = list(app.book.current.ids)
-        n_rows = len(app.table.candidates)
+        before = list(app.main.book.current.ids)
+        n_rows = len(app.main.table.candidates)
         await set_constraint(app, pilot, "regex", pattern)
-        best, allowed = likeliest_allowed(before, pattern, app.engine.decode)
-        rows = app.table.candidates
+        best, allowed = likeliest_allowed(before, pattern, app.main.engine.decode)
+        rows = app.main.table.candidates
         assert rows and all(c.token_id in allowed for c in rows)
         assert len(rows) == min(n_rows, len(allowed))
         assert rows[0].token_id == best
         assert [c.prob for c in rows] == sorted((c.prob for c in rows), reverse=True)
-        shown = app.sampler_drawing()["sampler"]
+        shown = app.main.sampler_drawing()["sampler"]
         assert shown.allowed_only and all(shown.valid)
         text = screen_text(app)
         assert "✗ forbidden" not in text and "rows: the allowed tokens, likeliest first (C: all)" in text
         await pilot.press("right")
         await settle(app, pilot)
-        assert list(app.book.current.ids) == before + [best]
+        assert list(app.main.book.current.ids) == before + [best]
         assert not any("forbids this token" in note for note, _ in app.notes)
         assert regex.fullmatch(pattern, appended_text(app), partial=True), appended_text(app)
         # C lists all tokens again (the forbidden ones flagged), and back.
         await pilot.press("C")
         await settle(app, pilot)
-        assert not app.sampler_drawing()["sampler"].allowed_only and "✗ forbidden" in screen_text(app)
+        assert not app.main.sampler_drawing()["sampler"].allowed_only and "✗ forbidden" in screen_text(app)
         await pilot.press("C")
         await settle(app, pilot)
-        assert app.sampler_drawing()["sampler"].allowed_only
+        assert app.main.sampler_drawing()["sampler"].allowed_only

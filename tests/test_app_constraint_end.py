@@ -22,21 +22,21 @@ async def test_the_table_says_when_the_constraint_is_complete():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await set_constraint(app, pilot, "choice", "\n".join(choices))
-        assert app.sampler_drawing()["sampler"].constraint_end == ""
+        assert app.main.sampler_drawing()["sampler"].constraint_end == ""
         assert "constraint complete" not in words(app)
         await pilot.press("g")  # autoplay: one whole choice, then end-of-sequence
         await settle(app, pilot)
         assert appended_text(app) in choices
-        assert app.book.current.ids[-1] in app.engine.eos_ids
-        assert app.sampler_drawing()["sampler"].constraint_end == "ended"
+        assert app.main.book.current.ids[-1] in app.main.engine.eos_ids
+        assert app.main.sampler_drawing()["sampler"].constraint_end == "ended"
         assert "next token · constraint ended: nothing may follow" in words(app)
 
         await pilot.press("left")  # pop the end-of-sequence token: a whole choice
         await settle(app, pilot)
-        shown = app.sampler_drawing()["sampler"]
+        shown = app.main.sampler_drawing()["sampler"]
         assert shown.constraint_end == "complete"
-        eos = app.engine.eos_ids
-        for candidate, ok, p in zip(app.table.candidates, shown.valid, shown.p_final):
+        eos = app.main.engine.eos_ids
+        for candidate, ok, p in zip(app.main.table.candidates, shown.valid, shown.p_final):
             assert ok == (candidate.token_id in eos)
             assert (p > 0) == ok
         text = words(app)
@@ -56,12 +56,12 @@ async def test_a_whole_match_that_may_go_on():
             await pilot.press("space")
             await settle(app, pilot)
         assert regex.fullmatch(number, appended_text(app))
-        shown = app.sampler_drawing()["sampler"]
+        shown = app.main.sampler_drawing()["sampler"]
         assert shown.constraint_end == "match"
-        eos = app.engine.eos_ids
-        for candidate, ok in zip(app.table.candidates, shown.valid):
+        eos = app.main.engine.eos_ids
+        for candidate, ok in zip(app.main.table.candidates, shown.valid):
             if ok and candidate.token_id not in eos:  # more digits may follow as well
-                more = appended_text(app) + app.engine.decode([candidate.token_id])
+                more = appended_text(app) + app.main.engine.decode([candidate.token_id])
                 assert regex.fullmatch(number, more, partial=True)
         assert "a whole match: end-of-sequence allowed" in words(app)
         assert "constraint complete" not in words(app)

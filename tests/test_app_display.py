@@ -29,7 +29,7 @@ async def test_unicode_prompt_reads_as_its_text():
         assert "<0x" not in text  # no byte shown as hex
         assert "one character from several byte tokens" in text  # the mark is explained
         engine = embedded_engine()
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
         groups = [s for s in segments(ids, [engine.token_text(i) for i in ids], engine.token_bytes,
                                       engine.special_ids) if s.kind is Kind.GROUP]
         # Each character made of byte tokens is one group, and the group's bytes are the
@@ -62,13 +62,13 @@ async def test_append_and_pop_win_at_40x15():
     app = make_app()
     async with app.run_test(size=(40, 15)) as pilot:
         await settle(app, pilot)
-        start = app.book.current.ids
+        start = app.main.book.current.ids
         for key, length in [("right", 1), ("right", 2), ("left", 1), ("l", 2), ("h", 1), ("left", 0)]:
             await pilot.press(key)
             await settle(app, pilot)
-            assert app.book.current.ids[: len(start)] == start
-            assert len(app.book.current.ids) == len(start) + length, key
-        assert app.table.scroll_x == 0
+            assert app.main.book.current.ids[: len(start)] == start
+            assert len(app.main.book.current.ids) == len(start) + length, key
+        assert app.main.table.scroll_x == 0
 
 
 async def test_highlighted_row_keeps_its_layer_strip_colours():
@@ -77,11 +77,11 @@ async def test_highlighted_row_keeps_its_layer_strip_colours():
         await settle(app, pilot)
         await pilot.press("p", "down", "down")
         await settle(app, pilot)
-        row = app.table.cursor_row
+        row = app.main.table.cursor_row
         assert row == 2
-        strip = layer_values(app.lane.views["candidate_lens"], LayerView.PROBABILITIES)[:, row]
+        strip = layer_values(app.main.lane.views["candidate_lens"], LayerView.PROBABILITIES)[:, row]
         wanted = ["#%02x%02x%02x" % LAYER.rgb(float(v)) for v in strip]
-        candidate = app.table.candidates[row]
+        candidate = app.main.table.candidates[row]
         lines = screen_text(app).splitlines()
         y = next(i for i, line in enumerate(lines) if f" 3  {candidate.text} " in line)
         fills = screen_backgrounds(app)[y]
@@ -97,7 +97,7 @@ async def test_special_token_text_in_a_file_gets_a_notice(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         engine = embedded_engine()
-        assert any(t in engine.special_ids for t in app.book.current.ids)
+        assert any(t in engine.special_ids for t in app.main.book.current.ids)
         warnings = [note for note, severity in app.notes if severity == "warning"]
         assert len(warnings) == 1 and "<|endoftext|>" in warnings[0] and "special token" in warnings[0]
         text = screen_text(app)
@@ -124,7 +124,7 @@ async def test_command_palette_offers_our_actions():
         await pilot.pause()
         await pilot.press("enter")
         await settle(app, pilot)
-        assert len(app.book) == 2 and app.book.index == 1
+        assert len(app.main.book) == 2 and app.main.book.index == 1
 
 
 async def test_keys_remap_from_settings():
@@ -132,14 +132,14 @@ async def test_keys_remap_from_settings():
     app.settings = replace(app.settings, keys={"prompt.append": "n", "view.colour": "c"})
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        start = app.book.current.ids
+        start = app.main.book.current.ids
         await pilot.press("n")
         await settle(app, pilot)
-        assert len(app.book.current.ids) == len(start) + 1
+        assert len(app.main.book.current.ids) == len(start) + 1
         await pilot.press("right")  # no longer bound to append
         await pilot.press("c")
         await settle(app, pilot)
-        assert len(app.book.current.ids) == len(start) + 1 and app.colour.value == "probability"
+        assert len(app.main.book.current.ids) == len(start) + 1 and app.main.colour.value == "probability"
 
 
 async def test_heatmap_marks_tokens_hidden_on_the_left():
@@ -153,7 +153,7 @@ async def test_heatmap_marks_tokens_hidden_on_the_left():
         assert hidden > 0 and f"◀{hidden}" in screen_text(app)
         # The columns shown are the last ones: hidden + shown = the prompt's length.
         header = next(line for line in screen_text(app).splitlines() if f"◀{hidden}" in line)
-        assert header.strip().endswith(app.records[-1].text[:3].strip())
+        assert header.strip().endswith(app.main.records[-1].text[:3].strip())
 
 
 async def test_unknown_binding_id_in_keys_is_one_warning():

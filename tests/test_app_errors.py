@@ -15,7 +15,7 @@ async def test_unknown_model_shows_one_line_and_quits_cleanly():
     app = make_app(engine=False, model=ModelSettings(name="no-such-org/no-such-model-xyz"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.start_failed and app.book is None
+        assert app.start_failed and app.main.book is None
         text = screen_text(app)
         assert "no-such-model-xyz" in text and "ctrl+q" in text and "could not start" in text
         assert [severity for _, severity in app.notes] == ["error"]
@@ -43,8 +43,8 @@ async def test_loading_the_embedded_model_through_settings():
     app = make_app(engine=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert not app.start_failed and app.engine.info.name == "embedded"
-        assert len(app.table.candidates) == 30
+        assert not app.start_failed and app.main.engine.info.name == "embedded"
+        assert len(app.main.table.candidates) == 30
 
 
 async def _opens_default_with_error(input_path, fragment):
@@ -52,7 +52,7 @@ async def _opens_default_with_error(input_path, fragment):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         default = app.settings.resolve(app.settings.prompts.default).read_text(encoding="utf-8")
-        assert app.book.current.ids == tuple(embedded_engine().encode(default))
+        assert app.main.book.current.ids == tuple(embedded_engine().encode(default))
         errors = [note for note, severity in app.notes if severity == "error"]
         assert len(errors) == 1 and fragment in errors[0], errors
         assert "Opened default.txt instead" in errors[0]
@@ -101,15 +101,15 @@ async def test_append_past_the_context_is_refused_and_nothing_is_lost(tmp_path):
     app = make_app(input_path=path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.book.current.ids == tuple(ids)
+        assert app.main.book.current.ids == tuple(ids)
         await pilot.press("right")
         await settle(app, pilot)
-        assert app.book.current.ids == tuple(ids) and app.shown[1] == tuple(ids)
+        assert app.main.book.current.ids == tuple(ids) and app.main.shown[1] == tuple(ids)
         errors = [note for note, severity in app.notes if severity == "error"]
         assert len(errors) == 1, errors
         await pilot.press("left")  # and the session goes on
         await settle(app, pilot)
-        assert app.book.current.ids == tuple(ids[:-1])
+        assert app.main.book.current.ids == tuple(ids[:-1])
 
 
 async def test_other_models_json_is_retokenised_with_warning(tmp_path):
@@ -118,5 +118,5 @@ async def test_other_models_json_is_retokenised_with_warning(tmp_path):
     app = make_app(input_path=path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.book.current.ids == tuple(embedded_engine().encode("Hello there"))
+        assert app.main.book.current.ids == tuple(embedded_engine().encode("Hello there"))
         assert [severity for _, severity in app.notes] == ["warning"]

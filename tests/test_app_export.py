@@ -24,7 +24,7 @@ async def test_x_writes_one_jsonl_line_per_position(tmp_path):
         # "x" right behind two appends: the save waits for their records.
         await pilot.press("down", "right", "right", "x")
         await settle(app, pilot)
-        saved_ids = app.book.current.ids
+        saved_ids = app.main.book.current.ids
     (txt,) = (tmp_path / "saved").glob("*.txt")
     jsonl = txt.with_suffix(".jsonl")
     assert tuple(json.loads(txt.with_suffix(".json").read_text())["token_ids"]) == saved_ids

@@ -61,14 +61,14 @@ async def run_burst(input_path, keys, **overrides):
     app = make_app(input_path=input_path, **overrides)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        start = app.book.current.ids
+        start = app.main.book.current.ids
         burst(app, keys)
         await settle(app, pilot)
-        book = app.book
-        assert app.is_idle and app.lane.pending == 0 and not app.busy
-        assert app.shown == (book.current.key, book.current.ids)
-        assert tuple(r.token_id for r in app.records) == book.current.ids
-        assert app.table.candidates == app.records[-1].top
+        book = app.main.book
+        assert app.is_idle and app.main.lane.pending == 0 and not app.main.busy
+        assert app.main.shown == (book.current.key, book.current.ids)
+        assert tuple(r.token_id for r in app.main.records) == book.current.ids
+        assert app.main.table.candidates == app.main.records[-1].top
         text = screen_text(app)
         n = len(book.current.ids)
         assert f"prompt {book.index + 1}/{len(book)} · {n} token{'' if n == 1 else 's'}" in text
@@ -100,7 +100,7 @@ async def test_known_freezing_bursts_settle(keys):
 
 async def test_sixty_pops_return_to_the_first_token_then_reset(short_prompt):
     app = await run_burst(short_prompt, ["left"] * 60 + ["ctrl+r"])
-    assert len(app.book.current.ids) == 3
+    assert len(app.main.book.current.ids) == 3
 
 
 async def test_pops_with_influence_and_layer_views_on():
@@ -110,13 +110,13 @@ async def test_pops_with_influence_and_layer_views_on():
         for key in ("e", "e", "e", "p"):  # influence and the layer probabilities view
             await pilot.press(key)
         await settle(app, pilot)
-        start = app.book.current.ids
+        start = app.main.book.current.ids
         burst(app, ["left"] * 30)
         await settle(app, pilot)
-        assert app.book.current.ids == (start[:-30] if len(start) > 30 else start[:1])
-        assert app.shown == (app.book.current.key, app.book.current.ids)
-        assert set(app.lane.views) == {"influence", "prompt_lens", "candidate_lens", "logits"}
-        assert app.lane.views["influence"].shape == (len(app.book.current.ids),)
+        assert app.main.book.current.ids == (start[:-30] if len(start) > 30 else start[:1])
+        assert app.main.shown == (app.main.book.current.key, app.main.book.current.ids)
+        assert set(app.main.lane.views) == {"influence", "prompt_lens", "candidate_lens", "logits"}
+        assert app.main.lane.views["influence"].shape == (len(app.main.book.current.ids),)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

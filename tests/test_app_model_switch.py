@@ -47,7 +47,7 @@ async def switch(app, pilot, name: str) -> None:
     await pilot.press(*name)  # typed, as a user would
     await pilot.press("enter")
     await settle(app, pilot)
-    while app.switching:
+    while app.main.switching:
         await settle(app, pilot)
 
 
@@ -63,7 +63,7 @@ async def test_picker_lists_builtins_recent_and_hub_cache(tmp_path):
         assert any(l.startswith("acme/tiny-lm — ") and "hub cache · 2.3 KB" in l for l in labels)
         await pilot.press("escape")
         await settle(app, pilot)
-        assert app.engine is embedded_engine()
+        assert app.main.engine is embedded_engine()
 
 
 async def test_switch_to_same_tokenizer_keeps_every_prompt_exactly(tmp_path):
@@ -74,17 +74,17 @@ async def test_switch_to_same_tokenizer_keeps_every_prompt_exactly(tmp_path):
         await settle(app, pilot)
         await pilot.press("right", "d", "right", "right")
         await settle(app, pilot)
-        before = [(p.ids, p.original) for p in app.book]
+        before = [(p.ids, p.original) for p in app.main.book]
         await switch(app, pilot, str(folder))
-        assert app.engine is not embedded_engine() and app.engine.info.name == str(folder)
-        assert [(p.ids, p.original) for p in app.book] == before and app.book.index == 1
+        assert app.main.engine is not embedded_engine() and app.main.engine.info.name == str(folder)
+        assert [(p.ids, p.original) for p in app.main.book] == before and app.main.book.index == 1
         assert not [n for n, sev in app.notes if sev == "warning"]
         # The screen's records are the new model's own numbers for the same ids.
-        assert [r.token_id for r in app.records] == list(before[1][0])
-        assert app.records == app.engine.sync("check", before[1][0])
+        assert [r.token_id for r in app.main.records] == list(before[1][0])
+        assert app.main.records == app.main.engine.sync("check", before[1][0])
         await pilot.press("right")  # and it keeps working
         await settle(app, pilot)
-        assert len(app.book.current.ids) == len(before[1][0]) + 1
+        assert len(app.main.book.current.ids) == len(before[1][0]) + 1
     # The folder is remembered for the next picker.
     from explorer.backend.catalog import recent_names
 
@@ -100,13 +100,13 @@ async def test_switch_to_another_tokenizer_retokenises_with_a_warning(tmp_path, 
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        old = app.engine
-        text = old.decode(app.book.current.ids)
+        old = app.main.engine
+        text = old.decode(app.main.book.current.ids)
         await switch(app, pilot, str(folder))
-        assert app.engine.info.name == str(folder)
+        assert app.main.engine.info.name == str(folder)
         # Re-tokenised from the text, BOS as the new tokenizer adds it.
-        assert app.book.current.ids == tuple(app.engine.encode(text))
-        assert app.engine.decode(app.book.current.ids) == "<bos>" + text
+        assert app.main.book.current.ids == tuple(app.main.engine.encode(text))
+        assert app.main.engine.decode(app.main.book.current.ids) == "<bos>" + text
         warnings = [n for n, sev in app.notes if sev == "warning"]
         assert len(warnings) == 1 and "re-tokenised" in warnings[0]
 
@@ -131,16 +131,16 @@ async def test_failed_switch_leaves_the_current_model_working(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
         await switch(app, pilot, str(tmp_path / "no-such-model"))
         errors = [n for n, sev in app.notes if sev == "error"]
         assert len(errors) == 1 and "does not exist" in errors[0] and "Still on embedded" in errors[0]
-        assert app.engine is embedded_engine() and app.book.current.ids == ids
+        assert app.main.engine is embedded_engine() and app.main.book.current.ids == ids
         header = screen_text(app).splitlines()[0]
         assert "embedded" in header and "no-such-model" not in header  # what is loaded
         await pilot.press("right")
         await settle(app, pilot)
-        assert len(app.book.current.ids) == len(ids) + 1
+        assert len(app.main.book.current.ids) == len(ids) + 1
 
 
 def plain_probs(folder: Path, ids) -> np.ndarray:
@@ -167,7 +167,7 @@ async def test_pins_cross_by_text_and_the_sampler_stays(tmp_path, tokenizer):
     app = make_app(tmp_path, sampling=SamplingConfig())  # no seed in config: a random one
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        old = app.engine
+        old = app.main.engine
         await pilot.press("m", "down", "down", "m")  # two rows of the table, as in the repro
         await pilot.press("M", *" dragonfly", "enter")  # and text that is several tokens
         await settle(app, pilot)
@@ -178,13 +178,13 @@ async def test_pins_cross_by_text_and_the_sampler_stays(tmp_path, tokenizer):
         app.screen.query_one("#max-tokens").value = "17"
         await pilot.press("enter")
         await settle(app, pilot)
-        pinned = list(app.tracked_ids)
+        pinned = list(app.main.tracked_ids)
         assert len(pinned) >= 3 and max(pinned) >= len(tokenizer)  # ids tiny does not have
-        sampler, seed, limit = app.sampler.settings, app.sampler.seed, app.stop_rule.max_tokens
+        sampler, seed, limit = app.main.sampler.settings, app.main.sampler.seed, app.main.stop_rule.max_tokens
         assert sampler.temperature == 0.7 and limit == 17
 
         await switch(app, pilot, str(folder))
-        assert app.engine.info.name == str(folder)
+        assert app.main.engine.info.name == str(folder)
         # Each pin's text through the new tokenizer itself; several tokens: the first.
         want, several = [], []
         for t in pinned:
@@ -192,24 +192,24 @@ async def test_pins_cross_by_text_and_the_sampler_stays(tmp_path, tokenizer):
             several += [old.decode([t])] if len(pieces) > 1 else []
             if pieces and pieces[0] not in want:
                 want.append(pieces[0])
-        assert app.tracked_ids == want and several
+        assert app.main.tracked_ids == want and several
         notes = [n for n, sev in app.notes if sev == "warning" and "Pinned tokens" in n]
         assert len(notes) == 1 and all(repr(text) in notes[0] for text in several)
         # The panel: the new model's own numbers, from a plain forward pass.
         assert "computing the tracked tokens" not in screen_text(app)
-        rows = app.sampler_drawing()["tracked"]
+        rows = app.main.sampler_drawing()["tracked"]
         assert [r.token_id for r in rows] == want
-        probs = plain_probs(folder, app.book.current.ids)
+        probs = plain_probs(folder, app.main.book.current.ids)
         for row in rows:
             assert np.abs(row.series - probs[:, row.token_id]).max() < 1e-4
         # The sampler as the user left it.
-        assert app.sampler.settings == sampler and app.sampler.seed == seed
-        assert app.stop_rule.max_tokens == 17
+        assert app.main.sampler.settings == sampler and app.main.sampler.seed == seed
+        assert app.main.stop_rule.max_tokens == 17
         # It keeps working: an append follows with the pins' numbers for the longer prompt.
         await pilot.press("right")
         await settle(app, pilot)
-        probs = plain_probs(folder, app.book.current.ids)
-        rows = app.sampler_drawing()["tracked"]
-        assert len(rows[0].series) == len(app.book.current.ids)
+        probs = plain_probs(folder, app.main.book.current.ids)
+        rows = app.main.sampler_drawing()["tracked"]
+        assert len(rows[0].series) == len(app.main.book.current.ids)
         assert np.abs(rows[0].series - probs[:, rows[0].token_id]).max() < 1e-4
         assert "computing the tracked tokens" not in screen_text(app)

@@ -33,15 +33,15 @@ async def test_prompt_flag_with_chat_opens_the_question_as_the_user_message(tmp_
     app = chat_app(tmp_path, prompt_text=QUESTION)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert list(app.book.current.ids) == list(expected)
-        assert app.book.current.chat[-1] == {"role": "user", "content": QUESTION}
+        assert list(app.main.book.current.ids) == list(expected)
+        assert app.main.book.current.chat[-1] == {"role": "user", "content": QUESTION}
 
 
 async def test_plain_prompt_flag_is_the_text_itself(tmp_path):
     app = RecordingApp(settings_for_test(tmp_path), engine=embedded_engine(), prompt_text="Once upon a hill")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.book.current.ids == tuple(embedded_engine().encode("Once upon a hill"))
+        assert app.main.book.current.ids == tuple(embedded_engine().encode("Once upon a hill"))
 
 
 async def test_x_names_a_chat_prompt_after_the_users_words(tmp_path):
@@ -58,10 +58,10 @@ async def test_a_reopened_save_keeps_its_original_and_how_tokens_were_added(tmp_
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        original = app.book.current.ids
+        original = app.main.book.current.ids
         await pilot.press("down", "right", "right", "x")  # two picked tokens, then save
         await settle(app, pilot)
-        saved = app.book.current
+        saved = app.main.book.current
     assert saved.ids[:len(original)] == original and len(saved.ids) == len(original) + 2
     (meta,) = (tmp_path / "saved").glob("*.json")
     record = json.loads(meta.read_text())
@@ -71,11 +71,11 @@ async def test_a_reopened_save_keeps_its_original_and_how_tokens_were_added(tmp_
     reopened = make_app(tmp_path, input_path=meta)
     async with reopened.run_test(size=SIZE) as pilot:
         await settle(reopened, pilot)
-        assert reopened.book.current.ids == saved.ids
-        assert reopened.book.current.origins == saved.origins
+        assert reopened.main.book.current.ids == saved.ids
+        assert reopened.main.book.current.origins == saved.origins
         await pilot.press("ctrl+r")
         await settle(reopened, pilot)
-        assert reopened.book.current.ids == original
+        assert reopened.main.book.current.ids == original
 
 
 async def test_an_old_save_without_provenance_still_opens(tmp_path):
@@ -85,8 +85,8 @@ async def test_an_old_save_without_provenance_still_opens(tmp_path):
     app = make_app(tmp_path, input_path=old)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.book.current.ids == tuple(ids) == app.book.current.original
-        assert app.book.current.origins == (PROMPT,) * len(ids)
+        assert app.main.book.current.ids == tuple(ids) == app.main.book.current.original
+        assert app.main.book.current.origins == (PROMPT,) * len(ids)
 
 
 async def test_palette_save_mentions_every_file_it_writes(tmp_path):

@@ -40,14 +40,14 @@ async def test_every_number_in_the_table_is_whole(size, keys):
             await pilot.press(key)
             await settle(app, pilot)
         header, rows = table_lines(screen_text(app))
-        columns = app.table.columns
+        columns = app.main.table.columns
         for label in columns:
             if not label.startswith("layers"):
                 assert re.search(rf"(^|\s){re.escape(label)}(\s|$)", header), (label, header)
         assert "p_base" in columns  # the probabilities stay, whatever goes
         assert len(rows) >= (4 if size[1] == 15 else 10)
         for i, line in enumerate(rows):
-            c = app.table.candidates[i]
+            c = app.main.table.candidates[i]
             # Each shown column's number, in column order (None: any p_final percentage).
             wanted = {"#": str(i + 1), "id": str(c.token_id), "p_base": f"{c.prob:.2%}",
                       "p_final": None, "log p": f"{c.logprob:.3f}"}
@@ -68,7 +68,7 @@ async def test_header_keeps_whole_parts_at_80_columns_and_says_1_token(tmp_path)
     app = make_app(input_path=one)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        assert len(app.book.current.ids) == 1
+        assert len(app.main.book.current.ids) == 1
         header = screen_text(app).splitlines()[0]
         assert header.rstrip().endswith("colour: none"), header
         assert "· 1 token  │" in header and "1 tokens" not in header, header
@@ -140,7 +140,7 @@ async def test_text_typed_right_behind_the_dialog_key_reaches_the_dialog(key, ti
         post_keys(app, key + "abc")
         await settle(app, pilot)
         assert app.screen.query_one(Input).value == "abc"
-        assert len(app.book) == 1  # `a` (remove prompt) did not act on the main screen
+        assert len(app.main.book) == 1  # `a` (remove prompt) did not act on the main screen
         assert "abc" in dialog_text(screen_text(app), title)
 
 
@@ -168,8 +168,8 @@ async def test_keys_pressed_during_start_up_act_after_load():
         assert not app.started
         gate.set()
         await settle(app, pilot)
-        assert len(app.book) == 2
-        assert app.colour.value == "probability"
+        assert len(app.main.book) == 2
+        assert app.main.colour.value == "probability"
         assert app.screen.query_one(Input).value == "xy"
 
 
@@ -179,5 +179,5 @@ async def test_a_long_file_opens_scrolled_to_its_end(tmp_path):
     app = make_app(input_path=path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        assert len(app.book.current.ids) > 500
+        assert len(app.main.book.current.ids) > 500
         assert "THE␣END␣marker" in screen_text(app)

@@ -49,17 +49,17 @@ async def test_app_and_trace_give_the_same_tokens_and_numbers():
             await pilot.press("M", *text, "enter")
             await settle(app, pilot)
         for _ in range(STEPS):
-            drawing = app.sampler_drawing()
+            drawing = app.main.sampler_drawing()
             shown = drawing["sampler"]
             app_finals.append({c.token_id: math.log(p) for c, p in zip(drawing["candidates"], shown.p_final)
                                if p > 0})
             await pilot.press("space")
             await settle(app, pilot)
-        prompt = app.book.current
+        prompt = app.main.book.current
         app_ids, original = prompt.ids, prompt.original
-        app_logprobs = [r.logprob for r in app.records]
-        pins = app.tracked_ids
-        series = app.lane.views["tracked"]
+        app_logprobs = [r.logprob for r in app.main.records]
+        pins = app.main.tracked_ids
+        series = app.main.lane.views["tracked"]
         app_tracked = np.asarray(series.logprobs, dtype=np.float64)
         assert tuple(series.token_ids) == tuple(pins)
         assert not [n for n in app.notes if n[1] != "information"], app.notes

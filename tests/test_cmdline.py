@@ -169,8 +169,8 @@ async def test_the_app_opens_with_the_prefix_forced(tmp_path, reference):
     app = RecordingApp(settings, prompt_text=PROMPT)  # its own start-up: the engine loads
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.book.current.ids == tuple(prompt + forced)
-        assert app.book.current.origins == ("prompt",) * len(prompt) + ("forced",) * len(forced)
+        assert app.main.book.current.ids == tuple(prompt + forced)
+        assert app.main.book.current.origins == ("prompt",) * len(prompt) + ("forced",) * len(forced)
 
 
 # -- one rule for a model without a chat template -----------------------------------------------
@@ -191,7 +191,7 @@ async def test_no_chat_template_is_the_plain_prompt_and_one_warning_in_trace_and
     app = RecordingApp(settings, prompt_text=QUESTION)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.book.current.ids == tuple(plain) and app.book.current.messages is None
+        assert app.main.book.current.ids == tuple(plain) and app.main.book.current.messages is None
         assert sentence in [text for text, _ in app.notes]
 
 

@@ -25,19 +25,19 @@ async def test_app_on_vllm_shows_the_server_and_honest_numbers(vllm_url):
         text = screen_text(app)
         assert "vLLM at 127.0.0.1:" in text
         assert "entropy p_base ≥" in text and "top 20 from vLLM" in text
-        n = len(app.book.current.ids)
+        n = len(app.main.book.current.ids)
         await pilot.press("down", "right", "right", "left")
         await settle(app, pilot)
-        assert len(app.book.current.ids) == n + 1 and len(app.records) == n + 1
+        assert len(app.main.book.current.ids) == n + 1 and len(app.main.records) == n + 1
         await pilot.press("e")  # probability: vLLM sent every prompt position with sync
         await settle(app, pilot)
-        assert app.colour is ColourLayer.PROBABILITY and "fetching" not in screen_text(app)
+        assert app.main.colour is ColourLayer.PROBABILITY and "fetching" not in screen_text(app)
         await pilot.press("e", "e")
         await settle(app, pilot)
         assert "Attention influence is not available on this backend (vLLM)." in screen_text(app)
         await pilot.press("p")
         await settle(app, pilot)
-        assert app.layer_view is LayerView.PROBABILITIES
+        assert app.main.layer_view is LayerView.PROBABILITIES
         assert "The logit lens is not available on this backend (vLLM)." in screen_text(app)
         assert not [n for n, severity in app.notes if severity == "error"]
 
@@ -49,10 +49,10 @@ async def test_app_on_llama_cpp_fetches_per_token_values_when_coloured(llama_url
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(app, pilot)
         assert "llama.cpp at 127.0.0.1:" in screen_text(app)
-        assert app.records[1].logprob is None  # not fetched until a layer needs it
+        assert app.main.records[1].logprob is None  # not fetched until a layer needs it
         await pilot.press("e")
         await settle(app, pilot)
-        assert app.colour is ColourLayer.PROBABILITY
+        assert app.main.colour is ColourLayer.PROBABILITY
         assert "fetching per-token values" not in screen_text(app)
         await pilot.press("right")
         await settle(app, pilot)
@@ -66,17 +66,17 @@ async def test_a_server_that_dies_mid_session_costs_one_sentence_and_no_token(ow
         await settle(app, pilot)
         await pilot.press("right", "right")
         await settle(app, pilot)
-        kept = app.book.current.ids
-        shown = app.records
+        kept = app.main.book.current.ids
+        shown = app.main.records
         own_llama_server.kill()
         await pilot.press("right")
         await settle(app, pilot)
         errors = [n for n, severity in app.notes if severity == "error"]
         assert len(errors) == 1 and errors[0].startswith("Cannot reach the server at 127.0.0.1:")
-        assert app.records == shown and app.book.current.ids == kept  # nothing lost
+        assert app.main.records == shown and app.main.book.current.ids == kept  # nothing lost
         await pilot.press("left")  # a pop needs no server: the session goes on
         await settle(app, pilot)
-        assert app.book.current.ids == kept[:-1]
+        assert app.main.book.current.ids == kept[:-1]
 
 
 def test_server_settings_route_the_factory_to_the_remote_backend(llama_url):

@@ -123,7 +123,7 @@ async def test_the_app_opens_a_chat_prompt_on_a_server(vllm_url):
     app = RecordingApp(settings, engine=remote(vllm_url))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        prompt = app.book.current
+        prompt = app.main.book.current
         assert prompt.messages is not None and prompt.messages[0] == ("system", "Be brief.")
         assert prompt.ids == tuple(embedded_engine().chat_ids(prompt.chat))
         assert not [n for n, severity in app.notes if severity == "error"]
@@ -133,5 +133,5 @@ async def test_the_app_on_a_server_without_a_template_opens_the_plain_prompt(lla
     app = RecordingApp(settings_for(prompts=PromptSettings(chat=True)), engine=remote(llama_without_template))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.book.current.messages is None and len(app.book.current.ids) > 1
+        assert app.main.book.current.messages is None and len(app.main.book.current.ids) > 1
         assert any("has no chat template" in text and "plain prompt" in text for text, _ in app.notes)

@@ -116,7 +116,7 @@ async def test_the_apps_constraint_key_on_vllm_says_local_only_and_points_to_tra
         await settle(app, pilot)
         await pilot.press("c")
         await settle(app, pilot)
-        assert app.constraint is None
+        assert app.main.constraint is None
         notes = [note for note, _ in app.notes if note.startswith("Constraints are local-only")]
         assert len(notes) == 1 and "trace --server applies them on this server" in notes[0]
         assert "(vLLM)" in notes[0] and notes[0].count(".") == 1

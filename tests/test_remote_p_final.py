@@ -69,12 +69,12 @@ async def test_the_app_shows_the_servers_p_final_column(vllm_url):
     app = server_app(vllm_url, temperature=0.7, top_k=5)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
         engine = embedded_engine()
         engine.sync("p-final-app", ids)
-        want = distributions(engine.next_logits("p-final-app"), ids, len(ids), app.sampler.settings).p_final
-        shown = app.sampler_drawing()["sampler"]
-        top = [c.token_id for c in app.table.candidates]
+        want = distributions(engine.next_logits("p-final-app"), ids, len(ids), app.main.sampler.settings).p_final
+        shown = app.main.sampler_drawing()["sampler"]
+        top = [c.token_id for c in app.main.table.candidates]
         assert max(abs(p - float(want[t])) for p, t in zip(shown.p_final, top)) < TOL
         assert sum(p > 0 for p in shown.p_final) == 5
         text = screen_text(app)

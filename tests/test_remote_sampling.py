@@ -48,23 +48,23 @@ def local_greedy(ids, n: int) -> list[int]:
 
 async def autoplay_to_the_limit(app, pilot) -> tuple[int, ...]:
     await settle(app, pilot)
-    start = app.book.current.ids
+    start = app.main.book.current.ids
     await pilot.press("g")
     await settle(app, pilot)
-    assert not app.autoplaying
-    return app.book.current.ids[len(start):]
+    assert not app.main.autoplaying
+    return app.main.book.current.ids[len(start):]
 
 
 async def test_greedy_autoplay_on_vllm_equals_local_greedy_one_request_per_token(vllm_url):
     app = server_app(vllm_url, max_tokens=8, temperature=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.can_sample and app.samples_on_server
-        start = app.book.current.ids
-        sent = count_requests(app.engine)
+        assert app.main.can_sample and app.main.samples_on_server
+        start = app.main.book.current.ids
+        sent = count_requests(app.main.engine)
         made = await autoplay_to_the_limit(app, pilot)
         assert list(made) == local_greedy(start, 8)
-        assert all(o == SAMPLED for o in app.book.current.origins[len(start):])
+        assert all(o == SAMPLED for o in app.main.book.current.origins[len(start):])
         # The first token was drawn when the prompt loaded; every append then draws the
         # next one in its own request.
         assert sent == ["/v1/completions"] * len(made), sent
@@ -76,8 +76,8 @@ async def test_greedy_autoplay_on_llama_cpp_equals_local_greedy(llama_url):
     app = server_app(llama_url, max_tokens=6, temperature=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        start = app.book.current.ids
-        sent = count_requests(app.engine)
+        start = app.main.book.current.ids
+        sent = count_requests(app.main.engine)
         made = await autoplay_to_the_limit(app, pilot)
         assert list(made) == local_greedy(start, 6)
         assert sent == ["/completion"] * len(made), sent
@@ -91,7 +91,7 @@ async def test_a_seed_repeats_a_sampled_run_on_each_server(vllm_url, llama_url):
             async with app.run_test(size=SIZE) as pilot:
                 runs.append(await autoplay_to_the_limit(app, pilot))
                 assert f"seed {seed}" in screen_text(app)
-                app.engine.close()
+                app.main.engine.close()
         assert runs[0] == runs[1] and len(runs[0]) == 6, url
         assert runs[0] != runs[2], url  # another seed, another path (T 1.5: near certain)
 
@@ -100,55 +100,55 @@ async def test_space_pop_space_gives_the_same_token_and_the_pop_costs_no_request
     app = server_app(llama_url, temperature=1.0, top_k=40)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        start = app.book.current.ids
+        start = app.main.book.current.ids
         await pilot.press("space", "space")
         await settle(app, pilot)
-        two = app.book.current.ids
+        two = app.main.book.current.ids
         assert len(two) == len(start) + 2
-        sent = count_requests(app.engine)
+        sent = count_requests(app.main.engine)
         await pilot.press("left")
         await settle(app, pilot)
         assert sent == []  # a pop, and the draw after it is remembered: no request
         await pilot.press("space")
         await settle(app, pilot)
         # The same token again, and the one request is the table after it.
-        assert app.book.current.ids == two and sent == ["/completion"]
+        assert app.main.book.current.ids == two and sent == ["/completion"]
 
 
 async def test_a_server_that_dies_mid_autoplay_stops_it_with_one_sentence(own_llama_server):
     app = server_app(own_llama_server.url, temperature=0.8)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        start = app.book.current.ids
+        start = app.main.book.current.ids
         await pilot.press("g")
         for _ in range(5000):
             await pilot.pause(0.01)
-            if len(app.shown[1]) >= len(start) + 3:
+            if len(app.main.shown[1]) >= len(start) + 3:
                 break
         own_llama_server.kill()
         await settle(app, pilot)
-        assert not app.autoplaying
+        assert not app.main.autoplaying
         errors = [n for n, severity in app.notes if severity == "error"]
         assert len(errors) == 1 and errors[0].startswith("Cannot reach the server at 127.0.0.1:")
         assert not [n for n, _ in app.notes if n.startswith("Autoplay stopped")]  # one sentence
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
         # Nothing on screen is lost: every token shown when it died is still there.
-        assert len(ids) >= len(start) + 3 and app.shown[1] == ids and len(app.records) == len(ids)
+        assert len(ids) >= len(start) + 3 and app.main.shown[1] == ids and len(app.main.records) == len(ids)
 
 
 async def test_forced_text_on_vllm_shows_the_servers_p_base(vllm_url):
     app = server_app(vllm_url)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
         await pilot.press("t")
         await pilot.press(*" the old king")
         await pilot.press("enter")
         await settle(app, pilot)
         forced = tuple(embedded_engine().encode_plain(" the old king"))
-        assert app.book.current.ids == ids + forced
+        assert app.main.book.current.ids == ids + forced
         want = embedded_engine().sync("remote-forced", ids + forced)
         embedded_engine().forget("remote-forced")
         for i in range(len(ids), len(ids) + len(forced)):
-            assert abs(app.records[i].logprob - want[i].logprob) < 1e-4
+            assert abs(app.main.records[i].logprob - want[i].logprob) < 1e-4
         assert any(text.startswith("Forced: '␣the'") for text, _ in app.notes)

@@ -123,10 +123,10 @@ async def test_pinning_a_token_on_vllm_shows_its_series(vllm_url):
         await settle(app, pilot)
         await pilot.press("down", "m")
         await settle(app, pilot)
-        second = app.table.candidates[1].token_id
-        assert app.tracked_ids == [second]
-        rows = app.sampler_drawing()["tracked"]
-        ids = app.book.current.ids
+        second = app.main.table.candidates[1].token_id
+        assert app.main.tracked_ids == [second]
+        rows = app.main.sampler_drawing()["tracked"]
+        ids = app.main.book.current.ids
         engine.sync("remote-pin", ids)
         want = engine.tracked("remote-pin", [second])
         assert len(rows) == 1 and len(rows[0].series) == len(ids)
@@ -135,16 +135,16 @@ async def test_pinning_a_token_on_vllm_shows_its_series(vllm_url):
         assert "tracked tokens" in screen_text(app) and "#2" in screen_text(app)
         await pilot.press("right")  # the append's position only
         await settle(app, pilot)
-        ids = app.book.current.ids
-        rows = app.sampler_drawing()["tracked"]
+        ids = app.main.book.current.ids
+        rows = app.main.sampler_drawing()["tracked"]
         engine.sync("remote-pin", ids)
         assert np.abs(rows[0].series - engine.tracked("remote-pin", [second]).probs[:, 0]).max() < TOL
         assert not [n for n, severity in app.notes if severity in ("error", "warning")]
         far = 8191  # pinned by text: below the server's top-20, so its rank is a bound
         await pilot.press("M", *engine.decode([far]), "enter")
         await settle(app, pilot)
-        assert app.tracked_ids == [second, far]
-        row = app.sampler_drawing()["tracked"][1]
+        assert app.main.tracked_ids == [second, far]
+        row = app.main.sampler_drawing()["tracked"][1]
         assert row.rank_bound and row.rank == 21 and engine.tracked("remote-pin", [far]).ranks[-1, 0] > 20
         assert "#>20" in screen_text(app)
 
@@ -156,7 +156,7 @@ async def test_pinning_a_token_on_llama_cpp_says_why_not(llama_url):
         await settle(app, pilot)
         await pilot.press("m")
         await settle(app, pilot)
-        assert not app.tracked_ids
+        assert not app.main.tracked_ids
         warnings = [n for n, severity in app.notes if severity == "warning"]
         assert len(warnings) == 1 and "n_probs" in warnings[0]
 
@@ -175,10 +175,10 @@ async def test_pinned_tokens_show_the_servers_p_final_when_it_samples(vllm_url):
         await pilot.press("down", "m")  # in the server's list
         await pilot.press("M", *engine.decode([8191]), "enter")  # far below it: asked by id
         await settle(app, pilot)
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
         engine.sync("remote-final", ids)
-        want = distributions(engine.next_logits("remote-final"), ids, len(ids), app.sampler.settings).p_final
-        rows = app.sampler_drawing()["tracked"]
-        assert [r.token_id for r in rows] == app.tracked_ids and len(rows) == 2
+        want = distributions(engine.next_logits("remote-final"), ids, len(ids), app.main.sampler.settings).p_final
+        rows = app.main.sampler_drawing()["tracked"]
+        assert [r.token_id for r in rows] == app.main.tracked_ids and len(rows) == 2
         assert all(r.p_final is not None and abs(r.p_final - float(want[r.token_id])) < TOL for r in rows)
         assert "final" in screen_text(app)

@@ -63,7 +63,7 @@ async def open_in_app(tmp_path, meta):
     app = RecordingApp(settings_for_test(tmp_path), engine=embedded_engine(), input_path=meta)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        ids = app.book.current.ids
+        ids = app.main.book.current.ids
     return ids, app.notes
 
 

@@ -20,7 +20,7 @@ async def test_b_grows_walk_enter_opens_branch_escape_back(tmp_path):
     app = make_app(tmp_path, tree=SMALL)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        prompt_ids = app.book.current.ids
+        prompt_ids = app.main.book.current.ids
         await pilot.press("b")
         await settle(app, pilot)
         screen = app.screen
@@ -52,16 +52,16 @@ async def test_b_grows_walk_enter_opens_branch_escape_back(tmp_path):
         await pilot.press("enter")
         await settle(app, pilot)
         assert not isinstance(app.screen, TreeScreen)
-        assert len(app.book) == 2 and app.book.index == 1
-        assert app.book.current.ids == prompt_ids + walked.path
-        assert app.shown == (app.book.current.key, prompt_ids + walked.path)  # synced, all views apply
+        assert len(app.main.book) == 2 and app.main.book.index == 1
+        assert app.main.book.current.ids == prompt_ids + walked.path
+        assert app.main.shown == (app.main.book.current.key, prompt_ids + walked.path)  # synced, all views apply
         # escape from a fresh tree goes back with the book unchanged
         await pilot.press("b")
         await settle(app, pilot)
         assert isinstance(app.screen, TreeScreen)
         await pilot.press("escape")
         await settle(app, pilot)
-        assert not isinstance(app.screen, TreeScreen) and len(app.book) == 2
+        assert not isinstance(app.screen, TreeScreen) and len(app.main.book) == 2
 
 
 async def test_escape_while_growing_keeps_the_part_grown(tmp_path):
@@ -82,7 +82,7 @@ async def test_escape_while_growing_keeps_the_part_grown(tmp_path):
         assert screen.token_tree.stopped == "cancelled" and screen.token_tree.size < 5000
         await pilot.press("escape")  # back
         await settle(app, pilot)
-        assert not isinstance(app.screen, TreeScreen) and len(app.book) == 1
+        assert not isinstance(app.screen, TreeScreen) and len(app.main.book) == 1
 
 
 async def test_backend_without_trees_says_so_in_one_sentence():

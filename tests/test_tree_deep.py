@@ -9,7 +9,7 @@ import math
 import sys
 
 import pytest
-from app_fixtures import SIZE, make_app, requires_model, settle
+from app_fixtures import SIZE, embedded_engine, make_app, requires_model, settle
 
 from explorer.tree import TreeSettings, grow
 from explorer.tree.export import leaf_lines, tree_dict, write_json, write_leaves_jsonl
@@ -89,7 +89,7 @@ async def test_app_draws_a_deep_tree_and_saves_each_time_under_a_free_name(tmp_p
 
     deep = chain_tree(1500, 1500)
     app = make_app(tmp_path)
-    monkeypatch.setattr(app.engine, "grow_tree", lambda key, settings, **kw: deep)
+    monkeypatch.setattr(embedded_engine(), "grow_tree", lambda key, settings, **kw: deep)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("b")

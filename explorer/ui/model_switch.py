@@ -4,7 +4,7 @@ The picker lists the built-in models, recently used folders and the models in th
 Hugging Face cache with their sizes (explorer.backend.catalog), and takes a typed hub id
 or folder. The chosen model opens in a thread worker through the backend factory while
 the current one keeps working; only when it has loaded, and the current model's running
-job has stopped, does the app swap backends. Every prompt is carried over (ids kept when
+job has stopped, does the main screen swap backends. Every prompt is carried over (ids kept when
 the new tokenizer reads them as the same text, else re-tokenised with a warning:
 explorer.session.carry), and so are the pinned tokens (by their text) and the sampler's
 settings and seed. A model that fails to load changes nothing.
@@ -121,81 +121,80 @@ class ModelPicker(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ModelSwitching:
-    """Mixed into the app (before textual's App): the palette entry, the switch worker and
-    the swap (the app binds ctrl+o to action_switch_model). Uses the app's engine, lane,
-    settings and drawing."""
+class ModelSwitcher:
+    """The model switch of `screen` (explorer.ui.main_screen.MainScreen, which binds ctrl+o
+    to pick() and hands its SwitchProgress and SwitchDone messages here)."""
 
-    _switch_generation = 0
-    _pending_switch: SwitchDone | None = None
+    def __init__(self, screen) -> None:
+        self.screen = screen
+        self._generation = 0
+        self._pending: SwitchDone | None = None
 
-    # -- public surface ---------------------------------------------------------------------
     @property
     def switching(self) -> bool:
         """A model is loading (or waits for the current job to stop) to replace this one."""
-        return self.workers_in_group("switch") or self._pending_switch is not None
-
-    def workers_in_group(self, group: str) -> bool:
-        return any(w.group == group and not w.is_finished for w in self.workers)
+        loading = any(w.group == "switch" and not w.is_finished for w in self.screen.app.workers)
+        return loading or self._pending is not None
 
     def switch_model(self, name: str | None) -> None:
         """Open model `name` in a worker and swap to it when loaded; None does nothing."""
+        s = self.screen
         name = (name or "").strip()
-        if not name or self.lane is None:
+        if not name or s.lane is None:
             return
-        self._switch_generation += 1
-        self.notify(f"Loading {name}; {self.engine.info.name} keeps working until it is ready.",
-                    title="Model")
-        self.run_worker(partial(open_model, self.post_message, self.settings, name,
-                                self._switch_generation),
-                        thread=True, exit_on_error=False, group="switch", name=f"switch:{name}")
+        self._generation += 1
+        s.notify(f"Loading {name}; {s.engine.info.name} keeps working until it is ready.",
+                 title="Model")
+        s.run_worker(partial(open_model, s.post_message, s.settings, name, self._generation),
+                     thread=True, exit_on_error=False, group="switch", name=f"switch:{name}")
 
-    def action_switch_model(self) -> None:
-        if self.lane is None:
-            return
-        self.push_screen(ModelPicker(self.engine.info.name), self.switch_model)
+    def pick(self) -> None:
+        s = self.screen
+        if s.lane is not None:
+            s.app.push_screen(ModelPicker(s.engine.info.name), self.switch_model)
 
-    def model_commands(self):
-        """The command palette's entry (the app lists it once a prompt is shown)."""
-        yield SystemCommand("Switch model", "Load another model (ctrl+o); the prompts stay",
-                            self.action_switch_model)
+    def commands(self):
+        """The command palette's entry."""
+        yield SystemCommand("Switch model", "Load another model (ctrl+o); the prompts stay", self.pick)
 
     # -- messages from the worker -----------------------------------------------------------
-    def on_switch_progress(self, message: SwitchProgress) -> None:
-        if message.generation == self._switch_generation:
-            self.main_screen.query_one(BusyBar).progress(message.text + " ", 0, None)
+    def progress(self, message: SwitchProgress) -> None:
+        if message.generation == self._generation:
+            self.screen.query_one(BusyBar).progress(message.text + " ", 0, None)
 
-    def on_switch_done(self, message: SwitchDone) -> None:
-        stale = message.generation != self._switch_generation
+    def done(self, message: SwitchDone) -> None:
+        stale = message.generation != self._generation
         if message.backend is None:
             if not stale:
-                self.main_screen.query_one(BusyBar).done()
-                self.notify(f"{message.error} Still on {self.engine.info.name}.",
-                            title="Could not switch model", severity="error", timeout=15)
+                self.screen.query_one(BusyBar).done()
+                self.screen.notify(f"{message.error} Still on {self.screen.engine.info.name}.",
+                                   title="Could not switch model", severity="error", timeout=15)
             return
         if stale:  # a newer choice was made while this one loaded
             message.backend.close()
             return
-        self._pending_switch = message
-        self._swap_when_idle()
+        self._pending = message
+        self.swap_when_idle()
 
-    def _swap_when_idle(self) -> None:
+    def swap_when_idle(self) -> None:
         """Swap once the current backend runs no job: two backends never share a lane."""
-        if self._pending_switch is None or self.lane is None:
+        s = self.screen
+        if self._pending is None or s.lane is None:
             return
-        if self.lane.running is not None:
-            self.lane.running.cancel()  # its JobDone brings us back here
+        if s.lane.running is not None:
+            s.lane.running.cancel()  # its JobDone brings us back here
             return
-        done, self._pending_switch = self._pending_switch, None
-        self.settings = replace(self.settings, model=replace(self.settings.model, name=done.name),
-                                server=replace(self.settings.server, url=""))
+        done, self._pending = self._pending, None
+        app = s.app
+        app.settings = replace(app.settings, model=replace(app.settings.model, name=done.name),
+                               server=replace(app.settings.server, url=""))
         # Prompts and pins carried by their text, the sampler's knobs and seed kept.
-        warnings = self.core.switch(done.backend, done.name)
-        self._drawn = None
+        warnings = s.core.switch(done.backend, done.name)
+        s.drawing.drawn = None
         remember(done.name)
-        self.main_screen.query_one(BusyBar).done()
-        self.notify(f"Now on {done.backend.info.name}.", title="Model")
+        s.query_one(BusyBar).done()
+        s.notify(f"Now on {done.backend.info.name}.", title="Model")
         for text in warnings:
-            self.notify(text, title="Model", severity="warning", timeout=15)
-        self.refresh_bindings()
-        self._after_lane()
+            s.notify(text, title="Model", severity="warning", timeout=15)
+        app.refresh_bindings()
+        s.redraw()

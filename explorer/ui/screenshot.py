@@ -69,7 +69,7 @@ async def take_constraint(out: Path, size: tuple[int, int] = (120, 40)) -> None:
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         await pilot.press("g")
-        while app.autoplaying:  # until the schema is complete and EOS is drawn
+        while app.main.autoplaying:  # until the schema is complete and EOS is drawn
             await settle(app, pilot)
         for key in ("left", "left"):
             await pilot.press(key)

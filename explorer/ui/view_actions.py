@@ -1,61 +1,96 @@
-"""The app's actions that open a view or write files: the attribution layer (`e`, `i`,
-`I`, `escape`, following the table's cursor), the token tree (`b`, explorer.ui.tree_screen) and
-saving a prompt with its per-position JSONL (`x`). A mixin of TokenExplorerApp, kept apart
-so the app module holds the wiring (start-up, lane, drawing) and these read on their own.
+"""The main screen's view keys and the look they choose: the colour layer (`e`), the layer
+view (`p`), the attribution layer (`i`, `I`, `escape`, following the table's cursor), the
+token tree (`b`, explorer.ui.tree_screen) and saving a prompt with its per-position JSONL
+(`x`). A part the screen composes and calls (explorer.ui.main_screen); it keeps the
+screen's colour, layer view and attribution choices.
 """
 
 from __future__ import annotations
 
+from textual.app import SystemCommand
+
 from explorer.backend.types import ATTRIBUTION_BASELINES, ATTRIBUTION_METHODS, Attribution
 from explorer.core.export import ExportError, record_lines, write_jsonl
 from explorer.session import PromptFileError, save_prompt
+from explorer.ui.main_view import Look
 from explorer.ui.tree_screen import TreeScreen
-from explorer.ui.views import ColourLayer
+from explorer.ui.views import ColourLayer, LayerView
 
 
 class ViewActions:
+    """The view keys of `screen` (explorer.ui.main_screen.MainScreen)."""
+
+    def __init__(self, screen, baseline: str) -> None:
+        self.screen = screen
+        self.colour = ColourLayer.NONE
+        self.layer_view = LayerView.NONE
+        self.attribution_method = ATTRIBUTION_METHODS[0]  # i cycles through the methods
+        self.attribution_baseline = baseline  # I cycles these
+
+    @property
+    def layer_prob(self) -> bool:
+        return self.screen.settings.layer_prob
+
+    def look(self) -> Look:
+        s = self.screen
+        attribution = None
+        if self.colour is ColourLayer.ATTRIBUTION and s.lane is not None:
+            candidate = s.table.selected()
+            records = s.lane.records
+            drawn = s.drawing.drawn
+            if records and (drawn is None or drawn[1] != id(records)):
+                # The table still lists the candidates of the records drawn before; the
+                # draw about to happen shows these records' (MainView.draw), the cursor
+                # staying on its row. Name (and ask for) what will be drawn.
+                top, _ = s.core.table_candidates()  # a constraint lists its allowed ones
+                candidate = top[min(s.table.cursor_row, len(top) - 1)] if top else None
+            if candidate is not None:
+                attribution = (self.attribution_method, candidate.token_id, candidate.text)
+        return Look(self.colour, self.layer_view if self.layer_prob else None, s.capabilities,
+                    attribution, tracking=bool(s.tracked_ids), baseline=self.attribution_baseline)
+
     @property
     def attribution(self) -> Attribution | None:
         """The attribution the prompt is coloured by now (None: layer off or computing)."""
-        name = self.look.attribution_name
-        return None if name is None or self.lane is None else self.lane.views.get(name)
+        name = self.look().attribution_name
+        return None if name is None or self.screen.lane is None else self.screen.lane.views.get(name)
 
-    def _save(self) -> None:
-        prompt = self.book.current
-        ids = prompt.ids
-        folder = self.settings.resolve(self.settings.prompts.save_dir)
-        try:
-            path = save_prompt(folder, self.engine.decode(ids), ids, self.engine.info.name, prompt.chat,
-                               original=prompt.original, origins=prompt.origins)
-        except PromptFileError as exc:
-            self.notify(str(exc), title="Save", severity="error", timeout=10)
+    def commands(self):
+        yield SystemCommand("Cycle colour layer", "none → probability → entropy → influence → attribution",
+                            self.cycle_colour)
+        yield SystemCommand("Cycle layer view", "probabilities → correlations → none (--layer_prob)",
+                            self.cycle_layer_view)
+
+    def drop_failed_view(self) -> None:
+        """A view job failed: without its data the view cannot be drawn; turn it off
+        rather than retry."""
+        if self.colour in (ColourLayer.INFLUENCE, ColourLayer.ATTRIBUTION):
+            self.colour = ColourLayer.NONE
+        self.layer_view = LayerView.NONE
+
+    # -- keys ----------------------------------------------------------------------------
+    def cycle_colour(self) -> None:
+        self.colour = self.colour.next()
+        self.screen.redraw()
+
+    def cycle_layer_view(self) -> None:
+        if not self.layer_prob:
+            self.screen.notify("Layer views need the logit lens: start with --layer_prob.",
+                               title="Layer views", severity="warning")
             return
-        # The lane holds a save until the screen shows the book's prompt: these records
-        # are exactly the saved ids, one JSONL line per position (explorer.core.export).
-        records = self.lane.records
-        jsonl = path.with_suffix(".jsonl")
-        try:
-            if tuple(r.token_id for r in records) != ids:
-                raise ExportError(f"Could not write {jsonl.name}: the prompt changed while saving.")
-            write_jsonl(jsonl, record_lines(records, self.engine.decode))
-        except ExportError as exc:
-            self.notify(str(exc), title="Save", severity="error", timeout=10)
-            jsonl = None
-        root = self.settings.resolve(".")
-        shown = path.relative_to(root) if path.is_relative_to(root) else path
-        also = f", {path.with_suffix('.json').name} and {jsonl.name}" if jsonl else f" and {path.with_suffix('.json').name}"
-        self.notify(f"Saved {shown}{also}.", title="Save")
+        self.layer_view = self.layer_view.next()
+        self.screen.redraw()
 
-    def action_cycle_attribution(self) -> None:
+    def cycle_attribution(self) -> None:
         """i: the next attribution method (and the attribution layer, if it was off)."""
         if self.colour is ColourLayer.ATTRIBUTION:
             i = ATTRIBUTION_METHODS.index(self.attribution_method)
             self.attribution_method = ATTRIBUTION_METHODS[(i + 1) % len(ATTRIBUTION_METHODS)]
         else:
             self.colour = ColourLayer.ATTRIBUTION
-        self._after_lane()
+        self.screen.redraw()
 
-    def action_cycle_baseline(self) -> None:
+    def cycle_baseline(self) -> None:
         """I: integrated gradients from the next baseline (turning the attribution layer
         on, with integrated gradients, if it showed something else)."""
         showing = self.colour is ColourLayer.ATTRIBUTION \
@@ -65,39 +100,70 @@ class ViewActions:
             self.attribution_baseline = ATTRIBUTION_BASELINES[(i + 1) % len(ATTRIBUTION_BASELINES)]
         self.colour = ColourLayer.ATTRIBUTION
         self.attribution_method = "integrated_gradients"
-        self._after_lane()
+        self.screen.redraw()
 
-    def action_cancel_attribution(self) -> None:
+    def cancel_attribution(self) -> None:
         """esc: stop an attribution being computed (the layer goes off, nothing else)."""
         if self.colour is ColourLayer.ATTRIBUTION and self.attribution is None:
             self.colour = ColourLayer.NONE
-            self.notify("Attribution cancelled.", title="Attribution", timeout=2)
-            self._after_lane()
+            self.screen.notify("Attribution cancelled.", title="Attribution", timeout=2)
+            self.screen.redraw()
 
-    def on_line_table_cursor_moved(self, event) -> None:
+    def cursor_moved(self) -> None:
         # Attribution follows the cursor: another candidate is another target.
-        if self.colour is ColourLayer.ATTRIBUTION and self.lane is not None:
-            self._after_lane()
+        if self.colour is ColourLayer.ATTRIBUTION and self.screen.lane is not None:
+            self.screen.redraw()
 
-    def action_grow_tree(self) -> None:
+    def grow_tree(self) -> None:
         """`b`: grow a token tree after the prompt on screen (explorer.ui.tree_screen)."""
-        missing = self.capabilities.missing("trees")
+        s = self.screen
+        missing = s.capabilities.missing("trees")
         if missing:
-            self.notify(missing, title="Token tree", severity="warning")
+            s.notify(missing, title="Token tree", severity="warning")
             return
-        if not self.is_idle or self.shown is None:
-            self.notify("The model is still working; press b again when the prompt is shown.",
-                        title="Token tree", severity="warning")
+        if not s.app.is_idle or s.shown is None:
+            s.notify("The model is still working; press b again when the prompt is shown.",
+                     title="Token tree", severity="warning")
             return
-        key, ids = self.shown
-        screen = TreeScreen(self.engine, key, ids, self.settings.tree,
-                            self.settings.resolve(self.settings.prompts.save_dir))
-        self.push_screen(screen, callback=self._open_branch)
+        key, ids = s.shown
+        settings = s.settings
+        tree = TreeScreen(s.engine, key, ids, settings.tree, settings.resolve(settings.prompts.save_dir))
+        s.app.push_screen(tree, callback=self._open_branch)
 
     def _open_branch(self, ids: tuple[int, ...] | None) -> None:
         """A branch chosen in the tree view becomes a new prompt (all views apply)."""
+        book = self.screen.book
         if ids:
-            self.book.add(ids)
-            self.notify(f"Opened the branch as prompt {self.book.index + 1}/{len(self.book)}.",
-                        title="Token tree")
-        self._after_lane()
+            book.add(ids)
+            self.screen.notify(f"Opened the branch as prompt {book.index + 1}/{len(book)}.",
+                               title="Token tree")
+        self.screen.redraw()
+
+    def save(self) -> None:
+        """`x`, once the lane shows the book's prompt: the prompt's .txt and .json, and one
+        JSONL line per position (explorer.core.export)."""
+        s = self.screen
+        engine, prompt = s.engine, s.book.current
+        ids = prompt.ids
+        folder = s.settings.resolve(s.settings.prompts.save_dir)
+        try:
+            path = save_prompt(folder, engine.decode(ids), ids, engine.info.name, prompt.chat,
+                               original=prompt.original, origins=prompt.origins)
+        except PromptFileError as exc:
+            s.notify(str(exc), title="Save", severity="error", timeout=10)
+            return
+        # The lane holds a save until the screen shows the book's prompt: these records
+        # are exactly the saved ids.
+        records = s.lane.records
+        jsonl = path.with_suffix(".jsonl")
+        try:
+            if tuple(r.token_id for r in records) != ids:
+                raise ExportError(f"Could not write {jsonl.name}: the prompt changed while saving.")
+            write_jsonl(jsonl, record_lines(records, engine.decode))
+        except ExportError as exc:
+            s.notify(str(exc), title="Save", severity="error", timeout=10)
+            jsonl = None
+        root = s.settings.resolve(".")
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        also = f", {path.with_suffix('.json').name} and {jsonl.name}" if jsonl else f" and {path.with_suffix('.json').name}"
+        s.notify(f"Saved {shown}{also}.", title="Save")
