@@ -168,7 +168,7 @@ def test_trace_with_the_eos_baseline(tmp_path, capsys):
                      "--attribution-baseline", "eos"])
     out = capsys.readouterr()
     assert code == 0, out.err
-    assert "integrated_gradients, 32 steps, baseline eos" in out.out
+    assert "integrated_gradients, baseline eos, from 32 steps (took " in out.out
     model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED_MODEL_DIR), dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(str(EMBEDDED_MODEL_DIR))
     lines = [json.loads(line) for line in path.read_text().splitlines()]
