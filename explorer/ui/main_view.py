@@ -212,6 +212,8 @@ class MainView(Vertical):
         method, _, text = look.attribution
         scale = colors.ATTRIBUTION_SIGNED if method in SIGNED_METHODS else colors.ATTRIBUTION
         meaning = f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) · i: method"
+        if method == "attention":  # the weights do not depend on the candidate
+            meaning = "attention from the last position, mean over layers and heads · i: method"
         if method == "integrated_gradients":
             baseline = result.baseline if result is not None and result.baseline else look.baseline
             meaning = (f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) from "
