@@ -119,6 +119,8 @@ def main() -> None:
     # the honest peak (the longest prompt).
     longest = max(prompts, key=lambda n: len(prompts[n]))
     first, first_wall, first_cpu, first_peak = peak_of(lambda: ig(longest))
+    print(f"first integrated gradients ({longest}, {len(prompts[longest])} tokens): peak extra "
+          f"+{first_peak:.0f} MB, {first.n_steps} steps", flush=True)
     run(longest, "input_x_gradient")  # warm-up: imports captum
 
     rows = []
