@@ -92,7 +92,7 @@ def main() -> None:
                 for n in steps:
                     t0 = time.perf_counter()
                     ig = attributor.attribute(ids, target, "integrated_gradients", n_steps=n,
-                                              baseline=baseline)
+                                              baseline=baseline, max_steps=n)  # fixed: n steps
                     seconds = time.perf_counter() - t0
                     ratio = float(ig.values.sum()) / (f_e - f_b)
                     print(f"{name:>9} {len(ids):>3} tokens  baseline={baseline:<4} grid={grid:<4} "
