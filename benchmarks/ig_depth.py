@@ -1,7 +1,7 @@
 """How deep f(alpha e) keeps moving on the zero-baseline path, and how complete integrated
 gradients from zero is on the embedded model for two sentences (docs/attribution.md).
 
-    uv run python benchmarks/ig_depth.py
+    uv run python benchmarks/ig_depth.py [--embedded-only]
 
 1. SmolLM2-135M in float64, f(alpha e) = log p(top candidate | alpha e) at alpha = 10^-k,
    k = 0, 0.5, 1, ... 160, twice: with transformers' own RMSNorm (which casts its input to
@@ -61,6 +61,8 @@ def main() -> None:
     from explorer.engine import Engine
     from explorer.engine.builtin_models import local_folder
 
+    if "--embedded-only" in sys.argv:  # part 2 alone (part 1 takes tens of minutes on a busy CPU)
+        return embedded(Engine, ModelSettings)
     folder = str(local_folder("smollm2"))
     tok = AutoTokenizer.from_pretrained(folder)
     ids = tok(FOX)["input_ids"]
@@ -75,6 +77,10 @@ def main() -> None:
     print(f"SmolLM2 float64, RMSNorm in float64 ({len(norms)} norms): f moves down to "
           f"alpha = 1e-{k:g} (|f(e) - f(0)| = {total:.2f})")
 
+    embedded(Engine, ModelSettings)
+
+
+def embedded(Engine, ModelSettings) -> None:
     engine = Engine.load(ModelSettings(name="embedded"))
     for text in (FOX, DOG):
         ids = engine.encode(text)
