@@ -106,7 +106,9 @@ class Run:
 def frozen_weights(model):
     """The model's parameters need no gradient while a request runs (only the input's is
     asked for): switched off, so backward builds no weight-gradient work, and restored."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    # (Offloaded weights that accelerate loads as inference tensors are left as they are:
+    # their flag cannot be set back outside inference mode.)
+    params = [p for p in model.parameters() if p.requires_grad and not p.is_inference()]
     for p in params:
         p.requires_grad_(False)
     try:
