@@ -7,7 +7,7 @@ as n_steps grows, per model and baseline, for the top candidate after a fixed se
 Models: the tiny random families of tests/conftest.py by family name, or a built-in model
 ("embedded", "smollm2"). Baselines: explorer/engine/ig_baseline.py. Grids: where the
 gradient points go ("log": the scan and log-spaced panels of ig_path.py, "even":
-Gauss-Legendre on [0, 1], "auto": log from zero, even from the others). The reference ends
+Clenshaw-Curtis on [0, 1] (Gauss-Legendre before issue 24), "auto": log from zero, even from the others). The reference ends
 come from plain forward passes of the model (input_ids, and the baseline rows built here
 from the embedding layer), not from the attribution code. Prints one line per (model,
 baseline, grid, n_steps): completeness (1.0 = exact), delta log p and seconds.
@@ -92,7 +92,7 @@ def main() -> None:
                 for n in steps:
                     t0 = time.perf_counter()
                     ig = attributor.attribute(ids, target, "integrated_gradients", n_steps=n,
-                                              baseline=baseline)
+                                              baseline=baseline, max_steps=n)  # fixed: n steps
                     seconds = time.perf_counter() - t0
                     ratio = float(ig.values.sum()) / (f_e - f_b)
                     print(f"{name:>9} {len(ids):>3} tokens  baseline={baseline:<4} grid={grid:<4} "

@@ -112,7 +112,7 @@ class AttributionSettings:
     baseline its path starts from (explorer/engine/ig_baseline.py)."""
 
     n_steps: int = 32
-    baseline: str = "zero"
+    baseline: str = "mean-keep-first"
     MAX_STEPS = 4096  # a typo such as 320000 is refused rather than run for hours
 
     def check(self, where: str) -> "AttributionSettings":

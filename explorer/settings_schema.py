@@ -82,7 +82,7 @@ class ServerTable(_Table):
 class AttributionTable(_Table):
     # A typo such as 320000 is refused rather than run for hours.
     n_steps: StrictInt = _int(32, 1, 4096)
-    baseline: StrictStr = "zero"  # names checked by AttributionSettings.check_baseline
+    baseline: StrictStr = "mean-keep-first"  # names checked by AttributionSettings.check_baseline
 
 
 def _typed(kind: str, default: Any = None) -> Any:

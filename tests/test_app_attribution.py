@@ -31,8 +31,7 @@ async def test_attribution_follows_the_cursor_and_the_method():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        for _ in range(4):
-            await pilot.press("e")
+        await pilot.press("i")  # the attribution layer, first method
         await settle(app, pilot)
         assert app.main.colour is ColourLayer.ATTRIBUTION
         first = app.main.attribution
@@ -64,10 +63,18 @@ async def test_attribution_follows_the_cursor_and_the_method():
         assert app.main.attribution.target == top[0].token_id
 
         jobs = app.main.lane.jobs_started
-        await pilot.press("i", "i")  # integrated gradients, then saliency again (cached)
+        for method in ("integrated_gradients", "attention"):
+            await pilot.press("i")
+            await settle(app, pilot)
+            assert app.main.attribution.method == method
+        assert app.main.lane.jobs_started == jobs + 2
+        await pilot.press("i")  # past the last method: the layer goes off
+        await settle(app, pilot)
+        assert app.main.colour is ColourLayer.NONE
+        await pilot.press("i")  # on again, saliency first: cached, no job
         await settle(app, pilot)
         assert app.main.attribution.method == "saliency"
-        assert app.main.lane.jobs_started == jobs + 1  # only integrated gradients was new
+        assert app.main.lane.jobs_started == jobs + 2
         assert not [note for note, severity in app.notes if severity == "error"]
 
 
@@ -112,7 +119,7 @@ async def test_moving_on_cancels_a_running_attribution_and_esc_turns_it_off():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         top = app.main.table.candidates
-        await pilot.press("e", "e", "e", "e")
+        await pilot.press("i")
         await wait_until(pilot, lambda: backend.started == [top[0].token_id])
         assert "computing saliency (esc cancels)" in screen_text(app)
         await pilot.press("down")  # another target: the running one is cancelled
@@ -124,6 +131,6 @@ async def test_moving_on_cancels_a_running_attribution_and_esc_turns_it_off():
         assert app.main.colour is ColourLayer.NONE and app.main.attribution is None
         assert not [note for note, severity in app.notes if severity == "error"]
         backend.release.set()  # once released, the layer fills in
-        await pilot.press("e", "e", "e", "e")
+        await pilot.press("i")
         await settle(app, pilot)
         assert app.main.attribution.target == top[1].token_id

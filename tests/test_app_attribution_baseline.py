@@ -34,20 +34,21 @@ async def test_capital_i_cycles_the_baseline():
 
         await pilot.press("I")  # the next baseline after eos
         await settle(app, pilot)
-        mean = app.main.attribution
-        assert mean.baseline == "mean-keep-first" and mean.target == shown.target
+        kept = app.main.attribution
+        assert kept.baseline == "eos-keep-first" and kept.target == shown.target
         engine = embedded_engine()  # the same numbers straight from the engine
         engine.sync(("baseline-reference",), app.main.shown[1])
-        want = engine.attribution(("baseline-reference",), mean.target, "integrated_gradients",
-                                  n_steps=mean.n_steps, baseline="mean-keep-first")
-        np.testing.assert_allclose(mean.values, want.values, atol=1e-6)
-        assert mean.values[0] == 0  # the first token is kept, so it scores nothing
+        want = engine.attribution(("baseline-reference",), kept.target, "integrated_gradients",
+                                  n_steps=kept.n_steps, baseline="eos-keep-first")
+        np.testing.assert_allclose(kept.values, want.values, atol=1e-6)
+        assert kept.values[0] == 0  # the first token is kept, so it scores nothing
         text = words(app)
-        assert "from mean embedding, first token kept" in text
-        assert f"sums to {mean.completeness:.0%} of Δlog p" in text
+        assert "from EOS embedding, first token kept" in text and f"· {kept.n_steps} steps" in text
+        # Completeness shows only where the scores miss Δlog p by more than 2%.
+        assert ("of Δlog p" in text) == (abs(kept.completeness - 1) > 0.02)
 
         jobs = app.main.lane.jobs_started
-        for _ in range(4):  # eos-keep-first, zero, mean, eos: back where it started
+        for _ in range(4):  # mean-keep-first, zero, mean, eos: back where it started
             await pilot.press("I")
         await settle(app, pilot)
         assert app.main.attribution.baseline == "eos" and app.main.lane.jobs_started == jobs + 3

@@ -91,7 +91,7 @@ async def _right_during(app, backend):
         await settle(app, pilot)
         ids = app.main.shown[1]
         first = app.main.table.selected()
-        await pilot.press("e", "e", "e", "e")
+        await pilot.press("i")
         assert app.main.colour is ColourLayer.ATTRIBUTION
         await wait_until(pilot, lambda: backend.started == [first.token_id])
         backend.allow(3)
@@ -132,7 +132,7 @@ async def test_a_finished_attribution_names_its_own_candidate_after_an_append():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         backend.allow(10_000)  # every pass runs at once
-        await pilot.press("e", "e", "e", "e")
+        await pilot.press("i")
         await settle(app, pilot)
         await pilot.press("down", "right")
         await settle(app, pilot)

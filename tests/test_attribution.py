@@ -67,7 +67,7 @@ def test_integrated_gradients_completeness_at_default_steps(make_engine, tokeniz
     """GPT-2 (learned position embeddings added to the input): 32 points add up to within 2%."""
     engine, ids, top = prepared(make_engine, tokenizer, "gpt2")
     for cand in (top[0], top[5], top[20]):
-        ig = engine.attribution("p", cand.token_id, "integrated_gradients")
+        ig = engine.attribution("p", cand.token_id, "integrated_gradients", baseline="zero")
         assert ig.n_steps == 32
         f_e, f_b = integrated_gradients_ends(engine, ids, cand.token_id)
         assert ig.log_p == pytest.approx(f_e, abs=1e-5)
@@ -83,7 +83,7 @@ def test_integrated_gradients_completeness_on_rmsnorm_models(make_engine, tokeni
     log p(t|e) - log p(t|0) from plain forward passes (32 are too few: README)."""
     engine, ids, top = prepared(make_engine, tokenizer, family)
     target = top[0].token_id
-    ig = engine.attribution("p", target, "integrated_gradients", n_steps=1024)
+    ig = engine.attribution("p", target, "integrated_gradients", n_steps=1024, baseline="zero")
     f_e, f_b = integrated_gradients_ends(engine, ids, target)
     assert abs(f_e - f_b) > 1.0  # a real change to account for
     assert abs(float(ig.values.sum()) - (f_e - f_b)) <= 0.02 * abs(f_e - f_b)
@@ -95,7 +95,7 @@ def test_integrated_gradients_report_their_completeness(make_engine, tokenizer, 
     by how much (the legend shows it)."""
     engine, ids, top = prepared(make_engine, tokenizer, family)
     target = top[0].token_id
-    ig = engine.attribution("p", target, "integrated_gradients")
+    ig = engine.attribution("p", target, "integrated_gradients", baseline="zero")
     f_e, f_b = integrated_gradients_ends(engine, ids, target)
     assert ig.log_p == pytest.approx(f_e, abs=1e-5)
     assert ig.log_p_baseline == pytest.approx(f_b, abs=1e-5)
@@ -108,7 +108,7 @@ def test_integrated_gradients_equal_a_fine_even_grid_where_the_path_is_smooth(ma
     within 2% of the largest score."""
     engine, ids, top = prepared(make_engine, tokenizer, "gpt2")
     target = top[2].token_id
-    ig = engine.attribution("p", target, "integrated_gradients")
+    ig = engine.attribution("p", target, "integrated_gradients", baseline="zero")
     nodes, weights = np.polynomial.legendre.leggauss(256)  # on [-1, 1]
     alphas, weights = (nodes + 1) / 2, weights / 2
     _, e, _ = reference_grad(engine.model, ids, target)

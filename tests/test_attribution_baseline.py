@@ -53,7 +53,7 @@ def test_eos_baseline_is_complete_at_default_steps(make_engine, tokenizer, famil
     engine, ids, top = prepared(make_engine, tokenizer, family)
     for cand in (top[0], top[5]):
         ig = engine.attribution("p", cand.token_id, "integrated_gradients", baseline="eos")
-        assert ig.n_steps == 32 and ig.baseline == "eos"
+        assert ig.n_steps >= 32 and ig.baseline == "eos"  # adaptive: doubled if needed
         assert_complete(ig, *plain_ends(engine, ids, cand.token_id, "eos"))
 
 
@@ -63,7 +63,7 @@ def test_embedded_model_is_complete_at_default_steps(baseline):
     ids = engine.encode(TEXT)
     target = engine.sync("p", ids)[-1].top[0].token_id
     ig = engine.attribution("p", target, "integrated_gradients", baseline=baseline)
-    assert ig.baseline == baseline and ig.n_steps == 32
+    assert ig.baseline == baseline and ig.n_steps >= 32
     assert_complete(ig, *plain_ends(engine, ids, target, baseline))
 
 
@@ -74,7 +74,7 @@ def test_default_model_is_complete_from_the_mean_with_the_first_token_kept():
     ids = engine.encode(TEXT)
     target = engine.sync("p", ids)[-1].top[0].token_id
     ig = engine.attribution("p", target, "integrated_gradients", baseline="mean-keep-first")
-    assert ig.n_steps == 32 and ig.values[0] == 0
+    assert ig.n_steps >= 32 and ig.values[0] == 0
     assert_complete(ig, *plain_ends(engine, ids, target, "mean-keep-first"))
 
 
@@ -141,10 +141,10 @@ def test_config_key_and_flag(tmp_path):
     args = parse_args(["--config", str(path), "--attribution-baseline", "eos"])
     assert settings_from_args(args).attribution.baseline == "eos"
     path.write_text("")
-    assert load_settings(path).attribution.baseline == "zero"  # the issue's definition
+    assert load_settings(path).attribution.baseline == "mean-keep-first"  # issue 24's default
     path.write_text('[attribution]\nbaseline = "pad"\n')
-    with pytest.raises(ConfigError, match='attribution.baseline must be one of "zero", "mean", '
-                                          '"eos", "mean-keep-first", "eos-keep-first", '
+    with pytest.raises(ConfigError, match='attribution.baseline must be one of "mean-keep-first", '
+                                          '"zero", "mean", "eos", "eos-keep-first", '
                                           'not \'pad\''):
         load_settings(path)
     path.write_text("")
@@ -168,7 +168,7 @@ def test_trace_with_the_eos_baseline(tmp_path, capsys):
                      "--attribution-baseline", "eos"])
     out = capsys.readouterr()
     assert code == 0, out.err
-    assert "integrated_gradients, 32 steps, baseline eos" in out.out
+    assert "integrated_gradients, baseline eos, from 32 steps (took " in out.out
     model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED_MODEL_DIR), dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(str(EMBEDDED_MODEL_DIR))
     lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -24,6 +24,7 @@ def test_config_key_and_flag(tmp_path):
     args = parse_args(["--config", str(path), "--attribution-steps", "8"])
     assert settings_from_args(args).attribution.n_steps == 8
     assert load_settings(write(tmp_path, "")).attribution.n_steps == 32
+    assert load_settings(write(tmp_path, "")).attribution.baseline == "mean-keep-first"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -38,7 +39,7 @@ def test_bad_config_is_one_sentence(tmp_path, text, message):
 
 @requires_model
 def test_the_engine_uses_the_configured_steps(tmp_path):
-    path = write(tmp_path, '[model]\nname = "embedded"\n[attribution]\nn_steps = 6\n')
+    path = write(tmp_path, '[model]\nname = "embedded"\n[attribution]\nn_steps = 6\nbaseline = "zero"\n')
     backend = open_backend(settings_from_args(parse_args(["--config", str(path)])))
     try:
         ids = backend.encode("The quick brown fox")

@@ -87,5 +87,5 @@ def test_on_a_server_attribution_is_unavailable(tmp_path, capsys, llama_url):
     code = cli.main(["trace", "--server", llama_url, "--prompt", PROMPT, "--jsonl", str(path),
                      "--attribution", "saliency"])
     err = capsys.readouterr().err
-    assert code == 2 and "attribution is unavailable on this backend (llama.cpp)" in err
+    assert code == 2 and "attention) is unavailable on this backend (llama.cpp)" in err
     assert not path.exists()

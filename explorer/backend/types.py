@@ -79,13 +79,19 @@ class TrackedSeries:
 
 
 # Attribution methods (definitions in explorer/engine/attribution.py and the README).
-ATTRIBUTION_METHODS: tuple[str, ...] = ("saliency", "input_x_gradient", "integrated_gradients")
+ATTRIBUTION_METHODS: tuple[str, ...] = ("saliency", "input_x_gradient", "integrated_gradients",
+                                        "attention")
 ATTRIBUTION_LABELS = {"saliency": "saliency", "input_x_gradient": "input x gradient",
-                      "integrated_gradients": "integrated gradients"}
-SIGNED_METHODS = frozenset({"input_x_gradient", "integrated_gradients"})  # saliency is a norm
-# Integrated gradients' baselines (explorer/engine/ig_baseline.py); "zero" is the default.
-ATTRIBUTION_BASELINES: tuple[str, ...] = ("zero", "mean", "eos", "mean-keep-first",
+                      "integrated_gradients": "integrated gradients", "attention": "attention"}
+# saliency is a norm and attention a weight: both >= 0
+SIGNED_METHODS = frozenset({"input_x_gradient", "integrated_gradients"})
+# Integrated gradients' baselines (explorer/engine/ig_baseline.py); the first is the default
+# (docs/attribution.md says why: zero does not converge on RMSNorm models).
+ATTRIBUTION_BASELINES: tuple[str, ...] = ("mean-keep-first", "zero", "mean", "eos",
                                           "eos-keep-first")
+DEFAULT_BASELINE = ATTRIBUTION_BASELINES[0]
+# Integrated gradients' steps double until the scores are within this share of Δ log p.
+COMPLETENESS_TOLERANCE = 0.02
 BASELINE_LABELS = {"zero": "zero embeddings", "mean": "mean embedding",
                    "eos": "EOS embedding", "mean-keep-first": "mean embedding, first token kept",
                    "eos-keep-first": "EOS embedding, first token kept"}
@@ -106,7 +112,7 @@ class Attribution:
     values: np.ndarray  # float32 [n]
     log_p: float  # log p_base(target | the prompt), fp32
     log_p_baseline: float | None = None  # integrated gradients: log p(target | baseline)
-    n_steps: int | None = None  # integrated gradients only
+    n_steps: int | None = None  # integrated gradients only: the steps it took (adaptive)
     baseline: str | None = None  # integrated gradients only: a name in ATTRIBUTION_BASELINES
 
     @property
@@ -120,3 +126,17 @@ class Attribution:
         if self.log_p_baseline is None or self.log_p == self.log_p_baseline:
             return None
         return float(np.sum(self.values, dtype=np.float64)) / (self.log_p - self.log_p_baseline)
+
+    @property
+    def complete(self) -> bool:
+        """False when integrated gradients' scores miss Δ log p by more than 2% (what the
+        legend then shows); True otherwise, and for the other methods."""
+        c = self.completeness
+        return c is None or abs(c - 1.0) <= COMPLETENESS_TOLERANCE
+
+    def fields(self) -> dict:
+        """How this result was made, as a JSONL line's fields (None where not applicable)."""
+        c = self.completeness
+        return {"attribution_method": self.method, "attribution_baseline": self.baseline,
+                "attribution_steps": self.n_steps,
+                "attribution_completeness": None if c is None else round(c, 6)}

@@ -43,6 +43,7 @@ from explorer.core.trace_constraint import (
     constrain,
     constraint_spec,
     server_replay,
+    server_valids,
 )
 from explorer.core.trace_sampling import (
     TraceChoice,
@@ -237,7 +238,8 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
             if args.constraint is not None:
                 shown["constraint"] = args.constraint.describe(60)
             if args.attribution:
-                shown["attribution"] = describe_attribution(args.attribution, settings.attribution)
+                shown["attribution"] = describe_attribution(args.attribution, settings.attribution,
+                                                            attributions)
             extras = step_extras(result, series, alone_ids(backend.encode_plain, backend.decode),
                                  backend.token_text)
             report = format_report(backend.info, shown, result, check, backend.decode,
@@ -252,7 +254,8 @@ def trace_on(backend: Backend, args: argparse.Namespace, settings: Settings,
             lines = add_attribution_fields(lines, attributions)
             lines = add_sampling_fields(lines, finals, series)
             if args.constraint is not None:
-                add_valid_fields(lines, choice.valids if local else None)
+                add_valid_fields(lines, choice.valids if local else server_valids(
+                    backend, args.constraint, result.completion_ids, lines))
             if args.jsonl is not None and args.format == "gemma":
                 write_jsonl(args.jsonl, [gemma_line(result, backend.decode, args.top_logprobs)])
             elif args.jsonl is not None:

@@ -114,6 +114,49 @@ def server_replay(backend, ids: Sequence[int], spec: ConstraintSpec, max_new_tok
     return replay, len(tokens), frozenset(tokens[-1:]) if done.ends else frozenset()
 
 
+def server_valids(backend, spec: ConstraintSpec, completion: Sequence[int],
+                  lines: list[dict]) -> list[dict[int, bool]] | None:
+    """For a constraint a server applied (vLLM's structured outputs): per step, which of
+    that line's `top` tokens the constraint allowed, from the constraint compiled here for
+    the server model's tokenizer and walked over the server's own completion ids. None
+    (valid stays null) when that tokenizer is not on this machine (offline: a local
+    folder or the Hugging Face cache), its ids disagree with the server's, or the walk
+    fails."""
+    from explorer.sampling.constraint import Constraint, ConstraintError
+
+    tokenizer = _server_tokenizer(backend)
+    if tokenizer is None:
+        return None
+    vocab = backend.info.vocab_size
+    try:
+        constraint = Constraint.for_tokenizer(spec, tokenizer, vocab)
+        out = []
+        for n, line in enumerate(lines):
+            allowed = constraint.allowed(completion[:n])
+            out.append({c["token_id"]: 0 <= c["token_id"] < vocab and bool(allowed[c["token_id"]])
+                        for c in line["top"]})
+        return out
+    except (ConstraintError, IndexError):
+        return None
+
+
+PROBE = "The quick brown fox, 12 + 30 = 42. Ünïcödé ✓"
+
+
+def _server_tokenizer(backend):
+    """The tokenizer of the server's model, loaded locally without the network, if its
+    token ids for PROBE are the server's; else None."""
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(backend.info.name, local_files_only=True)
+        mine = tokenizer(PROBE, add_special_tokens=False)["input_ids"]
+        theirs = list(backend.encode(PROBE))
+    except Exception:  # not on this machine, or a server that cannot tokenize: no `valid`
+        return None
+    return tokenizer if theirs[len(theirs) - len(mine):] == mine and mine else None
+
+
 def add_valid_fields(lines: list[dict], valids: Sequence[Mapping[int, bool]] | None) -> list[dict]:
     """Add `valid` to each `top` entry of trace JSONL lines, in place (line n = step n);
     valids None: not known (a server applied the constraint), null in every entry."""

@@ -6,18 +6,22 @@ For a target token t after the last position, with e_i the input embedding of po
 - saliency:              ||df/de_i||_2
 - input x gradient:      sum_d e_{i,d} * df/de_{i,d}
 - integrated gradients:  sum_d (e_{i,d} - b_{i,d}) * integral_0^1 df/de_{i,d}(b + a(e - b)) da,
-                         baseline b = zero embeddings by default (ig_baseline.py has the
-                         others), the integral by n_steps gradient points: from zero, placed
-                         in ln(alpha) where f moves (ig_path.py says why); from a non-zero
-                         baseline, Gauss-Legendre evenly on [0, 1] (f is smooth there).
+                         baseline b = mean-keep-first by default (ig_baseline.py has the
+                         others), the integral by Clenshaw-Curtis points from n_steps
+                         doubled until the scores add up (ig_run.py); from zero, points
+                         placed in ln(alpha) where f moves (ig_path.py says why).
+- attention:             the attention weights from the last position (the one that
+                         predicts t) to each position, averaged over every layer and head,
+                         from one forward pass with eager attention (target-independent).
 
-captum (Meta's attribution library) computes the gradients (Saliency, InputXGradient, and
-Saliency at each integrated-gradients point); we reduce over the embedding dimension and,
-for integrated gradients, weight the points. The embeddings are an fp32 leaf that is cast to the model's dtype on
-the way in, and log p comes out of an fp32 log-softmax, so a bf16 model still yields fp32
-gradients at both ends. Each forward is the whole prompt without a KV cache (gradients
-need the graph); integrated gradients runs its scan and its n_steps points in batches of
-about `batch_tokens` positions, so memory stays bounded on long prompts.
+captum (Meta's attribution library) computes saliency and input x gradient; integrated
+gradients calls torch.autograd.grad itself on batches of points (ig_run.py). The
+embeddings are an fp32 leaf that is cast to the model's dtype on the way in, and log p
+comes out of an fp32 log-softmax, so a bf16 model still yields fp32 gradients at both
+ends. Each forward is the whole prompt without a KV cache (gradients need the graph); the
+weights' own gradients are switched off for the request (only the input's are needed);
+integrated gradients runs its points in batches of about `batch_tokens` positions, so
+memory stays bounded on long prompts.
 """
 
 from __future__ import annotations
@@ -29,23 +33,27 @@ import numpy as np
 import torch
 
 from explorer.backend.errors import Cancelled, Unavailable
-from explorer.backend.types import ATTRIBUTION_METHODS, Attribution
+from explorer.backend.types import ATTRIBUTION_METHODS, DEFAULT_BASELINE, Attribution
 
-from . import ig_path, placement
-from .attribution_run import BACKWARD, LayerWatch, Run
+from . import attention_rows, ig_path, placement
+from .attribution_run import BACKWARD, LayerWatch, Run, frozen_weights
 from .ig_baseline import Baselines
+from .ig_run import MAX_STEPS, Integrand, Path, converged, ends, rule
 from explorer.lru import LRU
 
 DEFAULT_STEPS = 32
-# Positions per integrated-gradients batch (steps x prompt length): bounds activation memory.
-BATCH_TOKENS = 2048
+
+# Positions per integrated-gradients batch (points x prompt length): bounds activation
+# memory (SmolLM2-135M in fp32 keeps about 0.4 MB of activations per position for the
+# backward pass: 512 positions stay under 1 GB; docs/benchmarks.md#attribution).
+BATCH_TOKENS = 512
 CACHE_ENTRIES = 64
 # Integrated-gradients requests cancelled mid-way whose finished gradient batches are kept,
 # so the same request asked again (after a key the model had to serve first) resumes.
 PARTIAL_ENTRIES = 4
 GRAD_COST = 1.0 + BACKWARD  # a gradient point in forward-point units (attribution_run.py)
 # Where the gradient points go: "log" = the scan and log-spaced panels of ig_path.py,
-# "even" = Gauss-Legendre on [0, 1] (captum's placement), "auto" = log from the zero
+# "even" = Clenshaw-Curtis on [0, 1] (nested, for doubling), "auto" = log from the zero
 # baseline, even from the others (benchmarks/ig_completeness.py measured both).
 GRIDS = ("auto", "log", "even")
 
@@ -89,12 +97,14 @@ class Attributor:
 
     # ----------------------------------------------------------------- public
     def attribute(self, ids: Sequence[int], target: int, method: str, *,
-                  n_steps: int = DEFAULT_STEPS, baseline: str = "zero",
+                  n_steps: int = DEFAULT_STEPS, baseline: str = DEFAULT_BASELINE,
+                  max_steps: int = MAX_STEPS,
                   progress: Callable[[int, int], None] | None = None,
                   cancelled: Callable[[], bool] | None = None) -> Attribution:
         """Scores per position of `ids` for log p_base(target) after the last position
-        (`n_steps` and `baseline` matter to integrated gradients only).
-        Raises Unavailable (one sentence) or Cancelled (nothing cached then)."""
+        (`n_steps`, `max_steps` and `baseline` matter to integrated gradients only: its
+        steps start at n_steps and double until the scores add up to within 2% or
+        max_steps). Raises Unavailable (one sentence) or Cancelled (nothing cached then)."""
         if method not in ATTRIBUTION_METHODS:
             raise ValueError(f"unknown attribution method {method!r}; use one of {ATTRIBUTION_METHODS}")
         if not self.available:
@@ -104,7 +114,7 @@ class Attributor:
             raise ValueError("attribution needs a prompt of at least one token")
         ig = method == "integrated_gradients"
         steps = max(1, int(n_steps)) if ig else None
-        key = (ids, int(target), method, steps, baseline if ig else None)
+        key = (ids, int(target), method, steps, baseline if ig else None, max_steps if ig else None)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -112,15 +122,19 @@ class Attributor:
             self._watch = LayerWatch(self.model)
         run = Run(int(target), cancelled, progress, len(self._watch.blocks))
         run.check()
-        # The bar shows at once, sized roughly (the path's scan refines it): importing captum
+        # The bar shows at once, sized roughly (the path refines it): importing captum
         # and building the baseline come first and took 5-14 s on a loaded machine, a wait
         # with nothing on screen but "computing".
-        run.plan(GRAD_COST * (steps + 2) if ig else GRAD_COST)
-        with self._watch.watching(run):
+        run.plan(GRAD_COST * (steps + 1) if ig else GRAD_COST)
+        with self._watch.watching(run), frozen_weights(self.model):
             embeds = self.embeddings(ids)
             if ig:
                 start = self._baselines.build(baseline, ids, embeds)
-                result = self._integrated_gradients(ids, run, embeds, steps, start, baseline, key)
+                result = self._integrated_gradients(ids, run, embeds, steps, max_steps, start,
+                                                    baseline, key)
+            elif method == "attention":
+                run.plan(1.0)
+                result = self._attention(ids, run, embeds)
             else:
                 run.plan(GRAD_COST)
                 result = self._gradient_method(ids, run, embeds, method)
@@ -167,69 +181,69 @@ class Attributor:
                            values=values.detach().cpu().numpy().astype(np.float32),
                            log_p=run.last_value)
 
+    def _attention(self, ids, run: Run, embeds: torch.Tensor) -> Attribution:
+        """The last position's attention weights over every position, averaged over every
+        layer and head, from one forward pass with the model's eager attention (the
+        weights as transformers' output_attentions gives them)."""
+        before = getattr(self.model.config, "_attn_implementation", None) or "eager"
+        attention_rows.use_impl(self.model, "eager")
+        try:
+            run.points(1)
+            with torch.no_grad():
+                out = self.model(inputs_embeds=embeds.to(self._embed.weight.dtype), use_cache=False,
+                                 output_attentions=True, return_dict=True, **self._keep_last)
+        finally:
+            attention_rows.use_impl(self.model, before)
+        rows = [a[0, :, -1, :].float() for a in out.attentions if a is not None]
+        if len(rows) != len(out.attentions) or not rows:
+            raise Unavailable(f"{self.name} does not return its attention weights, so the "
+                              "attention method is unavailable.")
+        values = torch.stack([r.to(rows[0].device) for r in rows]).mean(dim=(0, 1))
+        log_p = torch.log_softmax(out.logits[0, -1].float(), dim=-1)[run.target]
+        return Attribution(ids=ids, target=run.target, method="attention",
+                           values=values.cpu().numpy().astype(np.float32), log_p=float(log_p))
+
     def _integrated_gradients(self, ids, run: Run, embeds: torch.Tensor, steps: int,
-                              baseline: torch.Tensor, name: str, key) -> Attribution:
-        from captum.attr import Saliency
-
-        delta = embeds - baseline  # the path is baseline + alpha * delta
-        batch = max(1, self.batch_tokens // len(ids))
-        kept = self._partial.get(key)
-        if kept is not None:  # asked again after a cancel: the finished batches stand
-            f_e, f_b, alphas, weights, avg, first = kept
-            avg = avg.clone()
-            run.done = GRAD_COST * first
-            run.plan(GRAD_COST * len(alphas))
-        else:
-            f_e, f_b, alphas, weights = self._path(run, embeds, baseline, delta, steps, batch, name)
-            avg, first = torch.zeros_like(embeds[0], dtype=torch.float64), 0
-        with torch.enable_grad():
-            for start in range(first, len(alphas), batch):
-                a = alphas[start:start + batch]
-                # Back-propagate sqrt(alpha) * f: deep on the path from zero the gradient
-                # grows like 1/alpha (past fp32's range by alpha ~ 1e-38) while near the
-                # output it is O(1); the square root keeps both ends inside fp32. Undone in
-                # the weights.
-                scale = torch.tensor(np.sqrt(a), dtype=embeds.dtype, device=embeds.device)
-                w = torch.tensor(weights[start:start + batch] / np.sqrt(a), dtype=torch.float64,
-                                 device=embeds.device)
-                points = (baseline + torch.tensor(a, dtype=embeds.dtype, device=embeds.device)
-                          [:, None, None] * delta).requires_grad_(True)
-                try:
-                    grads = Saliency(lambda x: self._forward(run, x) * scale[: x.shape[0]]).attribute(
-                        points, abs=False)  # sqrt(alpha) * df/de at each point
-                except Cancelled:
-                    self._partial.put(key, (f_e, f_b, alphas, weights, avg, start))
-                    raise
-                avg += (w[:, None, None] * grads.detach().double()).sum(dim=0)
-        self._partial.pop(key)
-        values = (delta[0].double() * avg).sum(dim=-1)
+                              max_steps: int, baseline: torch.Tensor, name: str, key) -> Attribution:
+        log_grid = self.grid == "log" or (self.grid == "auto" and name == "zero")
+        path = Path(lambda x: self._forward(run, x), embeds, baseline,
+                    self.batch_tokens // len(ids), log_grid)
+        memo = self._partial.pop(key) or Integrand()  # asked again after a cancel: kept
+        try:
+            if log_grid and memo.ends is None:
+                with torch.no_grad():  # the two ends of the path
+                    run.points(2)
+                    memo.ends = tuple(self.log_p(torch.cat([embeds, baseline]), run.target).tolist())
+            probe = lambda: self._scan(run, path, memo.ends)  # noqa: E731
+            # From zero the log grid's points are not nested (each count its own), so
+            # doubling would pay for every count again: it keeps n_steps and reports how
+            # complete it is; the nested Clenshaw-Curtis path doubles.
+            top = steps if log_grid else max(int(max_steps), steps)
+            while True:
+                keys, alphas, weights = rule(path, memo, steps, probe)
+                run.plan(run.done + GRAD_COST * path.missing(memo, keys))
+                path.fill(memo, keys, alphas)
+                values = np.einsum("k,kn->n", weights, np.stack([memo.s[k] for k in keys]))
+                f_e, f_b = ends(path, memo)
+                if converged(float(values.sum()), f_e, f_b) or steps * 2 > top:
+                    break
+                steps *= 2
+        except Cancelled:
+            self._partial.put(key, memo)
+            raise
         return Attribution(ids=ids, target=run.target, method="integrated_gradients",
-                           values=values.detach().cpu().numpy().astype(np.float32),
-                           log_p=float(f_e), log_p_baseline=float(f_b), n_steps=steps,
-                           baseline=name)
+                           values=values.astype(np.float32), log_p=float(f_e),
+                           log_p_baseline=float(f_b), n_steps=steps, baseline=name)
 
-    def _path(self, run: Run, embeds, baseline, delta, steps: int, batch: int, name: str):
-        """(f(e), f(baseline), alphas, weights): the path's two ends and where its gradient
-        points go (forward passes only)."""
-        even = self.grid == "even" or (self.grid == "auto" and name != "zero")
-        deepest = ig_path.deepest_decade(delta)
-        scan_most = 0 if even else int(deepest / ig_path.SCAN_STEP)
-        run.plan(2 + scan_most + GRAD_COST * steps)
-        with torch.no_grad():  # the two ends of the path
-            run.points(2)
-            f_e, f_b = self.log_p(torch.cat([embeds, baseline]), run.target).tolist()
-        if even:
-            alphas, weights = ig_path.even(steps)
-        else:
-            with torch.no_grad():  # the forward-only scan toward the baseline
+    def _scan(self, run: Run, path: Path, ends: tuple[float, float]):
+        """The log grid's forward-only scan toward the baseline (ig_path.scan)."""
+        deepest = ig_path.deepest_decade(path.delta)
+        run.plan(run.done + int(deepest / ig_path.SCAN_STEP))
 
-                def probe(alphas: list[float]) -> list[float]:
-                    run.check()
-                    run.points(len(alphas))
-                    return self.log_p(torch.cat([baseline + a * delta for a in alphas]),
-                                      run.target).tolist()
+        def probe(alphas: list[float]) -> list[float]:
+            run.check()
+            run.points(len(alphas))
+            with torch.no_grad():
+                return self.log_p(path.points(alphas), run.target).tolist()
 
-                decades, values = ig_path.scan(probe, f_e, f_b, deepest, batch)
-            alphas, weights = ig_path.schedule(decades, values, steps)
-        run.plan(run.done + GRAD_COST * len(alphas))
-        return f_e, f_b, alphas, weights
+        return ig_path.scan(probe, ends[0], ends[1], deepest, path.batch)

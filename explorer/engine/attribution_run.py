@@ -100,3 +100,19 @@ class Run:
     def _report(self) -> None:
         if self.progress is not None:
             self.progress(min(int(self.done), int(self.total)), int(self.total))
+
+
+@contextmanager
+def frozen_weights(model):
+    """The model's parameters need no gradient while a request runs (only the input's is
+    asked for): switched off, so backward builds no weight-gradient work, and restored."""
+    # (Offloaded weights that accelerate loads as inference tensors are left as they are:
+    # their flag cannot be set back outside inference mode.)
+    params = [p for p in model.parameters() if p.requires_grad and not p.is_inference()]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

@@ -48,7 +48,7 @@ class Engine(Defaults):
     def __init__(self, model, tokenizer, *, name: str, settings: ModelSettings,
                  tokens_to_show: int = 30, influence_heads: int = 16,
                  layer_prob: bool = False, device: str | None = None, influence: bool = True,
-                 attribution_steps: int = DEFAULT_STEPS, attribution_baseline: str = "zero"):
+                 attribution_steps: int = DEFAULT_STEPS, attribution_baseline: str = "mean-keep-first"):
         self.model = model.eval()
         self.attribution_steps = max(1, int(attribution_steps))  # [attribution] n_steps
         self.attribution_baseline = attribution_baseline  # [attribution] baseline
@@ -99,7 +99,7 @@ class Engine(Defaults):
     def load(cls, settings: ModelSettings, *, tokens_to_show: int = 30, influence_heads: int = 16,
              layer_prob: bool = False, progress: Callable[[str], None] | None = None,
              influence: bool = True, attribution_steps: int = DEFAULT_STEPS,
-             attribution_baseline: str = "zero") -> "Engine":
+             attribution_baseline: str = "mean-keep-first") -> "Engine":
         device = pick_device(settings.device)
         model, tokenizer = load_pretrained(settings.name, settings.path_or_id, settings.dtype,
                                            device, progress, device_map=settings.device_map,

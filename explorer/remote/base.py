@@ -32,6 +32,11 @@ from explorer.remote.numbers import Distribution, build_records
 
 # Special tokens as servers spell them (servers do not list them): drawn apart, no bytes.
 SPECIAL_TEXT = re.compile(r"<\|[^|]*\|>|</?s>|<unk>|<pad>")
+# Every attribution method needs the model itself: gradients of the input embeddings, or
+# (the attention method) the attention weights; a server returns log-probs only.
+ATTRIBUTION_REASON = ("Attribution (saliency, input x gradient, integrated gradients, attention) "
+                      "is unavailable on this backend ({}): it needs the model's gradients or "
+                      "attention weights, and a server returns log-probs only.")
 
 
 @dataclass
@@ -90,7 +95,8 @@ class RemoteBackend(Defaults):
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=True, tracked_tokens=False, sampling=False,
                             server_sampling=True, chat=True, max_top_k=self._max_top_k,
-                            kind=self.kind)
+                            kind=self.kind,
+                            reasons=(("attribution", ATTRIBUTION_REASON.format(self.kind)),))
 
     @property
     def special_ids(self) -> frozenset[int]:

@@ -124,7 +124,7 @@ class Legend(Static):
         out = Text()
         scale = scale or layer.scale
         if scale is None:
-            out.append("colour: none (e cycles probability → entropy → influence → attribution)", "dim")
+            out.append("colour: none (e cycles probability → entropy → influence; i: attribution)", "dim")
         else:
             meaning = meaning or {
                 ColourLayer.PROBABILITY: "p of each token under the previous position",

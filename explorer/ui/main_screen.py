@@ -76,7 +76,7 @@ class MainScreen(Screen):
                 show=False),
         Binding("I", "cycle_baseline", "Integrated gradients baseline",
                 id="view.attribution_baseline", show=False),
-        Binding("escape", "cancel_attribution", "Cancel attribution", id="view.cancel", show=False),
+        Binding("escape", "cancel_attribution", "Attribution off", id="view.cancel", show=False),
         Binding("b", "grow_tree", "Token tree", id="view.tree", show=False),
         *SAMPLER_BINDINGS,
         *CONSTRAINT_BINDINGS,

@@ -237,6 +237,8 @@ class MainView(Vertical):
         method, _, text = look.attribution
         scale = colors.ATTRIBUTION_SIGNED if method in SIGNED_METHODS else colors.ATTRIBUTION
         meaning = f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) · i: method"
+        if method == "attention":  # the weights do not depend on the candidate
+            meaning = "attention from the last position, mean over layers and heads · i: method"
         if method == "integrated_gradients":
             baseline = result.baseline if result is not None and result.baseline else look.baseline
             meaning = (f"{ATTRIBUTION_LABELS[method]} of log p({text!r}) from "
@@ -244,7 +246,9 @@ class MainView(Vertical):
         if result is not None:
             peak = float(abs(result.values).max()) if len(result.values) else 0.0
             meaning += f" · max |score| {peak:.3g}"
-            if result.completeness is not None:
+            if result.n_steps is not None:
+                meaning += f" · {result.n_steps} steps"
+            if not result.complete:  # the scores miss Δlog p by more than 2%: say by how much
                 meaning += f" · sums to {result.completeness:.0%} of Δlog p"
         return scale, meaning
 

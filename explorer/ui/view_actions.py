@@ -65,7 +65,7 @@ class ViewActions:
         return None if name is None or self.screen.lane is None else self.screen.lane.views.get(name)
 
     def commands(self):
-        yield SystemCommand("Cycle colour layer", "none → probability → entropy → influence → attribution",
+        yield SystemCommand("Cycle colour layer", "none → probability → entropy → influence",
                             self.cycle_colour)
         yield SystemCommand("Cycle layer view", "probabilities → correlations → none (--layer_prob)",
                             self.cycle_layer_view)
@@ -91,12 +91,17 @@ class ViewActions:
         self.screen.redraw()
 
     def cycle_attribution(self) -> None:
-        """i: the next attribution method (and the attribution layer, if it was off)."""
-        if self.colour is ColourLayer.ATTRIBUTION:
-            i = ATTRIBUTION_METHODS.index(self.attribution_method)
-            self.attribution_method = ATTRIBUTION_METHODS[(i + 1) % len(ATTRIBUTION_METHODS)]
-        else:
+        """i: the attribution layer with the first method, then the next method, and off
+        past the last (`e` never reaches attribution: no gradient job by accident)."""
+        if self.colour is not ColourLayer.ATTRIBUTION:
             self.colour = ColourLayer.ATTRIBUTION
+            self.attribution_method = ATTRIBUTION_METHODS[0]
+        else:
+            i = ATTRIBUTION_METHODS.index(self.attribution_method)
+            if i + 1 < len(ATTRIBUTION_METHODS):
+                self.attribution_method = ATTRIBUTION_METHODS[i + 1]
+            else:
+                self.colour = ColourLayer.NONE
         self.screen.redraw()
 
     def cycle_baseline(self) -> None:
@@ -112,10 +117,12 @@ class ViewActions:
         self.screen.redraw()
 
     def cancel_attribution(self) -> None:
-        """esc: stop an attribution being computed (the layer goes off, nothing else)."""
-        if self.colour is ColourLayer.ATTRIBUTION and self.attribution is None:
+        """esc: the attribution layer off, cancelling one being computed."""
+        if self.colour is ColourLayer.ATTRIBUTION:
+            computing = self.attribution is None
             self.colour = ColourLayer.NONE
-            self.screen.notify("Attribution cancelled.", title="Attribution", timeout=2)
+            if computing:
+                self.screen.notify("Attribution cancelled.", title="Attribution", timeout=2)
             self.screen.redraw()
 
     def cursor_moved(self) -> None:

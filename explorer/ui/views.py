@@ -15,7 +15,12 @@ class ColourLayer(Enum):
     ATTRIBUTION = "attribution"
 
     def next(self) -> ColourLayer:
-        members = list(ColourLayer)
+        """`e`: none -> probability -> entropy -> influence -> none. Attribution is not in
+        the cycle (`i` reaches it), so a stray `e` never starts a gradient job; from
+        attribution, `e` goes back to none."""
+        members = [m for m in ColourLayer if m is not ColourLayer.ATTRIBUTION]
+        if self not in members:
+            return ColourLayer.NONE
         return members[(members.index(self) + 1) % len(members)]
 
     @property
