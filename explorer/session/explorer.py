@@ -23,7 +23,6 @@ from dataclasses import replace
 from functools import partial
 
 from explorer.backend import Feature
-from explorer.sampling import SamplingError
 from explorer.sampling.settings import check_delay
 from explorer.sampling.constraint import Constraint, ConstraintSpec
 from explorer.session.book import PromptBook
@@ -33,9 +32,10 @@ from explorer.session.edits import apply_append_valid, apply_branch, apply_force
 from explorer.session.generation import Generation
 from explorer.session.job import Edit, Job
 from explorer.session.lane import Lane
-from explorer.session.sampler import Sampler, StopRule
-from explorer.session.token_ids import parse_token_ids
+from explorer.session.sampler import Sampler, StopRule, start_sampler
 from explorer.session.cursor import PositionCursor
+from explorer.session import pins
+from explorer.session.autoplay import autoplay_tick
 from explorer.session.views import View
 
 
@@ -64,7 +64,7 @@ class Explorer:
         self.sampler: Sampler | None = None
         self.stop_rule = StopRule()
         self.autoplay_run: Generation | None = None
-        self._autoplay_pressed = -float("inf")  # time.monotonic() of autoplay's last press
+        self.autoplay_pressed_at = -float("inf")  # time.monotonic() of autoplay's last press
         self.forced_note: tuple[int, int, int] | None = None  # (key, first position, count)
         # Under a constraint the table lists the allowed tokens, likeliest first (the
         # model's top ones can all be forbidden, leaving nothing for → to take); `C` lists
@@ -148,21 +148,8 @@ class Explorer:
                          severity="warning", timeout=6)
         if not self.can_sample:
             return {}
-        config = self.sampling_config
-        if keep is not None:
-            settings = keep[0].settings  # its seed is resolved: the same draws follow
-            max_tokens, stop = keep[1].max_tokens, keep[1].stop_strings
-        else:
-            max_tokens, stop = config.max_tokens, tuple(config.stop)
-            try:
-                settings = config.resolve(self.backend.sampling_defaults())
-            except SamplingError as exc:
-                self._notify(str(exc), title="Sampler", severity="error", timeout=10)
-                settings = config.resolve(type(self.backend.sampling_defaults())())
-        self.sampler = Sampler(settings)
-        self.stop_rule = StopRule(max_tokens=max_tokens, stop_strings=stop,
-                                  eos_ids=frozenset(self.backend.eos_ids),
-                                  max_context=self.backend.info.max_context)
+        self.sampler, self.stop_rule = start_sampler(self.sampling_config, self.backend, keep,
+                                                     self._notify)
         view = View.DRAW if self.samples_on_server else View.LOGITS
         return {"sample": Edit(partial(apply_sample, self), needs=frozenset({view})),
                 "force": Edit(partial(apply_force, self)),
@@ -233,6 +220,10 @@ class Explorer:
         self._ask_server_again()
         self.lane.press("sample")
 
+    def say(self, text: str, **kwargs) -> None:
+        """One sentence for the user (the notify callback the core was made with)."""
+        self._notify(text, **kwargs)
+
     def _ask_server_again(self) -> None:
         """A draw that failed (the server was down) is asked for again by the next key."""
         lane = self.lane
@@ -287,53 +278,26 @@ class Explorer:
         if token_id in self.tracked_ids:
             self.unpin(token_id)
         else:
-            self._retrack(self.tracked_ids + [token_id])
+            self.retrack(self.tracked_ids + [token_id])
 
     def unpin(self, token_id: int) -> None:
         pins = self.tracked_ids
         if token_id in pins:
             pins.remove(token_id)
             self._notify(f"Unpinned {self.backend.token_text(token_id)!r}.", timeout=2)
-            self._retrack(pins)
+            self.retrack(pins)
 
     def pin_text(self, text: str) -> None:
-        """Pin every token of `text` (M), or unpin them when that text is pinned already.
-        Token ids as vLLM users give them: `#263` or `id 263` (several: `#263, #5`)."""
-        by_id = parse_token_ids(text)
-        if by_id is not None:
-            self.pin_ids(by_id)
-            return
-        ids = self.backend.encode_plain(text)
-        if not ids:
-            self._notify(f"The text {text!r} gives no tokens; nothing was pinned.", severity="warning")
-            return
-        pins = self.tracked_ids
-        if all(t in pins for t in ids):  # the same text again: M unpins what it pinned
-            self._retrack([t for t in pins if t not in ids])
-            self._notify(f"Unpinned {text!r}" + (f" ({len(ids)} tokens)." if len(ids) > 1 else "."),
-                         timeout=3)
-            return
-        if len(ids) > 1:
-            pieces = ", ".join(repr(self.backend.token_text(t)) for t in ids)
-            self._notify(f"{text!r} is not one token in the vocabulary but {len(ids)} ({pieces}); "
-                         "all of them are tracked.", severity="warning", timeout=6)
-        self._retrack(pins + [t for t in dict.fromkeys(ids) if t not in pins])
+        """Pin every token of `text` (M), or unpin them when that text is pinned already;
+        ids as vLLM users give them (`#263`, `id 263`, `#263, #5`). explorer.session.pins."""
+        pins.pin_text(self, text)
 
     def pin_ids(self, ids: list[int]) -> None:
         """Pin tokens by id (M with `#263`), or unpin them when all are pinned already."""
-        vocab = self.backend.info.vocab_size
-        bad = next((t for t in ids if not 0 <= t < vocab), None)
-        if bad is not None:
-            self._notify(f"Token id {bad} is outside the vocabulary ({vocab} tokens: 0 to {vocab - 1}); "
-                         "nothing was pinned.", severity="warning")
-            return
-        pins = self.tracked_ids
-        if all(t in pins for t in ids):
-            self._retrack([t for t in pins if t not in ids])
-            return
-        self._retrack(pins + [t for t in dict.fromkeys(ids) if t not in pins])
+        pins.pin_ids(self, ids)
 
-    def _retrack(self, pins: list[int]) -> None:
+    def retrack(self, pins: list[int]) -> None:
+        """Track exactly `pins` (in this order)."""
         self.lane.track(tuple(pins))
         if self.samples_on_server and self.sampler is not None:  # the draw adds the pins' p_final
             self.lane.refetch(View.DRAW)
@@ -370,29 +334,9 @@ class Explorer:
         self.autoplay_tick()
 
     def autoplay_tick(self, now: float | None = None) -> float | None:
-        """Press "sample" again once the screen shows the last sampled token and the step
-        delay ([sampling] autoplay_delay, the `o` panel) has passed since the last press.
-        Returns the seconds still to wait when only the delay holds it back (the caller
-        ticks again then), else None. `now`: time.monotonic() (tests pass their own)."""
-        run, lane = self.autoplay_run, self.lane
-        if run is None or lane is None or lane.pending or lane.busy or not lane.in_sync:
-            return None
-        now = time.monotonic() if now is None else now
-        wait = self._autoplay_pressed + self.autoplay_delay - now
-        if wait > 0:
-            return wait
-        prompt = lane.book.current
-        if prompt.key != run.key:
-            self.stop_autoplay("the prompt changed")
-            return None
-        run.rule = self.stop_rule  # the panel's changes and the ends a server named
-        reason = run.after(prompt.ids, self.backend.decode)
-        if reason:
-            self.stop_autoplay(reason)
-            return None
-        self._autoplay_pressed = now
-        lane.press("sample")
-        return None
+        """Press "sample" again once the screen has caught up and the step delay has passed;
+        the seconds still to wait, or None (explorer.session.autoplay)."""
+        return autoplay_tick(self, time.monotonic() if now is None else now)
 
     @property
     def autoplay_delay(self) -> float:

@@ -19,6 +19,7 @@ from explorer.backend.types import Candidate
 from explorer.context_limit import context_error
 from explorer.sampling import (
     Distributions,
+    SamplingError,
     SamplingSettings,
     apply_preset,
     distributions,
@@ -300,3 +301,23 @@ class StopRule:
         if context_error(total_len, self.max_context, adding=1):
             return f"the prompt reached the model's context limit of {self.max_context} tokens"
         return None
+
+
+def start_sampler(config, backend, keep, notify) -> tuple[Sampler, StopRule]:
+    """The explorer core's sampler and stop rule on `backend`: from [sampling] over the
+    model's own generation settings, or `keep` (the previous model's (Sampler, StopRule)
+    after a model switch: its resolved seed, knobs, token limit and stop strings stay).
+    A [sampling] value the model's defaults reject is one sentence, then the defaults."""
+    if keep is not None:
+        settings = keep[0].settings  # its seed is resolved: the same draws follow
+        max_tokens, stop = keep[1].max_tokens, keep[1].stop_strings
+    else:
+        max_tokens, stop = config.max_tokens, tuple(config.stop)
+        try:
+            settings = config.resolve(backend.sampling_defaults())
+        except SamplingError as exc:
+            notify(str(exc), title="Sampler", severity="error", timeout=10)
+            settings = config.resolve(type(backend.sampling_defaults())())
+    return Sampler(settings), StopRule(max_tokens=max_tokens, stop_strings=stop,
+                                       eos_ids=frozenset(backend.eos_ids),
+                                       max_context=backend.info.max_context)
