@@ -114,3 +114,24 @@ async def test_quit_and_resume_shows_exactly_the_session(tmp_path):
         await pilot.press("enter")
         await settle(third, pilot)
         assert _state(third) == before
+
+
+@requires_model
+async def test_resume_keeps_the_attribution_method(tmp_path):
+    """Seen in tmux: quit on `attention`, `--resume` came back on saliency (the layer was
+    kept, the method was not)."""
+    path = tmp_path / "session.json"
+    first = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), keep_session=True, session_file=path)
+    async with first.run_test(size=SIZE) as pilot:
+        await settle(first, pilot)
+        for key in ("i", "i"):  # attribution on (saliency), then input × gradient
+            await pilot.press(key)
+            await settle(first, pilot)
+        assert first.main.views.attribution_method == "input_x_gradient"
+        await pilot.press("ctrl+q")
+
+    second = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), resume=load_session(path))
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(second, pilot)
+        assert second.main.colour is ColourLayer.ATTRIBUTION
+        assert second.main.views.attribution_method == "input_x_gradient"

@@ -13,6 +13,7 @@ from pathlib import Path
 from textual.app import SystemCommand
 from textual.binding import Binding
 
+from explorer.backend.types import ATTRIBUTION_BASELINES, ATTRIBUTION_METHODS
 from explorer.report.data import LAYERS
 from explorer.session.keep import SessionFileError, SessionKeeper, last_session, load_session, session_path
 from explorer.session.views import View
@@ -68,7 +69,9 @@ class ShareActions:
     # -- the session ----------------------------------------------------------------------------
     def ui_state(self) -> dict:
         s = self.screen
-        return {"layer": s.views.colour.name, "layer_view": s.views.layer_view.name, "plot": self.plot}
+        return {"layer": s.views.colour.name, "layer_view": s.views.layer_view.name, "plot": self.plot,
+                "attribution_method": s.views.attribution_method,
+                "attribution_baseline": s.views.attribution_baseline}
 
     def capture(self):
         s = self.screen
@@ -120,6 +123,10 @@ class ShareActions:
         s.views.colour = ColourLayer.__members__.get(str(ui.get("layer")), ColourLayer.NONE)
         s.views.layer_view = LayerView.__members__.get(str(ui.get("layer_view")), LayerView.NONE)
         self.plot = bool(ui.get("plot"))
+        if ui.get("attribution_method") in ATTRIBUTION_METHODS:  # (a file from an older version lacks it)
+            s.views.attribution_method = ui["attribution_method"]
+        if ui.get("attribution_baseline") in ATTRIBUTION_BASELINES:
+            s.views.attribution_baseline = ui["attribution_baseline"]
         s.drawing.drawn = None
         s.redraw()
 
