@@ -97,3 +97,7 @@ async def test_model_comparison_screen(bf16):
         await settle(app, pilot)
         assert screen.marked == want.ranked()[0].position
         assert f"position {screen.marked} " in screen_text(app)
+        await pilot.press("p")  # back to the main screen, its position cursor there
+        await settle(app, pilot)
+        assert app.screen is app.main and app.main.core.cursor.index == want.ranked()[0].position
+        assert f"position {want.ranked()[0].position + 1}/{len(ids)}" in screen_text(app)

@@ -42,7 +42,7 @@ class CompareActions:
                    "or --compare-server URL.")
             self.screen.notify(why, title="Compare", severity="warning", timeout=6)
             return
-        self.screen.app.push_screen(ModelScreen(core))
+        self.screen.app.push_screen(ModelScreen(core), callback=lambda _: self.screen.redraw())
 
     def commands(self):
         yield SystemCommand("Compare branches", "The current prompt against its parent fork (tab: another prompt)",

@@ -7,7 +7,8 @@ their probability colour with an entropy strip beneath, total log-prob and mean 
 
 ModelScreen (`V`, with a model B loaded): the prompt on a KL(A‖B) colour layer, the next
 tokens with both models' probabilities, and the positions ranked by divergence; `enter`
-on one marks it in the prompt and shows its numbers.
+on one marks it in the prompt and shows its numbers; `p` goes back to the main screen
+with the position cursor on it.
 """
 
 from __future__ import annotations
@@ -163,7 +164,11 @@ class ModelScreen(_CompareScreen):
     ModelScreen #compare-ranked { width: 1fr; height: 1fr; }
     ModelScreen #compare-prompt { max-height: 12; overflow-y: auto; }
     """
-    BINDINGS = _CompareScreen.BINDINGS + [Binding("enter", "jump", "Mark position", id="compare.jump", priority=True)]
+    BINDINGS = _CompareScreen.BINDINGS + [
+        Binding("enter", "jump", "Mark position", id="compare.jump", priority=True),
+        # The main screen's position cursor there: the table shows the distribution before it.
+        Binding("p", "go_to_position", "Go to position", id="compare.position"),
+    ]
 
     def __init__(self, core) -> None:
         super().__init__(core)
@@ -237,6 +242,15 @@ class ModelScreen(_CompareScreen):
             f"{make_visible(self.core.backend.token_text(p.top1_a))!r}, B "
             f"{make_visible(self.core.backend.token_text(p.top1_b))!r}"))
         self._draw_prompt(self.result)
+
+    def action_go_to_position(self) -> None:
+        """Back to the main screen with its position cursor on the marked position (or the
+        highlighted one)."""
+        if self.marked is None:
+            self.action_jump()
+        if self.marked is not None:
+            self.core.cursor.put(self.marked)
+            self.dismiss(self.marked)
 
     @on(OptionList.OptionSelected)
     def _selected(self) -> None:
