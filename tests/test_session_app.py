@@ -135,3 +135,28 @@ async def test_resume_keeps_the_attribution_method(tmp_path):
         await settle(second, pilot)
         assert second.main.colour is ColourLayer.ATTRIBUTION
         assert second.main.views.attribution_method == "input_x_gradient"
+
+
+@requires_model
+async def test_resume_keeps_branch_points_and_the_position_cursor(tmp_path):
+    """A branch made at a position (`[` then `→`) and the cursor left on an earlier token
+    come back as they were."""
+    path = tmp_path / "session.json"
+    first = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), keep_session=True, session_file=path)
+    async with first.run_test(size=SIZE) as pilot:
+        await settle(first, pilot)
+        for key in ("left_square_bracket", "left_square_bracket", "down", "right",  # branch
+                    "left_square_bracket", "left_square_bracket"):  # cursor two tokens back
+            await pilot.press(key)
+            await settle(first, pilot)
+        branched = first.main.book.current.branched_from
+        cursor = first.main.core.cursor.index
+        assert branched is not None and cursor is not None
+        await pilot.press("ctrl+q")
+
+    second = RecordingApp(make_settings(tmp_path), engine=embedded_engine(), resume=load_session(path))
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(second, pilot)
+        assert second.main.book.current.branched_from == branched
+        assert second.main.core.cursor.index == cursor
+        assert f"position {cursor + 1}/" in screen_text(second)

@@ -170,7 +170,8 @@ def capture(core, model: str, ui: Mapping[str, object] | None = None) -> Session
     prompts = tuple(SavedPrompt(
         ids=p.ids, original=p.original, origins=p.origins, text=decode(p.ids),
         original_text=decode(p.original), messages=p.messages,
-        parent=getattr(p, "parent", None), branch_at=getattr(p, "branch_at", None)) for p in book)
+        parent=p.branched_from[0] if p.branched_from else None,
+        branch_at=p.branched_from[1] if p.branched_from else None) for p in book)
     sampler, constraint = core.sampler, core.constraint
     return SessionState(
         model=model, prompts=prompts, index=book.index,
@@ -197,8 +198,11 @@ def restore_book(state: SessionState, backend) -> tuple[PromptBook, str | None]:
         same = (ids, original) == (saved.ids, saved.original)
         changed += not same
         messages = None if saved.messages is None else [{"role": r, "content": c} for r, c in saved.messages]
-        prompts.append(Prompt.new(ids, messages, original=original,
-                                  origins=saved.origins if same else (PROMPT,) * len(ids)))
+        prompt = Prompt.new(ids, messages, original=original,
+                            origins=saved.origins if same else (PROMPT,) * len(ids))
+        if saved.parent is not None and saved.branch_at is not None:  # where it branched
+            prompt = replace(prompt, branched_from=(int(saved.parent), int(saved.branch_at)))
+        prompts.append(prompt)
     book = PromptBook(prompts)
     book.select(prompts[min(max(state.index, 0), len(prompts) - 1)].key)
     if not changed:

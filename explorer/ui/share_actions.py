@@ -71,7 +71,7 @@ class ShareActions:
         s = self.screen
         return {"layer": s.views.colour.name, "layer_view": s.views.layer_view.name, "plot": self.plot,
                 "attribution_method": s.views.attribution_method,
-                "attribution_baseline": s.views.attribution_baseline}
+                "attribution_baseline": s.views.attribution_baseline, "position": s.core.cursor.index}
 
     def capture(self):
         s = self.screen
@@ -127,6 +127,8 @@ class ShareActions:
             s.views.attribution_method = ui["attribution_method"]
         if ui.get("attribution_baseline") in ATTRIBUTION_BASELINES:
             s.views.attribution_baseline = ui["attribution_baseline"]
+        if isinstance(ui.get("position"), int):  # the position cursor, where it was
+            s.core.cursor.put(ui["position"])
         s.drawing.drawn = None
         s.redraw()
 
