@@ -56,3 +56,33 @@ def test_same_model_jsonl_and_greedy_generation(tmp_path, capsys):
     assert summary["summary"] and summary["top1_agreement"] == 1.0
     assert summary["positions"] == len(rows) - 1 and summary["max_kl"] < 1e-6
     assert "top-1 agreement" in out and "exact over the full vocabulary" in out
+
+
+def test_html_report_shows_the_kl_along_the_prompt(tmp_path, capsys):
+    """`compare --html`: model A's prompt as the report page, the KL along it as a plot whose
+    points are the JSONL's kl_ab, the summary beside it, and A's own probabilities."""
+    import html
+    import math
+    import re
+
+    jsonl, page = tmp_path / "cmp.jsonl", tmp_path / "cmp.html"
+    code, out, err = run(["--model", "embedded", "--compare-dtype", "bfloat16", "--prompt", PROMPT,
+                          "--jsonl", str(jsonl), "--html", str(page)], capsys)
+    assert code == 0, err
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    rows, summary = lines[:-1], lines[-1]
+    text = page.read_text()
+    plot = text[text.index('id="plot-kl"'):]
+    plot = plot[: plot.index("</svg>")]
+    points = {int(i): float(v) for i, v in re.findall(r"at (\d+): ([-+0-9.e]+)</title>", html.unescape(plot))}
+    want = {r["position"]: r["kl_ab"] for r in rows if r["kl_ab"] is not None}
+    assert points.keys() == want.keys()
+    for i, v in want.items():
+        assert math.isclose(points[i], v, rel_tol=1e-3, abs_tol=1e-12)
+    comparison = text[text.index('id="comparison"'):]
+    assert f"<dd>{summary['max_kl_position']}</dd>" in comparison and "bfloat16" in comparison
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', text, re.S).group(1))
+    for token, row in zip(data["tokens"][1:], rows[1:]):  # A's p of each token, from the JSONL
+        assert token["id"] == row["token_id"]
+        assert math.isclose(token["prob"], math.exp(row["logprob_a"]), rel_tol=1e-4)
+    assert "src=" not in text and "href=" not in text  # self-contained

@@ -23,8 +23,8 @@ from explorer.context_limit import context_error
 from explorer.core.export import ExportError, check_writable, write_jsonl
 from explorer.core.progress import TraceProgress
 from explorer.core.trace import check_length, trace
-from explorer.flags import (add_compare_flags, add_model_flags, add_prompt_flags, compare_asked,
-                            compare_settings, settings_from_args)
+from explorer.flags import (add_compare_flags, add_model_flags, add_prompt_flags, add_report_flags,
+                            compare_asked, compare_settings, settings_from_args)
 from explorer.inputs import check_prompt_file
 from explorer.output_paths import print_report
 from explorer.session.files import PromptFileError
@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model A first generates N tokens greedily; B scores the same ones")
     parser.add_argument("--jsonl", type=Path, metavar="PATH",
                         help="write one JSON object per position, then a summary line, to PATH")
+    add_report_flags(parser)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -58,8 +59,9 @@ def _check_args(args: argparse.Namespace) -> None:
     check_prompt_file(args.input)
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
         raise UsageError(f"--max-new-tokens must be at least 1, not {args.max_new_tokens}.")
-    if args.jsonl is not None:
-        check_writable(args.jsonl, reading=args.input)
+    for path in (args.jsonl, args.html):
+        if path is not None:
+            check_writable(path, reading=args.input)
 
 
 def _describe(backend) -> str:
@@ -134,11 +136,34 @@ def run(args: argparse.Namespace, settings: Settings, settings_b: Settings, prog
                 cmp = compare_models(a, b, ids, progress=on_rows)
             if args.jsonl is not None:
                 write_jsonl(args.jsonl, jsonl_lines(cmp, len(start.ids)))
+            if args.html is not None:
+                _write_html(args, a, cmp)
             return format_report(cmp, a, b, len(start.ids), a.token_text)
         finally:
             b.close()
     finally:
         a.close()
+
+
+def _write_html(args: argparse.Namespace, a, cmp: ModelComparison) -> None:
+    """Model A's prompt as one HTML page (explorer.report), with the KL along it and the
+    summary. A's records cost one more prefill of A (the comparison keeps no records)."""
+    from explorer.report.build import write_report
+
+    summary = cmp.summary()
+    title = "KL(A‖B) ≥ (lower bound)" if cmp.kl_bound else "KL(A‖B)"
+    facts = [("model A", f"{cmp.name_a} ({cmp.dtype_a})"), ("model B", f"{cmp.name_b} ({cmp.dtype_b})")]
+    facts += [(k.replace("_", " "), str(v)) for k, v in summary.items()
+              if k not in ("summary", "model_a", "model_b", "dtype_a", "dtype_b")]
+    comparison = {"title": title, "kl": [_num(p.kl_ab) for p in cmp.positions], "facts": facts}
+    try:
+        records = a.sync("compare-html", cmp.ids)
+        write_report(args.html, a, records, title=f"compare · {cmp.name_a} vs {cmp.name_b}",
+                     layer=args.html_layer, comparison=comparison)
+    except OSError as exc:
+        raise ExportError(f"Could not write {args.html}: {exc.strerror or type(exc).__name__}.") from exc
+    finally:
+        a.forget("compare-html")
 
 
 def run_args(args: argparse.Namespace) -> int:

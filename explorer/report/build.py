@@ -17,8 +17,9 @@ def report_from(backend: Backend, records: Sequence[TokenRecord], *, title: str,
                 finals: Mapping[int, Mapping[int, float | None]] | None = None,
                 tracked: TrackedSeries | None = None, tree: dict | None = None,
                 layer: str = "probability", origins: Sequence[str] | None = None,
-                top_k: int | None = 10, next_final: Mapping[int, float | None] | None = None) -> Report:
-    return build_report(top_k=top_k, next_final=next_final, title=title, info=backend.info, records=records,
+                top_k: int | None = 10, next_final: Mapping[int, float | None] | None = None,
+                comparison: dict | None = None) -> Report:
+    return build_report(top_k=top_k, next_final=next_final, comparison=comparison, title=title, info=backend.info, records=records,
                         token_bytes=backend.token_bytes, token_text=backend.token_text,
                         special_ids=backend.special_ids, settings=settings, finals=finals,
                         tracked=tracked, tree=tree, layer=layer, origins=origins)

@@ -57,6 +57,9 @@ class Report:
     next_top: list[dict] = field(default_factory=list)  # the candidates after the last token
     tree: dict | None = None
     created: str = ""
+    # A model comparison (`compare --html`): {"title", "kl", "facts"}: KL(A‖B) per position
+    # (a lower bound when a server is on a side, and the title says so).
+    comparison: dict | None = None
 
 
 def candidates(top, final: Mapping[int, float | None] | None, k: int | None) -> list[dict]:
@@ -147,8 +150,9 @@ def build_report(*, title: str, info: ModelInfo, records: Sequence[TokenRecord],
                  tracked: TrackedSeries | None = None, tree: dict | None = None,
                  layer: str = "probability", origins: Sequence[str] | None = None,
                  top_k: int | None = 10, now: datetime | None = None,
-                 next_final: Mapping[int, float | None] | None = None) -> Report:
-    """next_final: logprob_final of the next token's candidates (None: excluded), where the
+                 next_final: Mapping[int, float | None] | None = None,
+                 comparison: dict | None = None) -> Report:
+    """comparison: see Report.comparison. next_final: logprob_final of the next token's candidates (None: excluded), where the
     sampler's p_final after the last position is known (the app's kept row)."""
     if layer not in LAYERS and layer != NO_LAYER:
         raise ValueError(f"A report colours by {', '.join(LAYERS)} or {NO_LAYER}, not {layer!r}.")
@@ -161,7 +165,7 @@ def build_report(*, title: str, info: ModelInfo, records: Sequence[TokenRecord],
         series=prompt_curves(records),
         tracked=tracked_rows(tracked, token_text), facts=facts, layer=layer,
         next_top=candidates(records[-1].top, next_final, top_k) if records else [], tree=tree,
-        created=created)
+        created=created, comparison=comparison)
 
 
 __all__ = ["LAYERS", "NO_LAYER", "Report", "build_report", "Kind", "finite", "tree_data"]

@@ -168,6 +168,13 @@ def render_html(report: Report) -> str:
                         ("entropy (nats)", report.series["entropy"])],
                        title="Surprisal −ln p and entropy along the prompt", y_label="nats",
                        plot_id="plot-surprisal")]
+    compared = ""
+    if report.comparison is not None:
+        c = report.comparison
+        plots.append(line_plot([(c["title"], c["kl"])], title=f"{c['title']} along the prompt",
+                               y_label="nats", plot_id="plot-kl"))
+        compared = ('<h2>Model comparison</h2><dl class="facts" id="comparison">'
+                    + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in c["facts"]) + "</dl>")
     tracked = ""
     if report.tracked:
         plots.append(line_plot([(t["text"], t["probs"]) for t in report.tracked],
@@ -199,6 +206,7 @@ def render_html(report: Report) -> str:
 <div id="tip" role="tooltip"></div>
 <h2>Next token</h2>
 {_candidates(report.next_top)}
+{compared}
 {tracked}
 <h2>Along the prompt</h2>
 {"".join(plots)}
