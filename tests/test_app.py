@@ -275,9 +275,10 @@ async def test_layer_view_key_explains_how_to_enable():
 
 async def test_question_mark_lists_every_key_and_the_footer_fits():
     """The footer shows what fits in 120 columns, ending with its last key; `?` opens a
-    panel with every key, those left out of the footer included, and closes it again."""
+    panel with every key, those left out of the footer included, and closes it again.
+    (Tall enough that the panel's list is not cut: it has grown past 40 rows.)"""
     app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(SIZE[0], 90)) as pilot:
         await settle(app, pilot)
         footer = screen_text(app).splitlines()[-1]
         assert "? Keys" in footer and "g Autoplay" in footer and footer.rstrip().endswith("^p palette")

@@ -123,8 +123,9 @@ def server_valids(backend, spec: ConstraintSpec, completion: Sequence[int],
     folder or the Hugging Face cache), its ids disagree with the server's, or the walk
     fails."""
     from explorer.sampling.constraint import Constraint, ConstraintError
+    from explorer.sampling.local_tokenizer import local_tokenizer
 
-    tokenizer = _server_tokenizer(backend)
+    tokenizer = local_tokenizer(backend.info.name, backend.encode)
     if tokenizer is None:
         return None
     vocab = backend.info.vocab_size
@@ -138,23 +139,6 @@ def server_valids(backend, spec: ConstraintSpec, completion: Sequence[int],
         return out
     except (ConstraintError, IndexError):
         return None
-
-
-PROBE = "The quick brown fox, 12 + 30 = 42. Ünïcödé ✓"
-
-
-def _server_tokenizer(backend):
-    """The tokenizer of the server's model, loaded locally without the network, if its
-    token ids for PROBE are the server's; else None."""
-    try:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(backend.info.name, local_files_only=True)
-        mine = tokenizer(PROBE, add_special_tokens=False)["input_ids"]
-        theirs = list(backend.encode(PROBE))
-    except Exception:  # not on this machine, or a server that cannot tokenize: no `valid`
-        return None
-    return tokenizer if theirs[len(theirs) - len(mine):] == mine and mine else None
 
 
 def add_valid_fields(lines: list[dict], valids: Sequence[Mapping[int, bool]] | None) -> list[dict]:

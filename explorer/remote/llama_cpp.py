@@ -63,7 +63,7 @@ class LlamaCppBackend(RemoteBackend):
         return Capabilities(exact_entropy=False, influence=False, lens=False,
                             prompt_logprobs=False, tracked_tokens=False, sampling=False,
                             server_sampling=True, chat=True, max_top_k=None, kind=base.kind,
-                            reasons=(("tracked", TRACKED_MISSING),))
+                            reasons=(*base.reasons, ("tracked", TRACKED_MISSING)))
 
     # -- text -----------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
