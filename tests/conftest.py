@@ -133,3 +133,25 @@ def count_forwards(engine) -> list[int]:
 
     engine.model.forward = counting
     return calls
+
+
+@pytest.fixture(scope="session")
+def embedded_reference():
+    """The embedded model loaded by plain transformers (fp32, eval) with its tokenizer: the
+    independent computation that tests hold the app's, trace's and the report's numbers to.
+    Loaded once per test run."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from explorer.config import EMBEDDED_MODEL_DIR
+
+    model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED_MODEL_DIR), dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(str(EMBEDDED_MODEL_DIR))
+
+
+def full_logprobs(model, ids):
+    """log-softmax of the logits after every position of one plain forward pass: [len(ids), V], fp32."""
+    import torch
+
+    with torch.no_grad():
+        return torch.log_softmax(model(torch.tensor([list(ids)])).logits[0].float(), dim=-1)

@@ -7,13 +7,13 @@ table keeps the top-K asked for; the text report shows tracked tokens per step."
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
 
+from conftest import full_logprobs
+
 from explorer import cli
-from explorer.config import EMBEDDED_MODEL_DIR
 from explorer.core.trace import trace
 from explorer.remote import open_remote
 
@@ -22,16 +22,11 @@ EXAMPLE = ["--prompt=What is machine learning?", "--seed=42"]  # Token Tracer's 
 
 
 @pytest.fixture(scope="module")
-def reference():
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED_MODEL_DIR), dtype=torch.float32).eval()
-    return model, AutoTokenizer.from_pretrained(str(EMBEDDED_MODEL_DIR))
+def reference(embedded_reference):
+    return embedded_reference  # (tests/conftest.py: loaded once per run)
 
 
-def logprobs_of(model, ids) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
+logprobs_of = full_logprobs  # one plain forward pass (tests/conftest.py)
 
 
 def completion_of(report: str) -> list[int]:

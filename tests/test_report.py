@@ -52,11 +52,8 @@ def traced(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference():
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED_MODEL_DIR), dtype=torch.float32).eval()
-    return model, AutoTokenizer.from_pretrained(str(EMBEDDED_MODEL_DIR))
+def reference(embedded_reference):
+    return embedded_reference  # (tests/conftest.py: loaded once per run)
 
 
 @torch.no_grad()

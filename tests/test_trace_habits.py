@@ -14,8 +14,9 @@ import pytest
 import torch
 from app_fixtures import requires_model
 
+from conftest import full_logprobs
+
 from explorer import cli
-from explorer.config import EMBEDDED_MODEL_DIR
 
 pytestmark = requires_model
 PROMPT = "Once upon a time, there was a"
@@ -23,17 +24,11 @@ TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def reference():
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(str(EMBEDDED_MODEL_DIR), dtype=torch.float32).eval()
-    return model, AutoTokenizer.from_pretrained(str(EMBEDDED_MODEL_DIR))
+def reference(embedded_reference):
+    return embedded_reference  # (tests/conftest.py: loaded once per run)
 
 
-def logprobs_of(model, ids) -> torch.Tensor:
-    """log-softmax of the logits after every position: [len(ids), V], fp32."""
-    with torch.no_grad():
-        return torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), dim=-1)
+logprobs_of = full_logprobs  # one plain forward pass (tests/conftest.py)
 
 
 def run(tmp_path, capsys, *flags, name="t.jsonl", code=0):
