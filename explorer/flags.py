@@ -91,8 +91,9 @@ def add_attribution_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("attribution")
     group.add_argument("--attribution-steps", type=int, metavar="N", default=None,
                        help="integrated gradients: the steps along the path to start with; "
-                            "they double until the scores add up to within 2%% of Δ log p "
-                            "or 512 (default 32, config.toml [attribution] n_steps)")
+                            "intervals are halved where the scores do not add up, until "
+                            "within 2%% of Δ log p or 512 steps (default 32, config.toml "
+                            "[attribution] n_steps)")
     group.add_argument("--attribution-baseline", metavar="NAME", default=None,
                        help="integrated gradients: where the path starts: "
                             f"{', '.join(ATTRIBUTION_BASELINES)} (default {ATTRIBUTION_BASELINES[0]}, config.toml "

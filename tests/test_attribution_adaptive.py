@@ -1,9 +1,11 @@
 """Integrated gradients from the default baseline (mean-keep-first) with adaptive steps, and
 the attention method, against independent computations:
 
-- the Clenshaw-Curtis weights against the exact integral of the Chebyshev interpolant
-  (numpy's chebyshev module, a different construction);
-- the scores against a sum over the same points of plain torch.autograd.grad gradients
+- the Clenshaw-Curtis start points' weights against the exact integral of the Chebyshev
+  interpolant (numpy's chebyshev module, a different construction);
+- the refinement on a path whose integral is known in closed form (a narrow arctan step);
+- the quadrature weights against the integrals of the points' hat functions (numpy), and
+  the scores against a sum over the same points of plain torch.autograd.grad gradients
   (never the engine's code), and the path's ends against plain forward passes;
 - completeness within 2% on every tiny architecture in conftest.py;
 - attention against transformers' eager attentions of one full forward pass.
@@ -63,11 +65,22 @@ def baseline_rows(model, ids, name="mean-keep-first"):
     return e, b
 
 
-def reference_ig(model, ids, target, steps, batch=33):
-    """sum_j w_j * (e - b) . df/de at b + alpha_j (e - b), with torch.autograd.grad, over
-    the points and weights of `chebyshev_points_and_weights`; plus f(e), f(b)."""
+def hat_weights(points: np.ndarray) -> np.ndarray:
+    """The trapezoid rule's weights, built independently: w_k = the integral over [0, 1] of the
+    piecewise-linear function that is 1 at point k and 0 at the others (numpy.trapezoid
+    on a fine grid that contains every point)."""
+    grid = np.union1d(points, np.linspace(0, 1, 20001))
+    return np.array([np.trapezoid(np.interp(grid, points, np.eye(len(points))[k]), grid)
+                     for k in range(len(points))])
+
+
+def reference_ig(model, ids, target, points, weights, batch=33):
+    """sum_k w_k * (e - b) . df/de at b + alpha_k (e - b), with torch.autograd.grad, over the
+    given points and weights; plus f(e), f(b)."""
     e, b = baseline_rows(model, ids)
-    alphas, weights = chebyshev_points_and_weights(steps)
+    alphas, weights = np.asarray(points), np.asarray(weights)
+    assert alphas[0] == 0.0 and alphas[-1] == 1.0 and np.all(np.diff(alphas) > 0)
+    np.testing.assert_allclose(weights, hat_weights(alphas), atol=1e-9)
     total = torch.zeros(len(ids), dtype=torch.float64)
     ends = {}
     for start in range(0, len(alphas), batch):
@@ -98,7 +111,7 @@ def test_default_baseline_is_complete_on_every_tiny_architecture(make_engine, to
     target = engine.sync("p", ids)[-1].top[0].token_id
     ig = engine.attribution("p", target, "integrated_gradients")
     assert ig.baseline == ATTRIBUTION_BASELINES[0] == "mean-keep-first"
-    assert ig.n_steps in (32, 64, 128, 256, 512) and ig.values[0] == 0
+    assert 32 <= ig.n_steps <= 512 and len(ig.points) == ig.n_steps + 1 and ig.values[0] == 0
     e, b = baseline_rows(engine.model, ids)
     with torch.no_grad():
         f = torch.log_softmax(engine.model(inputs_embeds=torch.cat([e, b]), use_cache=False)
@@ -109,7 +122,8 @@ def test_default_baseline_is_complete_on_every_tiny_architecture(make_engine, to
         (family, ig.n_steps, ig.completeness)
     assert ig.complete and ig.fields() == {
         "attribution_method": "integrated_gradients", "attribution_baseline": "mean-keep-first",
-        "attribution_steps": ig.n_steps, "attribution_completeness": round(ig.completeness, 6)}
+        "attribution_steps": ig.n_steps, "attribution_completeness": round(ig.completeness, 6),
+        "attribution_points": list(ig.points), "attribution_weights": list(ig.weights)}
 
 
 @pytest.mark.parametrize("family", ["llama", "gpt2", "gemma2"])
@@ -118,12 +132,12 @@ def test_scores_equal_an_independent_autograd_sum_over_the_same_points(make_engi
     ids = engine.encode(TEXT)
     target = engine.sync("p", ids)[-1].top[1].token_id
     ig = engine.attribution("p", target, "integrated_gradients")
-    assert_scores_match(ig, *reference_ig(engine.model, ids, target, ig.n_steps))
+    assert_scores_match(ig, *reference_ig(engine.model, ids, target, ig.points, ig.weights))
 
 
-def test_steps_double_until_complete_and_reuse_their_points(make_engine, tokenizer):
-    """Starting from 2 steps the result doubles until within 2%, and computes each point
-    once (Clenshaw-Curtis is nested): n + 1 gradient points in all, not 3 + 5 + 9 + ..."""
+def test_path_is_refined_until_complete_and_computes_each_point_once(make_engine, tokenizer):
+    """Starting from 2 steps the path is refined until within 2%, and computes each point
+    once: n + 1 gradient points in all for n steps."""
     engine = make_engine("llama")
     ids = engine.encode(TEXT)
     target = engine.sync("p", ids)[-1].top[0].token_id
@@ -138,14 +152,43 @@ def test_steps_double_until_complete_and_reuse_their_points(make_engine, tokeniz
     engine.model.forward = counting
     ig = engine.attribution("p", target, "integrated_gradients", n_steps=2)
     n = ig.n_steps
-    assert n > 2 and math.log2(n) == int(math.log2(n)) and ig.complete
-    assert sum(points) == n + 1
-    # Half as many steps, not allowed to double, were not complete: that is why it doubled.
+    assert n > 2 and ig.complete
+    assert sum(points) == n + 1 == len(set(ig.points))
+    # The 2 steps alone, not allowed to refine, were not complete: that is why it refined.
     from explorer.engine.attribution import Attributor
 
     fixed = Attributor(engine.model).attribute(ids, target, "integrated_gradients",
-                                               n_steps=n // 2, max_steps=n // 2)
-    assert fixed.n_steps == n // 2 and not fixed.complete
+                                               n_steps=2, max_steps=2)
+    assert fixed.n_steps == 2 and not fixed.complete
+
+
+def test_refinement_finds_a_narrow_step_that_even_points_miss():
+    """A path whose f is a narrow arctan step at alpha = 0.37 (width 1e-3): f(e) - f(b) is
+    known in closed form. The adaptive path comes within 2% with far fewer than 512
+    steps, its points crowd around the step, and 512 even (Clenshaw-Curtis) steps miss."""
+    from explorer.engine.ig_path import clenshaw_curtis
+    from explorer.engine.ig_run import Integrand, Path, adaptive
+
+    centre, width = 0.37, 1e-3
+    embeds, baseline = torch.ones(1, 1, 1), torch.zeros(1, 1, 1)
+
+    def f(x):  # [B, 1, 1] -> [B]; on the path x = alpha
+        return torch.atan((x[:, 0, 0] - centre) / width)
+
+    exact = math.atan((1 - centre) / width) - math.atan(-centre / width)
+    path = Path(f, embeds, baseline, batch=16, log_grid=False)
+    alphas, weights, keys, unresolved = adaptive(path, Integrand(), 32, 512, lambda missing: None)
+    g = np.array([width / ((a - centre) ** 2 + width ** 2) for a in alphas])  # f' in closed form
+    assert abs(weights @ g - exact) <= 0.02 * abs(exact)
+    f = np.arctan((alphas - centre) / width)
+    errors = (g[1:] + g[:-1]) / 2 * np.diff(alphas) - np.diff(f)
+    assert unresolved == pytest.approx(np.abs(errors).sum() / abs(exact), rel=1e-3)  # f in fp32
+    assert len(alphas) - 1 < 200
+    _, even, w_even = clenshaw_curtis(512)
+    added = np.setdiff1d(alphas, clenshaw_curtis(32)[1])
+    assert np.sum(np.abs(added - centre) < 0.01) > len(added) / 2
+    g_even = [width / ((a - centre) ** 2 + width ** 2) for a in even]  # f' in closed form
+    assert abs(np.dot(w_even, g_even) - exact) > 0.02 * abs(exact)
 
 
 def test_attention_equals_eager_attentions_of_a_full_forward(make_engine, tokenizer):

@@ -7,8 +7,9 @@ For a target token t after the last position, with e_i the input embedding of po
 - input x gradient:      sum_d e_{i,d} * df/de_{i,d}
 - integrated gradients:  sum_d (e_{i,d} - b_{i,d}) * integral_0^1 df/de_{i,d}(b + a(e - b)) da,
                          baseline b = mean-keep-first by default (ig_baseline.py has the
-                         others), the integral by Clenshaw-Curtis points from n_steps
-                         doubled until the scores add up (ig_run.py); from zero, points
+                         others), the integral by the trapezoid over points that start
+                         at n_steps + 1 and are added where the scores do not add up
+                         (ig_run.py); from zero, points
                          placed in ln(alpha) where f moves (ig_path.py says why).
 - attention:             the attention weights from the last position (the one that
                          predicts t) to each position, averaged over every layer and head,
@@ -38,7 +39,7 @@ from explorer.backend.types import ATTRIBUTION_METHODS, DEFAULT_BASELINE, Attrib
 from . import attention_rows, ig_path, placement
 from .attribution_run import BACKWARD, LayerWatch, Run, frozen_weights
 from .ig_baseline import Baselines
-from .ig_run import MAX_STEPS, Integrand, Path, converged, ends, rule
+from .ig_run import MAX_STEPS, Integrand, Path, adaptive, ends, log_rule
 from explorer.lru import LRU
 
 DEFAULT_STEPS = 32
@@ -53,7 +54,7 @@ CACHE_ENTRIES = 64
 PARTIAL_ENTRIES = 4
 GRAD_COST = 1.0 + BACKWARD  # a gradient point in forward-point units (attribution_run.py)
 # Where the gradient points go: "log" = the scan and log-spaced panels of ig_path.py,
-# "even" = Clenshaw-Curtis on [0, 1] (nested, for doubling), "auto" = log from the zero
+# "even" = on [0, 1], Clenshaw-Curtis refined where needed (ig_run.py), "auto" = log from the zero
 # baseline, even from the others (benchmarks/ig_completeness.py measured both).
 GRIDS = ("auto", "log", "even")
 
@@ -103,8 +104,8 @@ class Attributor:
                   cancelled: Callable[[], bool] | None = None) -> Attribution:
         """Scores per position of `ids` for log p_base(target) after the last position
         (`n_steps`, `max_steps` and `baseline` matter to integrated gradients only: its
-        steps start at n_steps and double until the scores add up to within 2% or
-        max_steps). Raises Unavailable (one sentence) or Cancelled (nothing cached then)."""
+        path starts at n_steps steps and is refined until the scores add up to within 2%
+        or it has max_steps). Raises Unavailable (one sentence) or Cancelled (nothing cached then)."""
         if method not in ATTRIBUTION_METHODS:
             raise ValueError(f"unknown attribution method {method!r}; use one of {ATTRIBUTION_METHODS}")
         if not self.available:
@@ -209,31 +210,34 @@ class Attributor:
         path = Path(lambda x: self._forward(run, x), embeds, baseline,
                     self.batch_tokens // len(ids), log_grid)
         memo = self._partial.pop(key) or Integrand()  # asked again after a cancel: kept
+        plan = lambda missing: run.plan(run.done + GRAD_COST * missing)  # noqa: E731
         try:
-            if log_grid and memo.ends is None:
-                with torch.no_grad():  # the two ends of the path
-                    run.points(2)
-                    memo.ends = tuple(self.log_p(torch.cat([embeds, baseline]), run.target).tolist())
-            probe = lambda: self._scan(run, path, memo.ends)  # noqa: E731
-            # From zero the log grid's points are not nested (each count its own), so
-            # doubling would pay for every count again: it keeps n_steps and reports how
-            # complete it is; the nested Clenshaw-Curtis path doubles.
-            top = steps if log_grid else max(int(max_steps), steps)
-            while True:
-                keys, alphas, weights = rule(path, memo, steps, probe)
-                run.plan(run.done + GRAD_COST * path.missing(memo, keys))
+            if log_grid:
+                if memo.ends is None:
+                    with torch.no_grad():  # the two ends of the path
+                        run.points(2)
+                        memo.ends = tuple(self.log_p(torch.cat([embeds, baseline]), run.target).tolist())
+                probe = lambda: self._scan(run, path, memo.ends)  # noqa: E731
+                # From zero the log grid's points are not nested (each count its own), so
+                # refining would pay for every count again: it keeps n_steps and reports how
+                # complete it is.
+                keys, alphas, weights = log_rule(path, memo, steps, probe)
+                plan(path.missing(memo, keys))
                 path.fill(memo, keys, alphas)
-                values = np.einsum("k,kn->n", weights, np.stack([memo.s[k] for k in keys]))
-                f_e, f_b = ends(path, memo)
-                if converged(float(values.sum()), f_e, f_b) or steps * 2 > top:
-                    break
-                steps *= 2
+                unresolved = None  # Gauss-Legendre panels: no per-interval check
+            else:
+                alphas, weights, keys, unresolved = adaptive(path, memo, steps, max(int(max_steps), steps), plan)
         except Cancelled:
             self._partial.put(key, memo)
             raise
+        values = np.einsum("k,kn->n", weights, np.stack([memo.s[k] for k in keys]))
+        f_e, f_b = ends(path, memo)
         return Attribution(ids=ids, target=run.target, method="integrated_gradients",
                            values=values.astype(np.float32), log_p=float(f_e),
-                           log_p_baseline=float(f_b), n_steps=steps, baseline=name)
+                           log_p_baseline=float(f_b), baseline=name,
+                           n_steps=steps if log_grid else len(alphas) - 1,
+                           points=np.asarray(alphas, dtype=np.float64),
+                           weights=np.asarray(weights, dtype=np.float64), unresolved=unresolved)
 
     def _scan(self, run: Run, path: Path, ends: tuple[float, float]):
         """The log grid's forward-only scan toward the baseline (ig_path.scan)."""

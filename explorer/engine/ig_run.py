@@ -1,20 +1,27 @@
-"""Integrated gradients with adaptive steps: double until the scores add up.
+"""Integrated gradients with adaptive steps: refine the path where the scores do not add up.
 
 IG_i = sum_k w_k s_i(alpha_k), with the integrand s_i(alpha) = sum_d (e - b)_{i,d} *
 df/de_{i,d}(b + alpha (e - b)) at the quadrature points alpha_k. Summed over positions
-the integrand is df/dalpha, so sum_i IG_i = f(e) - f(b) when the quadrature is good.
+the integrand is g(alpha) = df/dalpha, so sum_i IG_i = f(e) - f(b) when the quadrature is good.
 
-The steps are adaptive: start at n_steps and double until |sum_i IG_i - (f(e) - f(b))|
-<= TOLERANCE * |f(e) - f(b)| (captum's "convergence delta" within 2%) or max_steps is
-reached. From a non-zero baseline the points are Clenshaw-Curtis on [0, 1] (ig_path.py):
-nested, so doubling keeps every gradient already computed and costs only the new points,
-and its two ends are the input and the baseline themselves, so f(e) and f(b) come out of
-the gradient passes (no separate forward of the ends). From zero, the log-spaced schedule
-of ig_path.py (its forward-only scan, then n_steps points): those are not nested, so
-the zero baseline keeps n_steps (captum's default, with its completeness reported).
+From a non-zero baseline the points start as the n_steps + 1 Clenshaw-Curtis points of
+[0, 1] (ig_path.py; both ends included, so f(e) and f(b) come out of the gradient passes)
+and the rule is the trapezoid over whatever points there are. Every gradient pass also
+gives f at its point, so each interval's own error is known exactly: the trapezoid of g
+over [a, a'] against f(a') - f(a). While |sum_i IG_i - (f(e) - f(b))| > TOLERANCE *
+|f(e) - f(b)| (captum's "convergence delta" beyond 2%), the intervals that carry most of
+that error are halved (one batch of new points per round) until max_steps intervals.
+Why not double everywhere (Clenshaw-Curtis, as before): on SmolLM2 the path from
+mean-keep-first crosses narrow regions where g swings by +-1000 over 0.003 of the path
+(a chat-template prompt), so a uniform rule needed more than 512 steps there while
+refining those regions needed 121 points; docs/attribution.md has the measurements.
+
+From zero, the log-spaced schedule of ig_path.py (its forward-only scan, then n_steps
+points): the zero baseline keeps n_steps (captum's default, with its completeness reported).
 
 The integrand is kept per point as a [n] float64 vector (not the [n, d] gradient), so a
-request cancelled mid-way keeps what it finished (`Integrand`) and resumes when asked again.
+request cancelled mid-way keeps what it finished (`Integrand`) and resumes when asked again
+(the refinement is deterministic given the values, so it asks for the same points).
 Weights need no gradient of their own: attribution.py switches them off for the request.
 """
 
@@ -30,6 +37,11 @@ from explorer.backend.types import COMPLETENESS_TOLERANCE as TOLERANCE  # within
 from . import ig_path
 
 MAX_STEPS = 512
+# A round halves the intervals with the largest errors until they hold this share of the
+# total error (or a batch is full): the rest wait for the next round, when the halved
+# ones may have settled the sum.
+COVER = 0.9
+NARROWEST = 1e-7  # an interval this short is not halved again (fp32 points would coincide)
 
 
 class Integrand:
@@ -93,10 +105,46 @@ class Path:
         return sum(key not in memo.s for key in keys)
 
 
-def rule(path: Path, memo: Integrand, steps: int, probe) -> tuple[list, np.ndarray, np.ndarray]:
-    """(keys, alphas, weights) of `steps` steps on this path."""
-    if not path.log_grid:
-        return ig_path.clenshaw_curtis(steps)
+def trapezoid(alphas: np.ndarray) -> np.ndarray:
+    """Weights of the trapezoid rule over sorted points: w_k = (alpha_{k+1} - alpha_{k-1}) / 2,
+    the ends half an interval."""
+    h = np.diff(alphas)
+    w = np.zeros(len(alphas))
+    w[:-1] += h / 2
+    w[1:] += h / 2
+    return w
+
+
+def interval_errors(alphas: np.ndarray, g: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Per interval: the trapezoid of g = df/dalpha over it minus f's actual change there."""
+    return (g[1:] + g[:-1]) / 2 * np.diff(alphas) - np.diff(f)
+
+
+def refine(alphas: np.ndarray, g: np.ndarray, f: np.ndarray, room: int) -> np.ndarray:
+    """The midpoints of the intervals that carry most of the trapezoid's error (largest
+    first, until COVER of the total or `room` points); none left to halve: empty."""
+    err = np.abs(interval_errors(alphas, g, f))
+    err[np.diff(alphas) < NARROWEST] = 0.0
+    total = float(err.sum())
+    chosen, held = [], 0.0
+    for j in np.argsort(-err, kind="stable"):
+        if len(chosen) >= room or err[j] == 0 or held >= COVER * total:
+            break
+        chosen.append(j)
+        held += float(err[j])
+    chosen = np.sort(np.asarray(chosen, dtype=int))
+    return (alphas[chosen] + alphas[chosen + 1]) / 2
+
+
+def start(steps: int) -> np.ndarray:
+    """The first points of a non-zero baseline's path: Clenshaw-Curtis, ends exactly 0 and 1."""
+    alphas = np.array(ig_path.clenshaw_curtis(steps)[1], dtype=np.float64)
+    alphas[0], alphas[-1] = 0.0, 1.0
+    return alphas
+
+
+def log_rule(path: Path, memo: Integrand, steps: int, probe) -> tuple[list, np.ndarray, np.ndarray]:
+    """(keys, alphas, weights) of `steps` steps on the zero baseline's log grid."""
     if memo.scan is None:
         memo.scan = probe()
     alphas, weights = ig_path.schedule(*memo.scan, steps)
@@ -104,7 +152,31 @@ def rule(path: Path, memo: Integrand, steps: int, probe) -> tuple[list, np.ndarr
 
 
 def ends(path: Path, memo: Integrand) -> tuple[float, float]:
-    """(f(e), f(b)): the Clenshaw-Curtis rule's own end points, or the log grid's forwards."""
+    """(f(e), f(b)): the path's own end points, or the log grid's forwards."""
     if path.log_grid:
         return memo.ends
-    return memo.f[(1, 1)], memo.f[(0, 1)]
+    return memo.f[1.0], memo.f[0.0]
+
+
+def adaptive(path: Path, memo: Integrand, steps: int, top: int, plan) -> tuple[np.ndarray, np.ndarray, list, float]:
+    """(alphas, weights, keys, unresolved) of a non-zero baseline's path: the start points,
+    then rounds of `refine` until the trapezoid's sum is within TOLERANCE of f(e) - f(b) or
+    the path has `top` intervals. `plan(n)` is told the n gradient points a round is about
+    to compute. `unresolved` = sum over intervals of |their error| / |f(e) - f(b)|: what
+    the completeness would be off by if no interval's error cancelled another's."""
+    alphas = start(steps)
+    while True:
+        keys = [float(a) for a in alphas]
+        plan(path.missing(memo, keys))
+        path.fill(memo, keys, alphas)
+        g = np.array([memo.s[k].sum() for k in keys])
+        f = np.array([memo.f[k] for k in keys])
+        weights = trapezoid(alphas)
+        change = abs(f[-1] - f[0])
+        unresolved = float(np.abs(interval_errors(alphas, g, f)).sum() / change) if change else 0.0
+        if converged(float(weights @ g), f[-1], f[0]) or len(alphas) - 1 >= top:
+            return alphas, weights, keys, unresolved
+        new = refine(alphas, g, f, min(path.batch, top + 1 - len(alphas)))
+        if not len(new):
+            return alphas, weights, keys, unresolved
+        alphas = np.sort(np.concatenate([alphas, new]))
