@@ -7,8 +7,10 @@ input x gradient pass of the same prompt, on ten varied prompts, in one run.
 Ten prompts of 8 to 64 tokens (prose, code, a chat-template prompt, multi-byte text); the
 target is each prompt's most likely next token. Per prompt, interleaved so that a change
 in the machine's load hits every method alike: input x gradient three times (before
-and after the others; the median is the unit), saliency, attention and integrated gradients (the defaults: baseline
-mean-keep-first, steps from --steps doubled until within 2% of Δ log p or 512). Each
+and after the others; the median is the unit), saliency, attention and integrated gradients
+(the defaults: baseline mean-keep-first, a path of --steps steps refined where the scores
+do not add up until within 2% of Δ log p or 512 steps; "unresolved" is the sum of the
+intervals' own errors, before they cancel, over Δ log p). Each
 figure is wall-clock seconds and CPU seconds of this process (the machine is shared: CPU
 time is what the work cost, wall time adds the waiting for a core). A warm-up call first
 (importing captum) is not timed.
@@ -144,12 +146,14 @@ def main() -> None:
                "saliency_x": sal[1] / unit_wall, "attention_x": att[1] / unit_wall,
                "ig_s": wall, "ig_cpu_s": cpu, "ig_x": wall / unit_wall, "ig_cpu_x": cpu / unit_cpu,
                "ig_steps": result.n_steps, "completeness": result.completeness,
+               "unresolved": result.unresolved,
                "ig_peak_mb": peak, "load": os.getloadavg()[0]}
         rows.append(row)
         print(f"{name:>9} {len(ids):>3} tok  IxG {unit_wall * 1e3:6.0f} ms (cpu {unit_cpu * 1e3:5.0f})"
               f"  saliency {row['saliency_x']:4.1f}x  attention {row['attention_x']:4.1f}x"
               f"  IG {wall:6.1f} s = {row['ig_x']:5.1f}x (cpu {row['ig_cpu_x']:5.1f}x)"
               f"  steps {result.n_steps:>3}  completeness {result.completeness:.4f}"
+              f" (unresolved {result.unresolved:.3f})"
               f"  peak +{peak:.0f} MB  load {row['load']:.1f}", flush=True)
     ratios = [r["ig_x"] for r in rows]
     cpu_ratios = [r["ig_cpu_x"] for r in rows]
