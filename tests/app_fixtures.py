@@ -32,7 +32,7 @@ def embedded_engine():
     return _engine
 
 
-def test_settings(tmp_path: Path | None = None, **overrides) -> Settings:
+def app_settings(tmp_path: Path | None = None, **overrides) -> Settings:
     # Pinned to the embedded model, whatever the app's default model becomes.
     # A fixed sampler seed: the table's subtitle shows it, and draws must repeat.
     settings = Settings(model=ModelSettings(name="embedded"), sampling=SamplingConfig(values={"seed": 1234}))
@@ -55,7 +55,7 @@ class RecordingApp(TokenExplorerApp):
 
 def make_app(tmp_path=None, *, engine=True, input_path=None, **overrides) -> RecordingApp:
     return RecordingApp(
-        test_settings(tmp_path, **overrides),
+        app_settings(tmp_path, **overrides),
         input_path=input_path,
         engine=embedded_engine() if engine else None,
     )

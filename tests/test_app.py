@@ -342,10 +342,10 @@ class GatedEngine:
 
 
 async def test_switching_away_supersedes_a_running_rebuild():
-    from app_fixtures import RecordingApp, test_settings
+    from app_fixtures import RecordingApp, app_settings
 
     gated = GatedEngine(embedded_engine())
-    app = RecordingApp(test_settings(), engine=gated)
+    app = RecordingApp(app_settings(), engine=gated)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         first = app.main.book.current.key

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 from app_fixtures import SIZE, RecordingApp, embedded_engine, make_app, requires_model, screen_text, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 from fake_backend import TableBackend
 
 from explorer.backend import Cancelled

@@ -5,7 +5,7 @@ first method, cycles the methods and turns it off past the last; `esc` turns it 
 from __future__ import annotations
 
 from app_fixtures import SIZE, RecordingApp, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 from test_app_attribution import GatedBackend
 
 from explorer.backend.types import ATTRIBUTION_METHODS

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from app_fixtures import SIZE, RecordingApp, screen_text, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 from fake_backend import TableBackend
 
 from explorer.backend import Backend

@@ -157,7 +157,7 @@ async def test_appended_tokens_that_do_not_fit_are_refused_and_forced_text_too()
 
 async def test_a_backend_without_logits_says_constraints_are_local_only():
     from app_fixtures import RecordingApp
-    from app_fixtures import test_settings as settings_for
+    from app_fixtures import app_settings as settings_for
     from fake_backend import TableBackend
 
     app = RecordingApp(settings_for(), engine=TableBackend())
@@ -201,7 +201,7 @@ async def test_applying_a_constraint_completes_its_compile_worker_when_its_threa
     import time
 
     from app_fixtures import RecordingApp
-    from app_fixtures import test_settings as settings_for
+    from app_fixtures import app_settings as settings_for
 
     from explorer.ui.constraint_panel import ConstraintPanel
 

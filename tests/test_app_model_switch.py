@@ -114,13 +114,13 @@ async def test_switch_to_another_tokenizer_retokenises_with_a_warning(tmp_path, 
 def test_a_picked_model_opens_locally_in_a_session_begun_on_a_server():
     """The picker names local models: a switch must not reconnect to the --server (the
     header then named the server's model, not the one picked)."""
-    from app_fixtures import test_settings
+    from app_fixtures import app_settings
     from explorer.config import ServerSettings
     from explorer.ui.model_switch import SwitchDone, open_model
 
     server = ServerSettings(url="http://127.0.0.1:9", connect_timeout=1, retries=0)
     got = []
-    open_model(got.append, test_settings(server=server), "embedded", 1)
+    open_model(got.append, app_settings(server=server), "embedded", 1)
     done = [m for m in got if isinstance(m, SwitchDone)]
     assert len(done) == 1 and done[0].error == "", done[0].error
     assert done[0].backend.info.name == "embedded"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from app_fixtures import RecordingApp, screen_text, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 
 from explorer.config import ModelSettings
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import replace
 
 from app_fixtures import SIZE, RecordingApp, embedded_engine, make_app, requires_model, settle
-from app_fixtures import test_settings as settings_for_test
+from app_fixtures import app_settings as settings_for_test
 from transformers import AutoTokenizer
 
 from explorer.config import EMBEDDED_MODEL_DIR

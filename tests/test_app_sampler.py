@@ -301,14 +301,14 @@ async def test_chat_prompt_and_saved_messages(tmp_path):
 
 
 async def test_chat_without_a_template_is_one_sentence(tmp_path):
-    from app_fixtures import RecordingApp, test_settings
+    from app_fixtures import RecordingApp, app_settings
     from conftest import build_tokenizer, tiny_model
 
     from explorer.engine import Engine
 
     tok = build_tokenizer()
     engine = Engine.from_pretrained_objects(tiny_model("llama", len(tok)), tok, name="tiny")
-    app = RecordingApp(test_settings(prompts=PromptSettings(chat=True)), engine=engine)
+    app = RecordingApp(app_settings(prompts=PromptSettings(chat=True)), engine=engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert app.main.book.current.messages is None and len(app.main.book.current.ids) > 1

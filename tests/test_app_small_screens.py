@@ -11,7 +11,7 @@ import pytest
 from textual import events
 from textual.widgets import Input
 
-from app_fixtures import RecordingApp, embedded_engine, make_app, requires_model, screen_text, settle, test_settings
+from app_fixtures import RecordingApp, embedded_engine, make_app, requires_model, screen_text, settle, app_settings
 
 pytestmark = requires_model
 
@@ -161,7 +161,7 @@ class GatedEngine:
 
 async def test_keys_pressed_during_start_up_act_after_load():
     gate = threading.Event()
-    app = RecordingApp(test_settings(), engine=GatedEngine(embedded_engine(), gate))
+    app = RecordingApp(app_settings(), engine=GatedEngine(embedded_engine(), gate))
     async with app.run_test(size=(100, 30)) as pilot:
         post_keys(app, "detxy")  # fork, colour, force text "xy"
         await pilot.pause()

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 from app_fixtures import RecordingApp, embedded_engine, requires_model, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 
 from explorer.core.trace import trace
 from explorer.core.trace_sampling import TraceChoice, tracked_ids

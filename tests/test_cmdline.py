@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 from app_fixtures import SIZE, RecordingApp, requires_model, settle
-from app_fixtures import test_settings as settings_for_test
+from app_fixtures import app_settings as settings_for_test
 from conftest import build_tokenizer, tiny_model
 
 from explorer import cli

@@ -6,7 +6,7 @@ server that dies mid-session costs one sentence and no token."""
 from __future__ import annotations
 
 from app_fixtures import SIZE, RecordingApp, screen_text, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 
 from explorer.config import ServerSettings
 from explorer.remote import Timeouts, open_remote

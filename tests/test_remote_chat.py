@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 from app_fixtures import SIZE, RecordingApp, embedded_engine, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 from servers import CACHE, VLLM_PYTHON, llama_server, missing
 
 from explorer.backend import ChatTemplateError

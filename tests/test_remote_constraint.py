@@ -106,7 +106,7 @@ def test_llama_cpp_says_constraints_are_local_only(capsys, llama_url, flags):
 
 async def test_the_apps_constraint_key_on_vllm_says_local_only_and_points_to_trace(vllm_url):
     from app_fixtures import SIZE, RecordingApp, settle
-    from app_fixtures import test_settings as settings_for
+    from app_fixtures import app_settings as settings_for
 
     from explorer.remote import Timeouts, open_remote
 

@@ -362,7 +362,7 @@ async def test_quitting_the_app_while_it_waits_on_a_server_lets_go_at_once():
     """ctrl+q while the app connects to a server that never answers: the request ends
     with the app (its connection closed within a second), not at read_timeout."""
     from app_fixtures import SIZE
-    from app_fixtures import test_settings as settings_for
+    from app_fixtures import app_settings as settings_for
     from dataclasses import replace
 
     from explorer.config import ServerSettings

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app_fixtures import SIZE, RecordingApp, embedded_engine, screen_text, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 
 from explorer.remote import Timeouts, open_remote
 from explorer.sampling import SamplingConfig

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 from app_fixtures import SIZE, RecordingApp, embedded_engine, screen_text, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 
 from explorer.backend import Cancelled
 from explorer.core.trace_command import main as trace_main

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from app_fixtures import SIZE, RecordingApp, embedded_engine, requires_model, settle
-from app_fixtures import test_settings as settings_for_test
+from app_fixtures import app_settings as settings_for_test
 
 from explorer import cli
 from explorer.session import load_prompt_file, save_prompt

@@ -11,7 +11,7 @@ from explorer.backend import BackendError
 from explorer.config import DEFAULT_NAME
 from explorer.session.keep import SavedPrompt, SessionState
 from explorer.ui import startup
-from app_fixtures import test_settings as make_settings
+from app_fixtures import app_settings as make_settings
 
 STATE = SessionState(model="gone/model", prompts=(SavedPrompt((1, 2), (1, 2), ("prompt",) * 2, "ab", "ab"),) * 3)
 

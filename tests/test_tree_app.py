@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from app_fixtures import SIZE, RecordingApp, embedded_engine, make_app, requires_model, screen_text, settle
-from app_fixtures import test_settings as settings_for
+from app_fixtures import app_settings as settings_for
 from fake_backend import TableBackend
 
 from explorer.tree import TreeSettings
