@@ -281,3 +281,25 @@ async def test_under_a_regex_the_table_lists_allowed_tokens_and_right_takes_the_
         await pilot.press("C")
         await settle(app, pilot)
         assert app.main.sampler_drawing()["sampler"].allowed_only
+
+
+async def test_a_constraint_typed_in_one_burst_behind_c_lands_in_the_panel():
+    """`c` and the regex in one burst (a paste, a fast typist): the keys that reach the
+    app before the panel has opened are its text, not table keys."""
+    from textual import events
+
+    from explorer.ui.constraint_panel import ConstraintPanel
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for key, char in [("c", "c"), ("left_square_bracket", "["), ("a", "a"), ("minus", "-"),
+                          ("z", "z"), ("right_square_bracket", "]"), ("l", "l")]:
+            app.post_message(events.Key(key, char))
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConstraintPanel)
+        assert app.screen.query_one("#text").text == "[a-z]l"
+        start = app.main.book.current.ids
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.main.book.current.ids == start  # `l` (append) did not reach the table

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from textual import work
+from textual import _time, events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -76,6 +76,8 @@ class ConstraintPanel(ModalScreen[ConstraintChoice | None]):
         super().__init__()
         self._spec, self._prepare = spec, prepare
         self.checking = False  # a compile is running (tests wait on the workers)
+        # Keys made before this were typed before it opened (Textual's clock: Key.time's).
+        self.opened_at = _time.get_time()
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
@@ -93,6 +95,20 @@ class ConstraintPanel(ModalScreen[ConstraintChoice | None]):
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
+
+    def type_key(self, event: events.Key) -> bool:
+        """Type a key sent before the text had focus (`c` and the regex in one burst, as a
+        paste or a fast typist sends them): a character or enter goes into the text, at
+        its end. Whether the key was used."""
+        area = self.query_one(TextArea)
+        if event.key == "enter":
+            area.insert("\n", area.document.end)
+        elif event.is_printable and event.character:
+            area.insert(event.character, area.document.end)
+        else:
+            return False
+        area.focus()
+        return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -12,8 +12,12 @@ from __future__ import annotations
 from textual import events
 from textual.binding import Binding
 
+from explorer.ui.constraint_panel import ConstraintPanel
 from explorer.ui.next_table import NextTokenTable
 from explorer.ui.text_input import TextPrompt
+
+# Dialogs whose text takes the keys typed right behind the key that opened them.
+TYPED_INTO = (TextPrompt, ConstraintPanel)
 
 # What a key may do during start-up; every other key waits until the prompt is on screen.
 START_ACTIONS = frozenset({"quit", "toggle_keys", "command_palette", "help_quit", "screenshot"})
@@ -36,9 +40,9 @@ class KeyQueue:
         """True: the key was handled here (Textual must not handle it again)."""
         app = self.app
         if event.is_forwarded:
-            if isinstance(app.screen, TextPrompt) and event.time < app.screen.opened_at:
-                # Typed right behind `t` or `M` (one burst): the key went to the table before
-                # the dialog opened and comes back unhandled; it is the dialog's text.
+            if isinstance(app.screen, TYPED_INTO) and event.time < app.screen.opened_at:
+                # Typed right behind `t`, `M` or `c` (one burst): the key went to the table
+                # before the dialog opened and comes back unhandled; it is the dialog's text.
                 app.screen.type_key(event)
                 return True
             return False
