@@ -61,6 +61,7 @@ async def test_L_turns_the_model_off_and_on():
         assert "model off" in text
         # The prompt panel shows the book's prompt (the fork of the popped one), uncomputed.
         assert f"prompt · {len(ids) - 2} tokens" in text and "not computed while the model is off" in text
+        assert f"prompt 2/2 · {len(ids) - 2} tokens" in text  # the header counts the same
         await pilot.press("t", *" dog", "enter")  # force text: applies with the model off
         await settle(app, pilot)
         forced = app.main.engine.encode_plain(" dog")

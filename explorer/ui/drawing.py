@@ -124,7 +124,8 @@ class Drawing:
         elif self._busy_since is not None:
             self._busy_since = None
             self._busy_timer.stop()
-        if s.core is not None and s.core.model_off:  # "LLM off": the table is not computed
+        model_off = s.core is not None and s.core.model_off
+        if model_off:  # "LLM off": the table is not computed
             edits = "" if lane.shown and lane.shown[1] == lane.book.current.ids else ", edits waiting"
             busy = f"model off{edits} (L turns it on)"
             s.table.border_subtitle = MODEL_OFF
@@ -140,8 +141,9 @@ class Drawing:
             prompt_index=lane.book.index + 1,
             prompts=len(lane.book),
             # What the screen shows (the panel below says the same), so that a press does
-            # not repaint the header before its result arrives.
-            tokens=len(lane.shown[1] if lane.shown else lane.book.current.ids),
+            # not repaint the header before its result arrives. With the model off the
+            # panel shows the edited prompt at once (nothing is computed), and so does this.
+            tokens=len(lane.book.current.ids if model_off or not lane.shown else lane.shown[1]),
             layer=views.colour,
             view=views.layer_view if views.layer_prob else None,
             busy=busy,
