@@ -50,14 +50,46 @@ async def test_branch_comparison_of_a_fork_and_its_parent():
         assert not isinstance(app.screen, BranchScreen)
 
 
-async def test_compare_models_without_model_b_says_why():
+async def test_V_without_model_b_chooses_one_in_the_model_picker(bf16):
+    """No --compare: `V` opens the model picker for model B, which offers model A's own
+    weights at the other dtypes first; picking bfloat16 loads B, and `V` then compares."""
+    from explorer.ui.model_switch import ModelPicker
+
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("V")
         await settle(app, pilot)
-        assert not isinstance(app.screen, ModelScreen)
-        assert any(n.startswith("No second model is loaded") for n, _ in app.notes)
+        picker = app.screen
+        assert isinstance(picker, ModelPicker) and picker.for_b
+        text = screen_text(app)
+        assert "Model B, to compare with embedded" in text
+        assert "embedded at bfloat16 (the same weights)" in text
+        assert "embedded at float32" not in text  # A's own dtype is not offered
+        await pilot.press("enter")  # the highlighted first choice: bfloat16
+        await settle(app, pilot)
+        assert app.screen is app.main and not app.main.compare_keys.loading_b
+        b = app.main.core.comparisons.backend_b
+        assert b is not None and b.info.dtype == "bfloat16"
+        await pilot.press("V")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ModelScreen) and not screen.computing
+        _, ids = app.main.core.shown_prompt()
+        want = compare_models(app.main.core.backend, bf16, ids)
+        assert [p.position for p in screen.result.ranked()[:5]] == [p.position for p in want.ranked()[:5]]
+
+
+async def test_escape_in_the_picker_for_model_b_loads_nothing():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("V")
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is app.main and app.main.core.comparisons.backend_b is None
+        assert not app.main.compare_keys.loading_b
 
 
 async def test_branch_comparison_with_one_prompt_says_why():

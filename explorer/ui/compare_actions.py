@@ -2,17 +2,19 @@
 the book) and `V` (model A against model B on the shown prompt), their palette commands,
 and loading model B beside A when the app was started with --compare MODEL,
 --compare-dtype DTYPE or --compare-server URL (in a worker, after A's first prompt shows,
-so A's start-up never waits for B). The screens are explorer.ui.compare_screen."""
+so A's start-up never waits for B), or when one is chosen in the model picker (`V` with
+no model B, or the palette's "Choose model B"). The screens are explorer.ui.compare_screen."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 
 from explorer.ui.compare_screen import BranchScreen, ModelScreen
+from explorer.ui.model_switch import ModelPicker
 
 COMPARE_BINDINGS = [
     Binding("v", "compare_branches", "Compare branches", id="view.compare_branches", show=False),
@@ -37,18 +39,49 @@ class CompareActions:
     def models(self) -> None:
         core = self.screen.core
         if core.comparisons.backend_b is None:
-            why = ("Model B is still loading." if self.loading_b else
-                   "No second model is loaded; start with --compare MODEL, --compare-dtype DTYPE "
-                   "or --compare-server URL.")
-            self.screen.notify(why, title="Compare", severity="warning", timeout=6)
+            if self.loading_b:
+                self.screen.notify("Model B is still loading.", title="Compare", severity="warning",
+                                   timeout=6)
+            else:  # no model B yet: choose one
+                self.choose_b()
             return
         self.screen.app.push_screen(ModelScreen(core), callback=lambda _: self.screen.redraw())
+
+    def choose_b(self) -> None:
+        """The model picker, for model B: another model, or model A at another dtype."""
+        s = self.screen
+        if s.lane is None or self.loading_b:
+            return
+        info = s.engine.info
+        # A at another dtype means A's own weights: only when A is a local model.
+        dtype = None if s.settings.server.url else str(info.dtype)
+        s.app.push_screen(ModelPicker(info.name, for_b=True, dtype=dtype), self.chosen)
+
+    def chosen(self, name: str | None) -> None:
+        """Load the picked model B (a name, a folder, or "dtype:NAME" for A's weights)."""
+        name = (name or "").strip()
+        if not name:
+            return
+        settings = self.screen.settings
+        model = settings.model
+        if name.startswith("dtype:"):
+            model = replace(model, dtype=name.removeprefix("dtype:"))
+        else:
+            model = replace(model, name=name, named_by="")
+        # A picked model is local, like --compare MODEL; B needs no per-layer work.
+        b = replace(settings, model=model, server=replace(settings.server, url="", model=""),
+                    layer_prob=False)
+        self.screen.notify(f"Loading model B ({name.removeprefix('dtype:')}); V compares once it is ready.",
+                           title="Compare", timeout=5)
+        self.load_b(b)
 
     def commands(self):
         yield SystemCommand("Compare branches", "The current prompt against its parent fork (tab: another prompt)",
                             self.branches)
-        yield SystemCommand("Compare models", "Model A against model B (--compare) on the current prompt",
+        yield SystemCommand("Compare models", "Model A against model B on the current prompt",
                             self.models)
+        yield SystemCommand("Choose model B", "Pick the model to compare with (another model, or this one "
+                            "at another dtype)", self.choose_b)
 
     # -- model B ---------------------------------------------------------------------------
     def load_b(self, settings_b) -> None:

@@ -61,8 +61,15 @@ def open_model(post, settings, name: str, generation: int) -> None:
         post(SwitchDone(generation, name, backend=backend))
 
 
+# Model B may be model A's own weights at another dtype (bf16 against fp32, say): the
+# picker for B lists these first, as "dtype:NAME".
+DTYPE_CHOICES = ("float32", "bfloat16", "float16")
+
+
 class ModelPicker(ModalScreen[str | None]):
-    """Choose or type a model; dismisses with its name, or None."""
+    """Choose or type a model; dismisses with its name, or None. For model B (`for_b`) it
+    also offers model A at another dtype than `dtype` (None: A is a server's, so not),
+    dismissing with "dtype:NAME"."""
 
     DEFAULT_CSS = """
     ModelPicker { align: center middle; }
@@ -71,17 +78,20 @@ class ModelPicker(ModalScreen[str | None]):
         border: round $primary; background: $panel; padding: 0 1;
     }
     ModelPicker OptionList { height: auto; max-height: 20; }
+    ModelPicker Label { width: 1fr; }  /* wraps on a narrow terminal */
     """
     BINDINGS = [Binding("escape", "dismiss_picker", "Close")]
 
-    def __init__(self, current: str) -> None:
+    def __init__(self, current: str, *, for_b: bool = False, dtype: str | None = None) -> None:
         super().__init__()
-        self.current = current
+        self.current, self.for_b, self.dtype = current, for_b, dtype
         self.choices: list[ModelChoice] = []
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Switch model (now: {self.current}). Pick one, or type a hub id or folder.")
+            yield Label(f"Model B, to compare with {self.current}: pick one, or type a hub id or folder."
+                        if self.for_b else
+                        f"Switch model (now: {self.current}). Pick one, or type a hub id or folder.")
             yield Input(placeholder="hub id or folder; enter loads it", id="picker-input")
             yield OptionList(id="picker-list")
 
@@ -98,8 +108,11 @@ class ModelPicker(ModalScreen[str | None]):
         self.choices = choices
         options = self.query_one(OptionList)
         options.clear_options()
+        if self.for_b and self.dtype is not None:
+            options.add_options([Option(f"{self.current} at {d} (the same weights)", id=f"dtype:{d}")
+                                 for d in DTYPE_CHOICES if d != self.dtype])
         options.add_options([Option(c.label, id=c.name) for c in choices])
-        if choices:
+        if options.option_count:
             options.highlighted = 0
 
     @on(OptionList.OptionSelected)
