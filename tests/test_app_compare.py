@@ -21,6 +21,20 @@ def bf16():
     return Engine.load(ModelSettings(name="embedded", device="cpu", dtype="bfloat16"), influence=False)
 
 
+async def open_model_screen(pilot, bf16):
+    """`V` with model B (the embedded model at bf16) loaded: the screen, its ranking checked
+    against compare_models on the shown prompt, and that comparison."""
+    app = pilot.app
+    await pilot.press("V")
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, ModelScreen) and not screen.computing
+    _, ids = app.main.core.shown_prompt()
+    want = compare_models(app.main.core.backend, bf16, ids)
+    assert [p.position for p in screen.result.ranked()[:5]] == [p.position for p in want.ranked()[:5]]
+    return screen, want, ids
+
+
 async def open_branches(pilot):
     app = pilot.app
     await settle(app, pilot)
@@ -71,13 +85,7 @@ async def test_V_without_model_b_chooses_one_in_the_model_picker(bf16):
         assert app.screen is app.main and not app.main.compare_keys.loading_b
         b = app.main.core.comparisons.backend_b
         assert b is not None and b.info.dtype == "bfloat16"
-        await pilot.press("V")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, ModelScreen) and not screen.computing
-        _, ids = app.main.core.shown_prompt()
-        want = compare_models(app.main.core.backend, bf16, ids)
-        assert [p.position for p in screen.result.ranked()[:5]] == [p.position for p in want.ranked()[:5]]
+        await open_model_screen(pilot, bf16)
 
 
 async def test_escape_in_the_picker_for_model_b_loads_nothing():
@@ -115,14 +123,7 @@ async def test_model_comparison_screen(bf16):
         assert b.info.dtype == "bfloat16" and any("Model B: embedded (bfloat16)" in n for n, _ in app.notes)
         await pilot.press("right")
         await settle(app, pilot)
-        await pilot.press("V")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, ModelScreen) and not screen.computing
-        _, ids = app.main.core.shown_prompt()
-        want = compare_models(app.main.core.backend, bf16, ids)
-        got = screen.result
-        assert [p.position for p in got.ranked()[:5]] == [p.position for p in want.ranked()[:5]]
+        screen, want, ids = await open_model_screen(pilot, bf16)
         text = screen_text(app)
         assert "exact" in text and "top-1 agree" in text and "p_B" in text
         await pilot.press("enter")  # mark the most divergent position

@@ -75,7 +75,7 @@ async def test_escape_while_growing_keeps_the_part_grown(tmp_path):
         assert isinstance(screen, TreeScreen)
         while screen.progress[0] < 3:  # growing: a few nodes done
             await pilot.pause()
-        assert screen.growing and f"growing: " in screen_text(app) and "/5000 nodes" in screen_text(app)
+        assert screen.growing and "growing: " in screen_text(app) and "/5000 nodes" in screen_text(app)
         await pilot.press("escape")  # cancel
         await settle(app, pilot)
         assert isinstance(app.screen, TreeScreen) and screen.token_tree is not None
