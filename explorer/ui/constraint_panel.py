@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from textual import _time, events, work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -19,6 +19,7 @@ from textual.widgets import Button, Label, Select, TextArea
 from textual.worker import Worker, WorkerState
 
 from explorer.sampling.constraint import Constraint, ConstraintError, ConstraintSpec
+from explorer.ui.text_input import message_clock
 
 KIND_LABELS = {
     "choice": "choices (one per line)",
@@ -76,8 +77,7 @@ class ConstraintPanel(ModalScreen[ConstraintChoice | None]):
         super().__init__()
         self._spec, self._prepare = spec, prepare
         self.checking = False  # a compile is running (tests wait on the workers)
-        # Keys made before this were typed before it opened (Textual's clock: Key.time's).
-        self.opened_at = _time.get_time()
+        self.opened_at = message_clock()  # keys stamped before this: typed before it opened
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:

@@ -7,14 +7,22 @@ since a one-line input cannot hold them.
 
 from __future__ import annotations
 
-from textual import _time, events
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 from explorer.session.sampler import unescape
+
+
+def message_clock() -> float:
+    """Now, on the clock Textual stamps its messages with (Key.time's): a key stamped
+    before a dialog's opened_at was typed before the dialog opened. Read from a fresh
+    message, so no private clock of Textual's is imported."""
+    return Message().time
 
 
 class TextPrompt(ModalScreen[str | None]):
@@ -31,8 +39,7 @@ class TextPrompt(ModalScreen[str | None]):
     def __init__(self, title: str, hint: str, *, placeholder: str = "") -> None:
         super().__init__()
         self._title, self._hint, self._placeholder = title, hint, placeholder
-        # Keys made before this were typed before it opened (Textual's clock: Key.time's).
-        self.opened_at = _time.get_time()
+        self.opened_at = message_clock()
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
