@@ -142,24 +142,32 @@ def compare_asked(args: argparse.Namespace) -> bool:
     return any(getattr(args, name, None) for name in ("compare", "compare_dtype", "compare_server"))
 
 
+def local_model_b(settings: Settings, *, name: str | None = None, dtype: str | None = None,
+                  named_by: str = "") -> Settings:
+    """Model B as a local model: model A's settings with another model name and/or dtype
+    (None: A's), no server, and no per-layer work (a comparison needs none). --compare and
+    the app's model picker for B both come here."""
+    model = settings.model
+    if name:
+        model = replace(model, name=name, named_by=named_by)
+    if dtype:
+        model = replace(model, dtype=dtype)
+    return replace(settings, model=model, server=replace(settings.server, url="", model=""),
+                   layer_prob=False)
+
+
 def compare_settings(settings: Settings, args: argparse.Namespace) -> Settings:
     """Model B's settings: model A's (settings) with --compare, --compare-dtype and
     --compare-server on top. Raises ConfigError when none of them was given."""
     if not compare_asked(args):
         raise ConfigError("Name model B with --compare MODEL, --compare-dtype DTYPE or --compare-server URL.")
-    model, server = settings.model, settings.server
-    if args.compare_server:
-        server = replace(server, url=args.compare_server, model=args.compare or "")
-        if args.compare_dtype:
-            raise ConfigError("--compare-dtype applies to a local model B, not to --compare-server "
-                              "(the server chose its own dtype).")
-    else:
-        server = replace(server, url="", model="")
-        if args.compare:
-            model = replace(model, name=args.compare, named_by="--compare")
-        if args.compare_dtype:
-            model = replace(model, dtype=args.compare_dtype)
-    return replace(settings, model=model, server=server, layer_prob=False)
+    if not args.compare_server:
+        return local_model_b(settings, name=args.compare, dtype=args.compare_dtype, named_by="--compare")
+    if args.compare_dtype:
+        raise ConfigError("--compare-dtype applies to a local model B, not to --compare-server "
+                          "(the server chose its own dtype).")
+    server = replace(settings.server, url=args.compare_server, model=args.compare or "")
+    return replace(settings, server=server, layer_prob=False)
 
 
 # -- the flags on top of config.toml ---------------------------------------------------------
@@ -262,4 +270,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 __all__ = ["add_attribution_flags", "add_autoplay_flags", "add_compare_flags", "add_model_flags",
            "add_prompt_flags", "add_report_flags", "add_sampling_flags", "add_session_flags",
-           "add_tree_flags", "compare_asked", "compare_settings", "prompt_from_args", "settings_from_args"]
+           "add_tree_flags", "compare_asked", "compare_settings", "local_model_b", "prompt_from_args",
+           "settings_from_args"]

@@ -94,18 +94,30 @@ def test_bound_is_below_the_exact_kl_on_truncated_lists():
     assert kl_bound(same, same) == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.fixture(scope="module")
-def embedded_pair():
-    fp32 = Engine.load(ModelSettings(name="embedded", device="cpu"), influence=False)
-    bf16 = Engine.load(ModelSettings(name="embedded", device="cpu", dtype="bfloat16"), influence=False)
+def fp32_and_bf16(name: str):
+    """The named model loaded twice, fp32 and bf16 (model A and model B)."""
+    fp32 = Engine.load(ModelSettings(name=name, device="cpu"), influence=False)
+    bf16 = Engine.load(ModelSettings(name=name, device="cpu", dtype="bfloat16"), influence=False)
     return fp32, bf16
 
 
-def test_embedded_model_fp32_against_bf16(embedded_pair):
-    fp32, bf16 = embedded_pair
+def compare_fp32_with_bf16(pair, text: str):
+    """compare_models of the pair on `text`, checked against two full forward passes; bf16
+    moves the numbers a little, not the model (0 < max KL < 1)."""
+    fp32, bf16 = pair
     assert vocabulary_mismatch(fp32, bf16) is None
-    ids = fp32.encode(STORY)
+    ids = fp32.encode(text)
     got = compare_models(fp32, bf16, ids)
     kl = check_against_reference(got, fp32.model, bf16.model, ids)
-    assert 0 < kl.max() < 1.0  # bf16 moves the numbers a little, not the model
+    assert 0 < kl.max() < 1.0
+    return got
+
+
+@pytest.fixture(scope="module")
+def embedded_pair():
+    return fp32_and_bf16("embedded")
+
+
+def test_embedded_model_fp32_against_bf16(embedded_pair):
+    got = compare_fp32_with_bf16(embedded_pair, STORY)
     assert got.summary()["top1_agreement"] > 0.8

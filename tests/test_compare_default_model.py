@@ -8,9 +8,9 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest
-from test_compare import check_against_reference
+from test_compare import compare_fp32_with_bf16, fp32_and_bf16
 
-from explorer.compare import compare_models, vocabulary_mismatch
+from explorer.compare import vocabulary_mismatch
 from explorer.config import ModelSettings
 from explorer.engine import Engine
 
@@ -19,18 +19,11 @@ PROMPT = "The quick brown fox jumps over the lazy dog. Then it ran into the wood
 
 @pytest.fixture(scope="module")
 def pair():
-    fp32 = Engine.load(ModelSettings(name="smollm2", device="cpu"), influence=False)
-    bf16 = Engine.load(ModelSettings(name="smollm2", device="cpu", dtype="bfloat16"), influence=False)
-    return fp32, bf16
+    return fp32_and_bf16("smollm2")
 
 
 def test_default_model_fp32_against_bf16(pair):
-    fp32, bf16 = pair
-    assert vocabulary_mismatch(fp32, bf16) is None
-    ids = fp32.encode(PROMPT)
-    got = compare_models(fp32, bf16, ids)
-    kl = check_against_reference(got, fp32.model, bf16.model, ids)
-    assert 0 < kl.max() < 1.0
+    got = compare_fp32_with_bf16(pair, PROMPT)
     assert got.summary()["top1_agreement"] >= 0.8
 
 

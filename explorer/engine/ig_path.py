@@ -1,6 +1,7 @@
 """Where integrated gradients evaluates the gradient on the path alpha * e, alpha in [0, 1]
 (the zero baseline; from a baseline b the path is b + alpha (e - b), and `scan` and
-`schedule` work on it the same way, but `even` is what such a path needs: see
+`schedule` work on it the same way, but such a path is better served by the even points
+refined where needed of ig_run.py, which start at `clenshaw_curtis`: see
 benchmarks/ig_completeness.py).
 
 IG_i = sum_d e_{i,d} * integral_0^1 df/de_{i,d}(alpha e) dalpha, with f = log p(t | .).
@@ -134,13 +135,6 @@ def schedule(decades: list[float], values: list[float], n_steps: int) -> tuple[n
             alphas.append(a)
             weights.append(w)
     return np.concatenate(alphas), np.concatenate(weights)
-
-
-def even(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(alphas, weights): Gauss-Legendre with n_steps points on [0, 1], evenly in alpha (as
-    captum places them): right for a path that stays away from zero (a non-zero baseline)."""
-    nodes, w = np.polynomial.legendre.leggauss(int(n_steps))
-    return (nodes + 1) / 2, w / 2
 
 
 def clenshaw_curtis(n_steps: int) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:

@@ -120,10 +120,11 @@ def interval_errors(alphas: np.ndarray, g: np.ndarray, f: np.ndarray) -> np.ndar
     return (g[1:] + g[:-1]) / 2 * np.diff(alphas) - np.diff(f)
 
 
-def refine(alphas: np.ndarray, g: np.ndarray, f: np.ndarray, room: int) -> np.ndarray:
-    """The midpoints of the intervals that carry most of the trapezoid's error (largest
-    first, until COVER of the total or `room` points); none left to halve: empty."""
-    err = np.abs(interval_errors(alphas, g, f))
+def refine(alphas: np.ndarray, errors: np.ndarray, room: int) -> np.ndarray:
+    """The midpoints of the intervals that carry most of the trapezoid's error (`errors`:
+    interval_errors; largest first, until COVER of the total or `room` points); none left
+    to halve: empty."""
+    err = np.abs(errors)
     err[np.diff(alphas) < NARROWEST] = 0.0
     total = float(err.sum())
     chosen, held = [], 0.0
@@ -172,11 +173,12 @@ def adaptive(path: Path, memo: Integrand, steps: int, top: int, plan) -> tuple[n
         g = np.array([memo.s[k].sum() for k in keys])
         f = np.array([memo.f[k] for k in keys])
         weights = trapezoid(alphas)
+        errors = interval_errors(alphas, g, f)  # each interval's own, exactly
         change = abs(f[-1] - f[0])
-        unresolved = float(np.abs(interval_errors(alphas, g, f)).sum() / change) if change else 0.0
+        unresolved = float(np.abs(errors).sum() / change) if change else 0.0
         if converged(float(weights @ g), f[-1], f[0]) or len(alphas) - 1 >= top:
             return alphas, weights, keys, unresolved
-        new = refine(alphas, g, f, min(path.batch, top + 1 - len(alphas)))
+        new = refine(alphas, errors, min(path.batch, top + 1 - len(alphas)))
         if not len(new):
             return alphas, weights, keys, unresolved
         alphas = np.sort(np.concatenate([alphas, new]))

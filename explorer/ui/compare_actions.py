@@ -7,12 +7,13 @@ no model B, or the palette's "Choose model B"). The screens are explorer.ui.comp
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 
+from explorer.flags import local_model_b
 from explorer.ui.compare_screen import BranchScreen, ModelScreen
 from explorer.ui.model_switch import ModelPicker
 
@@ -62,15 +63,9 @@ class CompareActions:
         name = (name or "").strip()
         if not name:
             return
-        settings = self.screen.settings
-        model = settings.model
-        if name.startswith("dtype:"):
-            model = replace(model, dtype=name.removeprefix("dtype:"))
-        else:
-            model = replace(model, name=name, named_by="")
-        # A picked model is local, like --compare MODEL; B needs no per-layer work.
-        b = replace(settings, model=model, server=replace(settings.server, url="", model=""),
-                    layer_prob=False)
+        # A picked model is local, like --compare MODEL.
+        dtype = name.removeprefix("dtype:") if name.startswith("dtype:") else None
+        b = local_model_b(self.screen.settings, name=None if dtype else name, dtype=dtype)
         self.screen.notify(f"Loading model B ({name.removeprefix('dtype:')}); V compares once it is ready.",
                            title="Compare", timeout=5)
         self.load_b(b)
