@@ -274,3 +274,20 @@ def test_save_waits_until_the_screen_shows_what_it_saves():
     name, shown, ids = seen[0]
     assert name == "save" and shown[1] == ids and len(ids) == 4
     assert [r.token_id for r in h.lane.records] == list(ids)
+
+
+def test_a_lane_stopped_for_a_swap_starts_no_job_after_the_running_one():
+    """A model switch waits for the running job; a wanted view (an attribution) must not
+    start again the moment the cancelled job reports, or the switch waits for ever."""
+    h = Harness()
+    h.run()
+    h.lane.want({"attribution"})
+    job = h.lane.running
+    assert job.kind == "views"
+    assert h.lane.stop_for_swap() and job.cancelled()
+    started = h.lane.jobs_started
+    h.run(result_if_cancelled=False)
+    assert h.lane.running is None and h.lane.jobs_started == started
+    h.lane.press("pop")  # presses still move the book; no job starts
+    assert h.lane.running is None and h.lane.jobs_started == started
+    assert not h.lane.stop_for_swap()  # nothing runs: the swap may go ahead

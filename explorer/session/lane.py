@@ -110,6 +110,9 @@ class Lane:
         # "LLM off": presses that need no model (pop, force, fork, ...) apply to the book,
         # no job starts, and a press that needs the table is refused; on again, one sync.
         self.model_off = False
+        # A backend swap is waiting for the running job to stop (stop_for_swap): no job
+        # starts any more; a new lane on the new backend takes over.
+        self.stopped_for_swap = False
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -237,7 +240,7 @@ class Lane:
                 break
             self._apply(self._queue.popleft())
         self._follow_prefix()
-        if self.model_off:
+        if self.model_off or self.stopped_for_swap:
             return  # the book moves on; the screen catches up once the model is on
         if self.running is not None:
             # Superseded (a views job serves what is shown, so the same test applies).
@@ -347,6 +350,16 @@ class Lane:
     def _needs_model(self, press: Press) -> bool:
         edit = self._edits.get(press.name)
         return press.name in WAIT_FOR_SCREEN or (edit is not None and bool(edit.needs))
+
+    def stop_for_swap(self) -> bool:
+        """The backend is about to be swapped: start no job from now on and cancel the
+        running one. (Cancelling alone let the pump restart a wanted view, an attribution,
+        the moment the cancelled job reported, and the swap cancelled that one too: for
+        ever.) Whether a job still runs; its finish comes later."""
+        self.stopped_for_swap = True
+        if self.running is not None and not self.running.cancelled():
+            self.running.cancel()
+        return self.running is not None
 
     def set_model_off(self, off: bool) -> None:
         """Turn model work off (True) or back on: then one job brings the screen up to

@@ -194,9 +194,8 @@ class ModelSwitcher:
         s = self.screen
         if self._pending is None or s.lane is None:
             return
-        if s.lane.running is not None:
-            s.lane.running.cancel()  # its JobDone brings us back here
-            return
+        if s.lane.stop_for_swap():
+            return  # a job still runs: its JobDone brings us back here
         done, self._pending = self._pending, None
         app = s.app
         app.settings = replace(app.settings, model=replace(app.settings.model, name=done.name),
